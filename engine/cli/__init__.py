@@ -1,0 +1,59 @@
+"""The ``lowlight`` command line: one sub-command per module in this package.
+
+Each sub-command module defines ``COMMAND`` (its name), ``HELP`` (one line) and
+``register(parser)`` which adds its options and sets ``parser.set_defaults(run=fn)``,
+where ``fn(args) -> int`` returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from typing import Sequence
+
+__all__ = ["main", "build_parser"]
+
+
+def _command_modules() -> list:
+    mods = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_") or info.name == "options":
+            continue
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(mod, "register") and hasattr(mod, "COMMAND"):
+            mods.append(mod)
+    return sorted(mods, key=lambda m: getattr(m, "ORDER", 50))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lowlight",
+        description="Lowlight Studio: real-time low-light image and video enhancement.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in _command_modules():
+        p = sub.add_parser(mod.COMMAND, help=mod.HELP, description=mod.HELP)
+        mod.register(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lowlight`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 141
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The Enhancer interface: every method is split into *estimate* and *apply*.
+
+1. ``estimate`` runs on a downscaled copy of the frame (long side ``estimate_size``
+   pixels) and returns a low-resolution :class:`ParamMap` (SCI: illumination,
+   Zero-DCE: curve maps, classical: a gain or illumination map).
+2. The temporal filter may smooth that small map between frames.
+3. ``apply`` upsamples the map and applies it to the full-resolution frame with cheap
+   per-pixel arithmetic or a lookup table.
+
+``reference`` runs the method at full resolution (the quality and speed baseline).
+Frames follow the contract in :mod:`engine.frame`: uint8 (H, W, 3) RGB.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from engine.params import EnhanceParams
+
+if TYPE_CHECKING:
+    from engine.registry import MethodDescriptor
+
+__all__ = ["ParamMap", "Enhancer", "downscale"]
+
+
+@dataclass
+class ParamMap:
+    """A low-resolution per-pixel parameter map produced by ``Enhancer.estimate``.
+
+    Attributes:
+        data: float32 array (h, w, C), C-contiguous; its meaning is given by ``kind``.
+        kind: what the channels hold, e.g. ``"illumination"`` (SCI, LIME; values in
+            (0, 1]), ``"curve"`` (Zero-DCE curve parameters in [-1, 1]), ``"gain"``.
+        frame_shape: (H, W) of the full-resolution frame the map belongs to.
+        small: the downscaled uint8 (h, w, 3) frame the map was estimated from (the
+            temporal filter uses it for motion and scene-cut detection).
+        extra: method-specific extras (e.g. a global exposure factor).
+    """
+
+    data: np.ndarray
+    kind: str
+    frame_shape: tuple[int, int]
+    small: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+    def copy(self) -> "ParamMap":
+        return ParamMap(self.data.copy(), self.kind, self.frame_shape, self.small, dict(self.extra))
+
+
+def downscale(frame: np.ndarray, long_side: int) -> np.ndarray:
+    """Return a copy of ``frame`` whose long side is at most ``long_side`` pixels.
+
+    Aspect ratio is kept; each side is at least 1 pixel. Uses area averaging
+    (anti-aliased). A frame that is already small enough is returned unchanged (no copy).
+
+    Args:
+        frame: uint8 (H, W, 3).
+        long_side: target long side in pixels, >= 1.
+    """
+    h, w = frame.shape[:2]
+    scale = long_side / max(h, w)
+    if scale >= 1.0:
+        return frame
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    return cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA)
+
+
+class Enhancer(ABC):
+    """Base class of every method. Instances are created through
+    :func:`engine.registry.create`; one instance may be used from one thread at a time.
+
+    Attributes:
+        descriptor: the registry entry this enhancer implements.
+        backend: ``"torch"``, ``"onnx"`` or ``"numpy"`` (classical methods).
+        device: ``"cpu"`` or ``"cuda"``.
+        estimate_size: long side, in pixels, of the copy ``estimate`` works on.
+    """
+
+    descriptor: "MethodDescriptor"
+    backend: str = "numpy"
+    device: str = "cpu"
+    estimate_size: int = 256
+
+    @abstractmethod
+    def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
+        """Estimate the low-resolution parameter map of ``frame`` (uint8 (H, W, 3))."""
+
+    @abstractmethod
+    def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
+        """Apply ``pmap`` to the full-resolution ``frame``; return uint8 (H, W, 3)."""
+
+    @abstractmethod
+    def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
+        """Full-resolution reference path (no downscaling); uint8 (H, W, 3)."""
+
+    def enhance(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
+        """Fast path for one frame: ``apply(frame, estimate(frame))``; uint8 (H, W, 3)."""
+        p = params if params is not None else self.descriptor.default_params()
+        return self.apply(frame, self.estimate(frame, p), p)
+
+    def runtime_label(self) -> str:
+        """Human-readable runtime in use, e.g. ``"onnx/CPUExecutionProvider"``."""
+        return f"{self.backend}/{self.device}"
