@@ -11,12 +11,16 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from importlib.metadata import entry_points
 from typing import Sequence
 
 __all__ = ["main", "build_parser"]
 
 
 def _command_modules() -> list:
+    """Sub-command modules: this package's own, then plug-ins declared under the
+    ``lowlight.commands`` entry-point group (the studio registers ``studio`` and ``demo``
+    that way, so the engine never imports the Qt app)."""
     mods = []
     for info in pkgutil.iter_modules(__path__):
         if info.name.startswith("_") or info.name == "options":
@@ -24,6 +28,11 @@ def _command_modules() -> list:
         mod = importlib.import_module(f"{__name__}.{info.name}")
         if hasattr(mod, "register") and hasattr(mod, "COMMAND"):
             mods.append(mod)
+    for ep in entry_points(group="lowlight.commands"):
+        try:
+            mods.append(ep.load())
+        except ImportError as exc:  # e.g. Qt libraries missing: the engine commands still work
+            print(f"lowlight: command {ep.name!r} unavailable: {exc}", file=sys.stderr)
     return sorted(mods, key=lambda m: getattr(m, "ORDER", 50))
 
 
