@@ -9,11 +9,13 @@ recursive filter that blends each new frame with the previous denoised one,
 with a per-pixel weight ``w`` that is small (strong averaging) where the pixel did not
 change beyond the noise level, and rises to 1 (no averaging, no smear) where it did:
 
-    d = box3×3(luma(|in_t − out_{t−1}|))                    (uint8, grey levels)
+    d = box3×3(luma(|in_t − g·out_{t−1}|))                  (uint8, grey levels)
     w = w_min + (1 − w_min) · clip((d − 2·m) / (2·m), 0, 1),  w_min = 1 / (1 + 7 · denoise)
 
-where ``m`` is the running median of ``d`` over the frame (the noise scale; most of a
-frame is static). ``denoise`` 1 averages about 15 static frames (noise std × 0.26), the
+where ``g`` is the global exposure ratio of ``in_t`` to ``out_{t−1}`` (the previous
+output is re-exposed by it, so exposure flicker and lamps are followed, not averaged
+away) and ``m`` is the running median of ``d`` over the frame (the noise scale; most of
+a frame is static). ``denoise`` 1 averages about 15 static frames (noise std × 0.26), the
 default about 5. All steps are OpenCV vectorised operations on preallocated uint8/float32
 buffers (one 256-entry LUT maps ``d`` to ``w``); the cost at 1280×720 is a few
 milliseconds on one core.
@@ -48,6 +50,9 @@ class TemporalDenoiser:
     Attributes:
         noise_level: running median of the blurred luma difference, grey levels.
         moving_fraction: fraction of pixels of the last frame taken as moving (w > w_min).
+        gain: global exposure ratio of the last frame to the previous output (the state is
+            scaled by it first, so exposure flicker and light changes are followed, not
+            averaged away: denoising removes noise, the temporal filter handles flicker).
     """
 
     def __init__(self) -> None:
@@ -62,6 +67,7 @@ class TemporalDenoiser:
         self._lut_key: tuple[float, float] | None = None
         self.noise_level = 0.0
         self.moving_fraction = 0.0
+        self.gain = 1.0
 
     def flush(self) -> None:
         """End of stream: the filter holds no frames back; drops the state."""
@@ -91,6 +97,13 @@ class TemporalDenoiser:
             self._prev = np.ascontiguousarray(frame).copy()
             return frame
         assert self._prev is not None and self._cur is not None
+        # follow global exposure changes (flicker, a lamp) instead of averaging them away:
+        # the previous frame is re-exposed to this one's level before it is compared/blended
+        gain = (sum(cv2.mean(frame)[:3]) + 1.5) / (sum(cv2.mean(self._prev)[:3]) + 1.5)
+        self.gain = gain
+        if abs(gain - 1.0) > 0.004:
+            cv2.addWeighted(self._state, gain, self._state, 0.0, 0.0, dst=self._state)
+            self._prev = cv2.convertScaleAbs(self._state)
         diff = cv2.absdiff(frame, self._prev)
         d = cv2.cvtColor(diff, cv2.COLOR_RGB2GRAY)
         d = cv2.blur(d, (3, 3))
