@@ -70,7 +70,7 @@ def read_frames(path: str, max_frames: int = 0) -> tuple[list[np.ndarray], float
             with open_source(str(p)) as src:
                 fps = float(src.info.fps or 30.0)
                 for fr in src:
-                    frames.append(fr.image)
+                    frames.append(np.ascontiguousarray(fr.image))
                     if max_frames and len(frames) >= max_frames:
                         break
         else:
@@ -80,7 +80,7 @@ def read_frames(path: str, max_frames: int = 0) -> tuple[list[np.ndarray], float
                 stream = container.streams.video[0]
                 fps = float(stream.average_rate or 30.0)
                 for vf in container.decode(stream):
-                    frames.append(vf.to_ndarray(format="rgb24"))
+                    frames.append(np.ascontiguousarray(vf.to_ndarray(format="rgb24")))
                     if max_frames and len(frames) >= max_frames:
                         break
     except SystemExit:

@@ -191,3 +191,15 @@ def test_cli_missing_file_is_one_clear_line(tmp_path) -> None:
     from engine.cli import main
     with pytest.raises(SystemExit, match="no such file"):
         main(["flicker", str(tmp_path / "nope.mp4")])
+
+
+def test_read_frames_gives_contiguous_frames_for_odd_widths(tmp_path) -> None:
+    # regression: PyAV pads rows, so an odd width came back as a strided view and
+    # CLAHE's frame-contract check refused it
+    from engine.cli.flicker import read_frames
+    clip = fl.synthetic_clip(3, (21, 47), seed=11)
+    src = tmp_path / "odd.mp4"
+    _write_clip(src, clip.frames)
+    frames, fps = read_frames(str(src))
+    assert len(frames) == 3 and fps == pytest.approx(30)
+    assert all(f.shape == (21, 47, 3) and f.flags.c_contiguous for f in frames)
