@@ -16,7 +16,10 @@ where ``g`` is the global exposure ratio of ``in_t`` to ``out_{t−1}`` (the pre
 output is re-exposed by it, so exposure flicker and lamps are followed, not averaged
 away) and ``m`` is the running median of ``d`` over the frame (the noise scale; most of
 a frame is static). ``denoise`` 1 averages about 15 static frames (noise std × 0.26), the
-default about 5. All steps are OpenCV vectorised operations on preallocated uint8/float32
+default about 5. The amount fades in with the noise: a source whose ``m`` is below half
+a grey level (clean, or flattened by a codec) passes through untouched, because
+re-quantising its temporal average to 8 bits would only add texture; full strength from
+``m`` = 1.5. All steps are OpenCV vectorised operations on preallocated uint8/float32
 buffers (one 256-entry LUT maps ``d`` to ``w``); the cost at 1280×720 is a few
 milliseconds on one core.
 """
@@ -32,6 +35,7 @@ __all__ = ["TemporalDenoiser", "DEFAULT_DENOISE", "min_weight"]
 DEFAULT_DENOISE = 0.5
 
 _LOW, _HIGH = 2.0, 4.0   # ramp of w between LOW·m and HIGH·m (m: median difference)
+_CLEAN, _RAMP = 0.5, 1.0  # no denoising below m = 0.5 grey levels, full strength from 1.5
 
 
 def min_weight(denoise: float) -> float:
@@ -50,6 +54,8 @@ class TemporalDenoiser:
     Attributes:
         noise_level: running median of the blurred luma difference, grey levels.
         moving_fraction: fraction of pixels of the last frame taken as moving (w > w_min).
+        effective: the denoise amount actually used on the last frame: ``denoise`` scaled
+            by how noisy the source is (0 below m = 0.5 grey levels, full from m = 1.5).
         gain: global exposure ratio of the last frame to the previous output (the state is
             scaled by it first, so exposure flicker and light changes are followed, not
             averaged away: denoising removes noise, the temporal filter handles flicker).
@@ -68,6 +74,7 @@ class TemporalDenoiser:
         self.noise_level = 0.0
         self.moving_fraction = 0.0
         self.gain = 1.0
+        self.effective = 0.0
 
     def flush(self) -> None:
         """End of stream: the filter holds no frames back; drops the state."""
@@ -112,7 +119,16 @@ class TemporalDenoiser:
         # track the noise scale slowly; motion bursts raise it only gradually
         self.noise_level = median if self.noise_level <= 0 else (
             0.9 * self.noise_level + 0.1 * min(median, 2.0 * self.noise_level + 1.0))
-        lut = self._weights_lut(self.noise_level, denoise)
+        # a clean (or codec-flattened) source has nothing to average out, and re-quantising
+        # a temporal average to 8 bits would only add texture: fade in with the noise
+        amount = float(denoise) * min(1.0, max(0.0, (self.noise_level - _CLEAN) / _RAMP))
+        self.effective = amount
+        if amount <= 0.0:
+            np.copyto(self._state, frame, casting="unsafe")
+            self._prev = np.ascontiguousarray(frame).copy()
+            self.moving_fraction = 0.0
+            return frame
+        lut = self._weights_lut(self.noise_level, amount)
         w = cv2.LUT(d, lut)
         self.moving_fraction = float(np.count_nonzero(w > lut[0] + 1e-6)) / w.size
         np.copyto(self._cur, frame, casting="unsafe")
