@@ -44,6 +44,18 @@ def min_weight(denoise: float) -> float:
     return 1.0 / (1.0 + 7.0 * s)
 
 
+def _gain(frame: np.ndarray, prev: np.ndarray) -> float:
+    """Global exposure ratio of ``frame`` to ``prev`` (uint8 (H, W, 3)): the median of the
+    per-pixel ratios over a regular 1-in-64 subsample of pixels that are not black (a
+    moving object covering less than half of the picture does not move it)."""
+    a = frame[::8, ::8].astype(np.float32).ravel()
+    b = prev[::8, ::8].astype(np.float32).ravel()
+    keep = (a + b) > 8.0
+    if np.count_nonzero(keep) < 16:
+        return 1.0
+    return float(np.median((a[keep] + 1.0) / (b[keep] + 1.0)))
+
+
 class TemporalDenoiser:
     """Recursive, motion-adaptive temporal filter on uint8 (H, W, 3) RGB frames.
 
@@ -72,6 +84,7 @@ class TemporalDenoiser:
         self._lut: np.ndarray | None = None
         self._lut_key: tuple[float, float] | None = None
         self.noise_level = 0.0
+        self._fresh = True
         self.moving_fraction = 0.0
         self.gain = 1.0
         self.effective = 0.0
@@ -106,9 +119,9 @@ class TemporalDenoiser:
         assert self._prev is not None and self._cur is not None
         # follow global exposure changes (flicker, a lamp) instead of averaging them away:
         # the previous frame is re-exposed to this one's level before it is compared/blended
-        gain = (sum(cv2.mean(frame)[:3]) + 1.5) / (sum(cv2.mean(self._prev)[:3]) + 1.5)
+        gain = _gain(frame, self._prev)
         self.gain = gain
-        if abs(gain - 1.0) > 0.004:
+        if abs(gain - 1.0) > 0.01:
             cv2.addWeighted(self._state, gain, self._state, 0.0, 0.0, dst=self._state)
             self._prev = cv2.convertScaleAbs(self._state)
         diff = cv2.absdiff(frame, self._prev)
@@ -117,8 +130,9 @@ class TemporalDenoiser:
         hist = cv2.calcHist([d], [0], None, [256], [0, 256]).ravel()
         median = float(np.searchsorted(np.cumsum(hist), 0.5 * d.size))
         # track the noise scale slowly; motion bursts raise it only gradually
-        self.noise_level = median if self.noise_level <= 0 else (
+        self.noise_level = median if self._fresh else (
             0.9 * self.noise_level + 0.1 * min(median, 2.0 * self.noise_level + 1.0))
+        self._fresh = False
         # a clean (or codec-flattened) source has nothing to average out, and re-quantising
         # a temporal average to 8 bits would only add texture: fade in with the noise
         amount = float(denoise) * min(1.0, max(0.0, (self.noise_level - _CLEAN) / _RAMP))
@@ -130,7 +144,8 @@ class TemporalDenoiser:
             return frame
         lut = self._weights_lut(self.noise_level, amount)
         w = cv2.LUT(d, lut)
-        self.moving_fraction = float(np.count_nonzero(w > lut[0] + 1e-6)) / w.size
+        first_moving = int(np.argmax(lut > lut[0] + 1e-6)) if lut[-1] > lut[0] + 1e-6 else 256
+        self.moving_fraction = float(hist[first_moving:].sum()) / d.size
         np.copyto(self._cur, frame, casting="unsafe")
         self._state = cv2.blendLinear(self._cur, self._state, w, 1.0 - w)
         out = cv2.convertScaleAbs(self._state)  # rounds and saturates to uint8
