@@ -203,3 +203,13 @@ def test_read_frames_gives_contiguous_frames_for_odd_widths(tmp_path) -> None:
     frames, fps = read_frames(str(src))
     assert len(frames) == 3 and fps == pytest.approx(30)
     assert all(f.shape == (21, 47, 3) and f.flags.c_contiguous for f in frames)
+
+
+def test_cli_split_on_the_synthetic_clip(capsys) -> None:
+    from engine.cli import main
+    assert main(["flicker", "synthetic", "-m", "gamma", "--split", "--max-frames", "12", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    labels = [r["label"] for r in rep["rows"]]
+    assert rep["frames"] == 12 and len(labels) == 5
+    assert labels[2:] == ["gamma smoothing 0.5, denoise 0", "gamma smoothing 0, denoise 0.5",
+                          "gamma smoothing 0.5, denoise 0.5"]
