@@ -14,6 +14,7 @@ the per-frame output as the baseline.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -67,10 +68,13 @@ def read_frames(path: str, max_frames: int = 0) -> tuple[list[np.ndarray], float
     if not p.is_file():
         raise SystemExit(f"lowlight flicker: no such file: {path}")
     frames: list[np.ndarray] = []
-    try:
-        from engine.video import open_source  # type: ignore[attr-defined]
-    except ImportError:
-        open_source = None
+    open_source = None
+    for where in ("engine.video", "engine.video.sources"):
+        try:
+            open_source = getattr(importlib.import_module(where), "open_source")
+            break
+        except (ImportError, AttributeError):
+            continue
     try:
         if open_source is not None:
             with open_source(str(p)) as src:
