@@ -45,14 +45,15 @@ def apply_gain(frame: np.ndarray, gain: np.ndarray) -> np.ndarray:
     return cv2.multiply(frame, cv2.merge([g, g, g]), dtype=cv2.CV_8U)
 
 
-def _powered(gain: np.ndarray, strength: float) -> np.ndarray:
-    """``gain ** strength`` as float32, exact at strength 0 and 1 (gain >= 1)."""
-    s = float(strength)
-    if s == 1.0:
-        return gain
-    if s <= 0.0:
-        return np.ones_like(gain)
-    return cv2.pow(np.ascontiguousarray(gain), s)
+def _powered(base: np.ndarray, exponent: float) -> np.ndarray:
+    """``base ** exponent`` as float32 (1 where exponent is 0).
+
+    Computed in float64 and rounded once, so the result is monotone in ``exponent``
+    (cv2.pow's fast approximation is not); the maps are small, so this costs little.
+    """
+    if exponent == 0.0:
+        return np.ones(base.shape, np.float32)
+    return np.power(base.astype(np.float64), float(exponent)).astype(np.float32)
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
@@ -156,12 +157,12 @@ class ClaheEnhancer(Enhancer):
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         check_rgb8(frame)
-        return apply_gain(frame, _powered(pmap.data[:, :, 0], params.strength))
+        return apply_gain(frame, _powered(pmap.data[:, :, 0], max(0.0, float(params.strength))))
 
     def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
         p = params or self.descriptor.default_params()
         check_rgb8(frame)
-        return apply_gain(frame, _powered(self.gain(frame)[:, :, 0], p.strength))
+        return apply_gain(frame, _powered(self.gain(frame)[:, :, 0], max(0.0, float(p.strength))))
 
 
 class LimeEnhancer(Enhancer):
@@ -194,10 +195,7 @@ class LimeEnhancer(Enhancer):
         return np.clip(t, self.floor, 1.0)[:, :, None]
 
     def _gain(self, t: np.ndarray, strength: float) -> np.ndarray:
-        s = float(strength)
-        if s <= 0.0:
-            return np.ones_like(t)
-        return cv2.pow(t, -self.gamma * s)
+        return _powered(t, -self.gamma * max(0.0, float(strength)))
 
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
         small = downscale(frame, self.estimate_size)
