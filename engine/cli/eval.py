@@ -115,6 +115,10 @@ def run(args: argparse.Namespace) -> int:
     methods = registry.descriptors() if args.method == "all" else [registry.get(args.method)]
     rows: list[MethodResult] = [
         evaluate(images, lambda x: x, method="input", title="Unenhanced input", family="-")]
+    if images[0].high is not None:
+        # The targets' own no-reference figures: what the outputs should approach.
+        targets = [EvalImage(im.name, im.high) for im in images]
+        rows.append(evaluate(targets, lambda x: x, method="target", title="Well-exposed target", family="-"))
     params_used: dict[str, dict] = {}
     for d in methods:
         params = params_from_args(d.name, args)

@@ -51,6 +51,7 @@ def test_eval_with_targets_table_and_json(pairs: Path, capsys: pytest.CaptureFix
     data = json.loads(out_json.read_text())
     rows = {r["method"]: r for r in data["rows"]}
     assert rows["input"]["images"] == 3 and len(data["pictures"]) == 3
+    assert rows["target"]["psnr"] is None and rows["target"]["brightness"] > rows["input"]["brightness"]
     for name in ["input", *classical]:
         r = rows[name]
         assert r["error"] is None and r["images"] == 3
@@ -67,7 +68,7 @@ def test_eval_without_targets(pairs: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["eval", "--low", str(pairs / "low"), "-m", "lime", "--strength", "0",
                  "--json", str(out_json)]) == 0
     rows = json.loads(out_json.read_text())["rows"]
-    assert [r["method"] for r in rows] == ["input", "lime"]
+    assert [r["method"] for r in rows] == ["input", "lime"]  # no target row without targets
     assert rows[1]["psnr"] is None and rows[1]["ssim"] is None
     assert rows[1]["brightness"] == pytest.approx(rows[0]["brightness"])  # strength 0 = original
     assert "no targets" in capsys.readouterr().out
@@ -89,7 +90,8 @@ def test_eval_synthetic(tmp_path: Path) -> None:
         assert [a[f] for f in figures] == [b[f] for f in figures]
     assert outs[0]["pictures"] == outs[1]["pictures"] and len(outs[0]["pictures"]) == 2
     assert 0.03 <= outs[0]["pictures"][0]["exposure"] <= 0.3
-    assert outs[0]["rows"][0]["psnr"] < outs[0]["rows"][1]["psnr"]
+    rows = {r["method"]: r for r in outs[0]["rows"]}
+    assert rows["input"]["psnr"] < rows["gamma"]["psnr"]
 
 
 @pytest.mark.parametrize("argv,needle", [
