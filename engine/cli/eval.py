@@ -30,6 +30,10 @@ ORDER = 30
 
 
 def register(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = ("Each picture is enhanced on its own (estimate + apply, or --reference): "
+                     "--smoothing and --denoise act across video frames and do nothing here. "
+                     "PSNR/SSIM (SSIM on BT.601 luma) need targets; 'input' is the unenhanced "
+                     "picture, 'target' the targets' own figures. Exit status 2 on bad input.")
     src = parser.add_argument_group("pictures")
     src.add_argument("--low", metavar="DIR", help="folder of low-light pictures (searched recursively)")
     src.add_argument("--high", metavar="DIR",
