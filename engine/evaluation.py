@@ -192,6 +192,7 @@ def evaluate(
     method: str,
     title: str,
     family: str,
+    save: Callable[[EvalImage, np.ndarray], None] | None = None,
 ) -> MethodResult:
     """Run ``enhance`` on every picture and summarise the metrics.
 
@@ -199,6 +200,7 @@ def evaluate(
         images: pictures to enhance (targets optional, all or none).
         enhance: uint8 (H, W, 3) → uint8 (H, W, 3); the identity for the input row.
         method, title, family: labels of the row.
+        save: called with each picture and its output (e.g. to write it to disk).
 
     Returns:
         The summary; an exception from ``enhance`` ends this method's run and is
@@ -216,6 +218,8 @@ def evaluate(
             res.per_image = []
             res.images = 0
             return res
+        if save is not None:
+            save(im, out)
         row: dict = {"name": im.name, **metrics.no_reference(out)}
         if im.high is not None:
             row["psnr"] = min(metrics.psnr(out, im.high), PSNR_CAP)

@@ -22,7 +22,7 @@ from engine import registry
 from engine.cli.options import add_method_options, params_from_args
 from engine.evaluation import (EvalImage, MethodResult, evaluate, format_table,
                                load_folder_pairs, synthetic_pairs)
-from engine.stills import StillError
+from engine.stills import StillError, write_image
 
 COMMAND = "eval"
 HELP = "measure methods on low-light pictures: PSNR/SSIM against targets, brightness, colour, noise"
@@ -49,6 +49,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", action="store_true",
                         help="use each method's full-resolution reference path instead of the fast path")
     parser.add_argument("--json", metavar="OUT.json", help="also write every figure (per picture too) as JSON")
+    parser.add_argument("--save", metavar="DIR",
+                        help="also write every output as PNG to DIR/<method>/<picture>.png "
+                             "(and DIR/input, DIR/target) for a look; existing files are replaced")
     parser.set_defaults(run=run)
 
 
@@ -104,6 +107,23 @@ def _load(args: argparse.Namespace) -> list[EvalImage]:
     return images
 
 
+def _saver(folder: str | None, method: str):
+    """A ``save`` callback writing PNGs under ``folder/method`` (None when not saving)."""
+    if not folder:
+        return None
+    base = Path(folder) / method.replace("/", "_")
+
+    def save(im: EvalImage, out) -> None:
+        target = (base / im.name).with_suffix(".png")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StillError(f"{target.parent}: cannot create folder ({exc.strerror or exc})") from None
+        write_image(target, out)
+
+    return save
+
+
 def run(args: argparse.Namespace) -> int:
     if not args.low and not args.synthetic:
         return _error("give --low DIR (optionally --high DIR) or --synthetic WELL_EXPOSED_DIR")
@@ -116,13 +136,32 @@ def run(args: argparse.Namespace) -> int:
     except StillError as exc:
         return _error(str(exc))
 
+    try:
+        rows, params_used = _evaluate_all(args, images)
+    except StillError as exc:  # --save folder not writable
+        return _error(str(exc))
+    _report(args, images, rows)
+    if args.json:
+        try:
+            _write_json(Path(args.json), _json_report(args, images, rows, params_used))
+        except OSError as exc:
+            return _error(f"{args.json}: cannot write ({exc.strerror or exc})")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _evaluate_all(args: argparse.Namespace, images: list[EvalImage]
+                  ) -> tuple[list[MethodResult], dict[str, dict]]:
+    """Rows for the input, the targets (when present) and every chosen method."""
     methods = registry.descriptors() if args.method == "all" else [registry.get(args.method)]
     rows: list[MethodResult] = [
-        evaluate(images, lambda x: x, method="input", title="Unenhanced input", family="-")]
+        evaluate(images, lambda x: x, method="input", title="Unenhanced input", family="-",
+                 save=_saver(args.save, "input"))]
     if images[0].high is not None:
         # The targets' own no-reference figures: what the outputs should approach.
         targets = [EvalImage(im.name, im.high) for im in images]
-        rows.append(evaluate(targets, lambda x: x, method="target", title="Well-exposed target", family="-"))
+        rows.append(evaluate(targets, lambda x: x, method="target", title="Well-exposed target",
+                             family="-", save=_saver(args.save, "target")))
     params_used: dict[str, dict] = {}
     for d in methods:
         params = params_from_args(d.name, args)
@@ -135,28 +174,29 @@ def run(args: argparse.Namespace) -> int:
             continue
         fn = (lambda x, e=enh, p=params: e.reference(x, p)) if args.reference else \
              (lambda x, e=enh, p=params: e.enhance(x, p))
-        row = evaluate(images, fn, method=d.name, title=d.title, family=d.family)
+        row = evaluate(images, fn, method=d.name, title=d.title, family=d.family,
+                       save=_saver(args.save, d.name))
         row.runtime = enh.runtime_label()
         rows.append(row)
+    return rows, params_used
 
-    source = ({"synthetic": args.synthetic, "count": len(images), "seed": args.seed}
-              if args.synthetic else {"low": args.low, "high": args.high})
+
+def _report(args: argparse.Namespace, images: list[EvalImage], rows: list[MethodResult]) -> None:
     print(f"{len(images)} pictures; {'targets: yes' if images[0].high is not None else 'no targets'}; "
           f"path: {'reference' if args.reference else 'fast'}")
     print(format_table(rows))
-    if args.json:
-        data = {
-            "source": source,
-            "max_side": args.max_side,
-            "path": "reference" if args.reference else "fast",
-            "params": params_used,
-            "pictures": [{"name": im.name, "width": im.low.shape[1], "height": im.low.shape[0], **im.info}
-                         for im in images],
-            "rows": [r.as_dict() for r in rows],
-        }
-        try:
-            _write_json(Path(args.json), data)
-        except OSError as exc:
-            return _error(f"{args.json}: cannot write ({exc.strerror or exc})")
-        print(f"wrote {args.json}")
-    return 0
+
+
+def _json_report(args: argparse.Namespace, images: list[EvalImage], rows: list[MethodResult],
+                 params_used: dict[str, dict]) -> dict:
+    source = ({"synthetic": args.synthetic, "count": len(images), "seed": args.seed}
+              if args.synthetic else {"low": args.low, "high": args.high})
+    return {
+        "source": source,
+        "max_side": args.max_side,
+        "path": "reference" if args.reference else "fast",
+        "params": params_used,
+        "pictures": [{"name": im.name, "width": im.low.shape[1], "height": im.low.shape[0], **im.info}
+                     for im in images],
+        "rows": [r.as_dict() for r in rows],
+    }

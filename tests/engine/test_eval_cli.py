@@ -63,6 +63,21 @@ def test_eval_with_targets_table_and_json(pairs: Path, capsys: pytest.CaptureFix
     assert not list((pairs / "res").glob("*.tmp"))
 
 
+def test_eval_save_writes_outputs(pairs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    save = pairs / "looks"
+    assert main(["eval", "--low", str(pairs / "low"), "--high", str(pairs / "high"), "-m", "clahe",
+                 "--save", str(save)]) == 0
+    got = sorted(p.relative_to(save).as_posix() for p in save.rglob("*.png"))
+    names = ["0.png", "1.png", "sub/2.png"]
+    assert got == sorted(f"{m}/{n}" for m in ("input", "target", "clahe") for n in names)
+    blocker = pairs / "file"
+    blocker.write_text("x")
+    capsys.readouterr()
+    assert main(["eval", "--low", str(pairs / "low"), "-m", "gamma", "--save", str(blocker / "x")]) == 2
+    errors = [l for l in capsys.readouterr().err.splitlines() if not l.startswith("warning:")]
+    assert len(errors) == 1 and "cannot create folder" in errors[0]
+
+
 def test_eval_without_targets(pairs: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_json = pairs / "nr.json"
     assert main(["eval", "--low", str(pairs / "low"), "-m", "lime", "--strength", "0",
