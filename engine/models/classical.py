@@ -18,13 +18,11 @@ import numpy as np
 
 from engine.enhancer import Enhancer, ParamMap, downscale
 from engine.frame import check_rgb8
-from engine.params import EnhanceParams, ParamSpec
+from engine.models.common_params import DENOISE, SMOOTHING, strength_spec
+from engine.params import EnhanceParams
 from engine.registry import MethodDescriptor, register
 
 __all__ = ["GammaEnhancer", "ClaheEnhancer", "LimeEnhancer", "guided_filter", "apply_gain"]
-
-_STRENGTH = ParamSpec("strength", 1.0, 0.0, 2.0, 0.05,
-                      "0 = original, 1 = default, 2 = stronger; exponent is raised to this power")
 
 
 def apply_gain(frame: np.ndarray, gain: np.ndarray) -> np.ndarray:
@@ -45,14 +43,15 @@ def apply_gain(frame: np.ndarray, gain: np.ndarray) -> np.ndarray:
     return cv2.multiply(frame, cv2.merge([g, g, g]), dtype=cv2.CV_8U)
 
 
-def _powered(gain: np.ndarray, strength: float) -> np.ndarray:
-    """``gain ** strength`` as float32, exact at strength 0 and 1 (gain >= 1)."""
-    s = float(strength)
-    if s == 1.0:
-        return gain
-    if s <= 0.0:
-        return np.ones_like(gain)
-    return cv2.pow(np.ascontiguousarray(gain), s)
+def _powered(base: np.ndarray, exponent: float) -> np.ndarray:
+    """``base ** exponent`` as float32 (1 where exponent is 0).
+
+    Computed in float64 and rounded once, so the result is monotone in ``exponent``
+    (cv2.pow's fast approximation is not); the maps are small, so this costs little.
+    """
+    if exponent == 0.0:
+        return np.ones(base.shape, np.float32)
+    return np.power(base.astype(np.float64), float(exponent)).astype(np.float32)
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
@@ -156,12 +155,12 @@ class ClaheEnhancer(Enhancer):
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         check_rgb8(frame)
-        return apply_gain(frame, _powered(pmap.data[:, :, 0], params.strength))
+        return apply_gain(frame, _powered(pmap.data[:, :, 0], max(0.0, float(params.strength))))
 
     def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
         p = params or self.descriptor.default_params()
         check_rgb8(frame)
-        return apply_gain(frame, _powered(self.gain(frame)[:, :, 0], p.strength))
+        return apply_gain(frame, _powered(self.gain(frame)[:, :, 0], max(0.0, float(p.strength))))
 
 
 class LimeEnhancer(Enhancer):
@@ -194,10 +193,7 @@ class LimeEnhancer(Enhancer):
         return np.clip(t, self.floor, 1.0)[:, :, None]
 
     def _gain(self, t: np.ndarray, strength: float) -> np.ndarray:
-        s = float(strength)
-        if s <= 0.0:
-            return np.ones_like(t)
-        return cv2.pow(t, -self.gamma * s)
+        return _powered(t, -self.gamma * max(0.0, float(strength)))
 
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
         small = downscale(frame, self.estimate_size)
@@ -232,7 +228,7 @@ GAMMA = register(MethodDescriptor(
     paper="Global power-law (gamma) correction; exponent chosen so the mean reaches 0.45",
     licence="MIT (this project)",
     summary="Adaptive global gamma: cheap, no local contrast",
-    params=(_STRENGTH,),
+    params=(strength_spec("the gamma exponent g <= 1 is raised to this power"), SMOOTHING, DENOISE),
     factory=_gamma_factory,
 ))
 
@@ -242,9 +238,8 @@ CLAHE = register(MethodDescriptor(
           "Graphics Gems IV, 1994 (OpenCV's implementation, on the L channel of Lab)",
     licence="MIT (this project; uses OpenCV, Apache-2.0)",
     summary="Local histogram equalisation of lightness, applied as a hue-preserving gain",
-    params=(ParamSpec("strength", 1.0, 0.0, 2.0, 0.05,
-                      "0 = original, 1 = CLAHE gain (clip limit 2.5, 8×8 tiles), 2 = that gain "
-                      "squared; the gain is raised to this power and never darkens"),),
+    params=(strength_spec("the CLAHE gain (clip limit 2.5, 8×8 tiles; >= 1) is raised to this power"),
+            SMOOTHING, DENOISE),
     factory=_clahe_factory,
 ))
 
@@ -254,8 +249,7 @@ LIME = register(MethodDescriptor(
           "Estimation\", IEEE TIP 26(2), 2017 (guided-filter refinement, no denoising)",
     licence="MIT (this project's implementation)",
     summary="Max-RGB illumination map, edge-preserving refinement, x / T^0.8",
-    params=(ParamSpec("strength", 1.0, 0.0, 2.0, 0.05,
-                      "0 = original, 1 = LIME's γ = 0.8, 2 = γ = 1.6; output = x / T^(0.8·strength), "
-                      "never darkens"),),
+    params=(strength_spec("output = x / T^(0.8·strength): 1 = the paper's γ = 0.8, 2 = γ = 1.6"),
+            SMOOTHING, DENOISE),
     factory=_lime_factory,
 ))

@@ -63,6 +63,12 @@ class OnnxRuntime:
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
+        # Idle workers sleep instead of spinning: the apply step (OpenCV) and the video
+        # threads need the same few cores right after inference.
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Near-zero activations of tiny nets are otherwise denormal floats, which made
+        # SCI's stage several times slower on x86 (measured).
+        so.add_session_config_entry("session.set_denormal_as_zero", "1")
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=so, providers=providers)
         except Exception as exc:  # corrupt graph, unsupported op, provider failure
