@@ -119,7 +119,7 @@ def compute_flows(inputs: Sequence[np.ndarray], size: int | None = 640) -> list[
 
     Returns:
         T−1 entries; entry t−1 relates frame t to frame t−1 (None when the frames are
-        too small to flow, below 8 pixels a side).
+        too small to flow: below 8 pixels a side or 12 on the long side).
     """
     frames = _measure_size(inputs, size)
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
@@ -127,11 +127,15 @@ def compute_flows(inputs: Sequence[np.ndarray], size: int | None = 640) -> list[
     out: list[FlowPair | None] = []
     for prev, cur in zip(lumas[:-1], lumas[1:]):
         h, w = cur.shape
-        if h < 8 or w < 8 or prev.shape != cur.shape:
+        if min(h, w) < 8 or max(h, w) < 12 or prev.shape != cur.shape:  # DIS needs that much
             out.append(None)
             continue
-        fb = dis.calc(cur, prev, None)    # for p in t: p + fb(p) is where it was in t−1
-        ff = dis.calc(prev, cur, None)    # for q in t−1: q + ff(q) is where it went in t
+        try:
+            fb = dis.calc(cur, prev, None)    # for p in t: p + fb(p) is where it was in t−1
+            ff = dis.calc(prev, cur, None)    # for q in t−1: q + ff(q) is where it went in t
+        except cv2.error:  # a size this OpenCV's DIS refuses: no flow for this pair
+            out.append(None)
+            continue
         gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         mx, my = gx + fb[..., 0], gy + fb[..., 1]
         ff_at = cv2.remap(ff, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

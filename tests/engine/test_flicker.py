@@ -213,3 +213,13 @@ def test_cli_split_on_the_synthetic_clip(capsys) -> None:
     assert rep["frames"] == 12 and len(labels) == 5
     assert labels[2:] == ["gamma smoothing 0.5, denoise 0", "gamma smoothing 0, denoise 0.5",
                           "gamma smoothing 0.5, denoise 0.5"]
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (8, 11), (11, 8), (8, 12), (12, 8), (1, 40), (40, 1)])
+def test_flows_on_tiny_frames(shape) -> None:
+    # regression: OpenCV's DIS refuses frames with neither side >= 12 (8×8 raised)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (*shape, 3), dtype=np.uint8) for _ in range(2)]
+    flows = fl.compute_flows(frames)
+    assert len(flows) == 1
+    assert fl.warped_error(frames, flows) >= 0.0
