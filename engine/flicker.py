@@ -16,18 +16,19 @@ frame costs nothing, an output whose mean swings by ±a % around a steady input 
 about 2a, a constant clip scores 0. The index takes the input's brightness changes as
 the truth, so an enhancer that *cancels* the input's exposure flicker frame by frame is
 counted as much as one that adds flicker; a power curve y = x^γ following the input
-scores (1 − γ)·|Δ log m(I)|. The plain output figure
+scores about (1 − γ)·|Δ log m(I)|. The plain output figure
 ``output_flicker = 100 / (T−1) · Σ_t |Δ_t log(m(O) + 1)|`` is reported beside it.
 
 **Warped temporal error** (Lai et al., ECCV 2018, "Learning Blind Video Temporal
 Consistency"), grey levels::
 
-    E_warp = 1 / (T−1) · Σ_t  Σ_p M_t(p) · |O_t(p) − Ô_{t−1}(p)|₁ / (3 · Σ_p M_t(p))
+    E_warp = mean over t of  Σ_p M_t(p) · |O_t(p) − Ô_{t−1}(p)|₁ / (3 · Σ_p M_t(p))
 
 where Ô_{t−1} is O_{t−1} warped onto frame t with the backward optical flow computed on
 the *input* frames (DIS flow on exposure-normalised luma), and M_t masks occlusions by
 the forward–backward consistency check |F_b + F_f(p + F_b)|² ≤ 0.01 (|F_b|² + |F_f|²) + 0.5
-and pixels that leave the frame. Lai et al. use squared differences in [0, 1]; the mean
+and pixels that leave the frame (pairs without a flow or a valid pixel are skipped;
+frames below 8 × 12 pixels have no flow). Lai et al. use squared differences in [0, 1]; the mean
 absolute difference in grey levels used here is easier to read (``E_warp / 255`` is in
 [0, 1]). Frames are measured at long side ≤ ``size`` pixels (area downscale) so long
 clips stay affordable; pass ``size=None`` for full resolution.
@@ -235,7 +236,7 @@ def deflicker(frames: Sequence[np.ndarray], size: int = 5, mode: str = "am",
     graph.configure()
     out: list[np.ndarray] = []
 
-    def drain(final: bool) -> None:
+    def drain() -> None:
         while True:
             try:
                 vf = graph.pull()
@@ -252,9 +253,9 @@ def deflicker(frames: Sequence[np.ndarray], size: int = 5, mode: str = "am",
         vf.pts = i
         vf.time_base = tb
         graph.push(vf)
-        drain(False)
+        drain()
     graph.push(None)
-    drain(True)
+    drain()
     if len(out) != len(frames):
         raise RuntimeError(f"deflicker returned {len(out)} frames for {len(frames)}")
     return out
