@@ -124,6 +124,9 @@ class VideoFileSource(Source):
         try:
             self._container = av.open(self.path, "r")
         except Exception as exc:  # av.error.* / OSError
+            if _looks_like_indexless_mp4(self.path):
+                raise VideoError(f"{self.path}: truncated or unfinished MP4/MOV (its index, the "
+                                 "'moov' box, is missing); nothing can be decoded") from exc
             raise VideoError(f"{self.path}: not a readable video file ({_av_message(exc)})") from exc
         try:
             if not self._container.streams.video:
@@ -158,11 +161,15 @@ class VideoFileSource(Source):
             if rot_ccw % 180 != 0:
                 w, h = h, w
             fps = float(self._stream.average_rate or self._stream.guessed_rate or 0) or 25.0
+            self._last_t: float | None = None
+            self._checked_end = False
+            self._truncated = False
             duration = None
             if self._stream.duration:
                 duration = float(self._stream.duration * self.time_base)
             elif self._container.duration:
                 duration = self._container.duration / 1_000_000.0
+            self._file_duration = duration
             count = int(self._stream.frames or 0) or (round(duration * fps) if duration else None)
             if (start or end) and duration is not None:
                 lo = max(0.0, start or 0.0)
@@ -275,10 +282,12 @@ class VideoFileSource(Source):
                     raise VideoError(f"{self.path}: decoding failed at frame {self._index} "
                                      f"({_av_message(exc)})") from exc
             if f is None:
+                self._check_complete()
                 return None
             t = self._seconds(f)
             if t is None:
                 t = self._index / self._info.fps + (self.start or 0.0)
+            self._last_t = t
             if self.end is not None and t >= self.end - 1e-9:
                 self._eof = True
                 self._pending = []
@@ -290,6 +299,27 @@ class VideoFileSource(Source):
                           {"pts": f.pts, "time_base": f.time_base or self.time_base})
             self._index += 1
             return frame
+
+    @property
+    def truncated(self) -> bool:
+        """True once the end was reached well before the duration the header announces."""
+        return self._truncated
+
+    def _check_complete(self) -> None:
+        """At the natural end: report a file that ends before its header says it should."""
+        if self._checked_end:
+            return
+        self._checked_end = True
+        dur = self._file_duration
+        if dur is None or self._last_t is None:
+            return
+        frame_s = 1.0 / max(self._info.fps, 1e-3)
+        expected_end = min(dur, self.end) if self.end is not None else dur
+        if self._last_t + 2.5 * frame_s < expected_end:
+            self._truncated = True
+            self.problems.append(
+                f"the file is truncated: decoding stopped at {self._last_t:.2f} s of "
+                f"{expected_end:.2f} s ({self._index} frames decoded)")
 
     def seek(self, seconds: float) -> None:
         """Position so the next ``read`` returns the frame shown at ``seconds`` (relative to
@@ -303,6 +333,7 @@ class VideoFileSource(Source):
             f = self._next_av_frame(skip_before=s - 0.5 / max(self._info.fps, 1e-3))
             self._peeked = f
             self._index = int(round((s - (self.start or 0.0)) * self._info.fps))
+            self._checked_end = False
 
     def close(self) -> None:
         with self._lock:
@@ -312,6 +343,31 @@ class VideoFileSource(Source):
                     self._container.close()
                 except Exception:
                     pass
+
+
+def _looks_like_indexless_mp4(path: str) -> bool:
+    """An ISO-BMFF file (starts with an ``ftyp`` box) that has no ``moov`` box: a
+    recording cut off before its index was written."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if head[4:8] != b"ftyp":
+                return False
+            pos, end = 0, os.fstat(fh.fileno()).st_size
+            while pos + 8 <= end:  # walk the top-level boxes
+                fh.seek(pos)
+                hdr = fh.read(16)
+                size, kind = int.from_bytes(hdr[:4], "big"), hdr[4:8]
+                if kind == b"moov":
+                    return False
+                if size == 1 and len(hdr) == 16:
+                    size = int.from_bytes(hdr[8:16], "big")
+                if size < 8:
+                    break
+                pos += size
+            return True
+    except OSError:
+        return False
 
 
 def _legacy_rotation(stream: Any) -> int:
