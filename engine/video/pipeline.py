@@ -87,31 +87,37 @@ class CallbackSink(Sink):
 
 
 class _Latest:
-    """A one-slot mailbox where a new item replaces the waiting one (live mode)."""
+    """A one-slot mailbox where a new item replaces the waiting one (live mode). The end
+    marker never replaces a frame: the last frame is still delivered, then the end."""
 
     def __init__(self) -> None:
         self._cv = threading.Condition()
         self._item: object | None = None
         self._has = False
+        self._ended = False
 
     def put(self, item: object) -> bool:
         """Store ``item``; True when it replaced an item nobody had taken (a drop)."""
         with self._cv:
-            replaced = self._has and self._item is not _END
-            if self._has and self._item is _END:
-                return False  # never replace the end marker
+            if item is _END:
+                self._ended = True
+                self._cv.notify()
+                return False
+            replaced = self._has
             self._item, self._has = item, True
             self._cv.notify()
             return replaced
 
     def get(self, timeout: float) -> object:
         with self._cv:
-            if not self._has:
+            if not self._has and not self._ended:
                 self._cv.wait(timeout)
-            if not self._has:
-                raise queue.Empty
-            item, self._item, self._has = self._item, None, False
-            return item
+            if self._has:
+                item, self._item, self._has = self._item, None, False
+                return item
+            if self._ended:
+                return _END
+            raise queue.Empty
 
 
 class Pipeline:
