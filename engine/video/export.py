@@ -366,7 +366,7 @@ class VideoFileSink(Sink):
                 if pkt.pts < 0 and self.time_offset > 0:
                     continue  # overlaps the trim start
                 pkt.stream = self._audio_out
-                self._out.mux(pkt)
+                self._mux(pkt)
             else:
                 for fr in pkt.decode():
                     self._encode_audio(fr, t_src)
@@ -393,7 +393,7 @@ class VideoFileSink(Sink):
             nf.time_base = Fraction(1, rate)
             self._audio_samples += cut.shape[1]
             for p in self._audio_out.encode(nf):
-                self._out.mux(p)
+                self._mux(p)
 
     def _finish_audio(self) -> None:
         if self._audio_done:
@@ -401,9 +401,13 @@ class VideoFileSink(Sink):
         self._audio_done = True
         if self.audio_mode == "aac" and self._audio_out is not None:
             for p in self._audio_out.encode(None):
-                self._out.mux(p)
+                self._mux(p)
 
     # -------------------------------------------------------------- Sink API
+    def _mux(self, packet: Any) -> None:
+        """Write one packet (the single place where file writes of video happen)."""
+        self._out.mux(packet)
+
     def _pts_of(self, frame: Frame) -> int:
         if frame.pts is not None:
             pts = int(round((frame.pts - self.time_offset) / self.time_base))
@@ -429,7 +433,7 @@ class VideoFileSink(Sink):
             vf.pts = self._pts_of(frame)
             vf.time_base = self.time_base
             for p in self._vs.encode(vf):
-                self._out.mux(p)
+                self._mux(p)
             self.frames += 1
             self._pump_audio(float(vf.pts * self.time_base) + 0.5)
         except VideoError:
@@ -437,6 +441,8 @@ class VideoFileSink(Sink):
         except OSError as exc:
             raise _disk_full(self.target, exc) or VideoError(
                 f"{self.target}: writing failed ({exc.strerror or exc})") from exc
+        except Exception as exc:  # encoder refused the frame or its settings
+            raise VideoError(f"{self.target}: encoding failed ({exc})") from exc
 
     def close(self) -> None:
         """Flush the encoders, finish the file and move it over the target."""
@@ -446,7 +452,7 @@ class VideoFileSink(Sink):
             if self._vs is None:
                 raise VideoError(f"{self.target}: no frames to write")
             for p in self._vs.encode(None):
-                self._out.mux(p)
+                self._mux(p)
             self._pump_audio(None)
             self._finish_audio()
             self._out.close()
