@@ -16,8 +16,8 @@ Guarantees of :func:`export_video`:
   for ``copy``, sample accuracy for ``aac``).
 - **Odd sizes**: 4:2:0 needs even sizes and the picture is never cropped, so H.264 and
   H.265 odd-sized frames are encoded as 4:4:4 (``yuv444p``; High 4:4:4 profile, which
-  some hardware players lack). Even sizes use ``yuv420p``. FFV1 is lossless planar RGB
-  (``bgr0``) at any size.
+  some hardware players lack). Even sizes use ``yuv420p``. FFV1 is lossless RGB
+  (``bgr0``) at any size. x265 refuses pictures under 16×16 (a clear error says so).
 - **Atomic**: the file is written beside the target under a hidden temporary name
   (``.NAME.partial-XXXX.EXT``) and renamed over the target only on success; a cancel,
   Ctrl-C, an error or a full disk (:class:`VideoError` saying so) removes the temporary
@@ -268,9 +268,13 @@ class VideoFileSink(Sink):
         vs = self._out.add_stream(self._encoder, rate=Fraction(self.fps).limit_denominator(100000))
         vs.width, vs.height = width, height
         odd = (width % 2) or (height % 2)
+        if o.codec == "h265" and (width < 16 or height < 16):
+            raise VideoError(f"{self.target}: H.265 (x265) needs frames of at least 16x16 pixels, "
+                             f"these are {width}x{height}; use h264 or ffv1")
         if o.codec == "ffv1":
             vs.pix_fmt = "bgr0"  # lossless RGB (FFV1 stores it with a reversible transform)
-            vs.options = {"level": "3", "slicecrc": "1"}
+            # version 3 (slices, CRCs) cannot slice tiny pictures; version 1 takes any size
+            vs.options = {"level": "3", "slicecrc": "1"} if min(width, height) >= 16 else {"level": "1"}
         else:
             vs.pix_fmt = "yuv444p" if odd else "yuv420p"
             crf = o.crf if o.crf is not None else CODECS[o.codec][1]

@@ -11,8 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import registry
+from engine.frame import Frame
 from engine.processor import FrameProcessor
 from engine.video.base import VideoError
 from engine.video.export import (ExportCancelled, ExportOptions, ExportProgress, VideoFileSink,
@@ -221,4 +224,32 @@ def test_bad_options_are_refused(clips, tmp_path):
         export_video(clips["vfr"], tmp_path / "x.png")
     with pytest.raises(VideoError, match="does not exist"):
         export_video(clips["vfr"], tmp_path / "nope" / "x.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+@settings(max_examples=12, deadline=None)
+@given(h=st.integers(1, 21), w=st.integers(1, 21), codec=st.sampled_from(["h264", "ffv1"]))
+def test_any_frame_size_round_trips_uncropped(tmp_path_factory, h, w, codec):
+    """1×1, odd, portrait...: the stored size is the frame size; FFV1 is pixel-exact."""
+    d = tmp_path_factory.mktemp("sz")
+    target = d / ("o.mkv" if codec == "ffv1" else "o.mp4")
+    rng = np.random.default_rng(h * 100 + w)
+    frames = [Frame(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), i, i / 10) for i in range(3)]
+    sink = VideoFileSink(target, ExportOptions(codec=codec, preset="ultrafast"), fps=10)
+    for f in frames:
+        sink.write(f)
+    sink.close()
+    with open_source(target) as src:
+        back = list(src)
+    assert len(back) == 3 and back[0].image.shape == (h, w, 3)
+    if codec == "ffv1":
+        for a, b in zip(frames, back):
+            assert np.array_equal(a.image, b.image)
+
+
+def test_h265_refuses_tiny_frames_clearly(tmp_path):
+    sink = VideoFileSink(tmp_path / "t.mp4", ExportOptions(codec="h265"), fps=10)
+    with pytest.raises(VideoError, match="at least 16x16"):
+        sink.write(Frame(np.zeros((8, 8, 3), np.uint8), 0, 0.0))
+    sink.abort()
     assert list(tmp_path.iterdir()) == []
