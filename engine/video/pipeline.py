@@ -9,8 +9,9 @@ Two modes:
   between the enhancer and a slow sink (a display). Cameras and preview use this.
 
 Stopping: :meth:`Pipeline.stop` (or ``cancel``) sets an event every stage polls at least
-every 50 ms and closes the source, so every thread ends within a second even when a
-stage is blocked on a full queue. An exception in any stage stops the others and reaches
+every 50 ms, so every thread ends within a second even when a stage is blocked on a full
+queue (a stage inside one long call, e.g. a camera read that never returns, ends when
+that call does; the threads are daemons and never keep the process alive). An exception in any stage stops the others and reaches
 the caller: :meth:`Pipeline.wait` re-raises it, and ``on_error`` (if given) receives it
 from the failing thread. The sink is closed (finished) after a complete run and aborted
 (nothing left behind) after a stop or an error.
@@ -195,11 +196,10 @@ class Pipeline:
     def stop(self) -> None:
         """Ask every stage to end now (frames in flight are discarded, the sink aborted).
         Returns at once; use :meth:`wait` or :meth:`join` to wait for the threads."""
+        # The source is closed by its own thread once its current read returns: closing it
+        # from here would wait for that read (the sources lock), and stop() must not block
+        # the caller (often a GUI thread).
         self._stop.set()
-        try:
-            self.source.close()  # unblocks a camera read; reads after close return None
-        except Exception:
-            pass
 
     cancel = stop
 
