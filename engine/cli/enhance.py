@@ -176,8 +176,11 @@ def run(args: argparse.Namespace) -> int:
             if res.problems:
                 print(f"lowlight enhance: warning: {spec}: the input is damaged or truncated; "
                       f"{res.frames} frames could be decoded and were written", file=sys.stderr)
+            st = res.stats
+            stages = (f"; per frame: decode {st.decode_ms:.1f} ms, enhance {st.enhance_ms:.1f} ms, "
+                      f"encode {st.encode_ms:.1f} ms" if st is not None else "")
             print(f"{spec} -> {res.path} ({res.frames} frames, {res.seconds:.1f} s, "
-                  f"{res.fps:.1f} fps, audio {res.audio})")
+                  f"{res.fps:.1f} fps, audio {res.audio}{stages})")
         except KeyboardInterrupt:
             print("", file=sys.stderr)
             _err(f"{spec}: interrupted; nothing was written")

@@ -51,7 +51,7 @@ import numpy as np
 from engine.frame import Frame
 from engine.params import EnhanceParams
 from engine.video.base import Sink, Source, VideoError
-from engine.video.pipeline import Pipeline
+from engine.video.pipeline import Pipeline, PipelineStats
 from engine.video.sources import (IMAGE_EXTENSIONS, VideoFileSource, is_image_path, open_source,
                                   rotate_upright)
 
@@ -147,6 +147,7 @@ class ExportResult:
             (dropped on request) or ``"absent"`` (the source had none).
         problems: decode problems met on the way (e.g. a truncated file), one line each.
         runtime: the enhancer's runtime label (e.g. ``"onnx/cpu"``), "" when unknown.
+        stats: the pipeline's final figures (per-stage ms per frame, latency).
     """
 
     path: Path
@@ -156,6 +157,7 @@ class ExportResult:
     audio: str = "absent"
     problems: tuple[str, ...] = ()
     runtime: str = ""
+    stats: PipelineStats | None = None
 
 
 # ----------------------------------------------------------------------------- targets
@@ -747,4 +749,5 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
     problems = tuple(getattr(source, "problems", ()) or ())
     audio = getattr(sink, "audio_mode", "absent")
     return ExportResult(Path(os.fspath(target)), stats.frames_out, seconds,
-                        stats.frames_out / seconds if seconds > 0 else 0.0, audio, problems, runtime)
+                        stats.frames_out / seconds if seconds > 0 else 0.0, audio, problems, runtime,
+                        stats)

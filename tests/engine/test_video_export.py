@@ -49,6 +49,7 @@ def test_frames_vfr_timestamps_and_audio_copy_are_kept(clips, tmp_path):
                        options=ExportOptions(), progress=seen.append)
     assert res.path == out and res.frames == 10 and res.audio == "copied"
     assert res.runtime == "numpy/cpu" and res.fps > 0 and res.seconds > 0
+    assert res.stats is not None and res.stats.frames_out == 10 and res.stats.dropped == 0
     src, got = probe(clips["vfr"]), probe(out)
     assert got["frames"] == 10
     assert got["pts"] == pytest.approx(src["pts"], abs=1e-3)  # VFR kept exactly
