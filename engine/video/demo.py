@@ -17,7 +17,6 @@ under a temporary name and renamed into place, so a crash never leaves a broken 
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -131,8 +130,9 @@ def write_demo_clip(path: str | os.PathLike, *, frames: int = DEMO_FRAMES,
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    from engine.video.export import reserve_temp  # usual permissions, unlike mkstemp's 0600
+
+    tmp = reserve_temp(str(path.parent), f".{path.stem}-", path.suffix)
     try:
         with av.open(tmp, "w") as out:
             vs = out.add_stream("libx264", rate=DEMO_FPS)

@@ -37,7 +37,7 @@ import errno
 import os
 import re
 import shutil
-import tempfile
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -56,7 +56,8 @@ from engine.video.sources import (IMAGE_EXTENSIONS, VideoFileSource, is_image_pa
                                   rotate_upright)
 
 __all__ = ["ExportOptions", "ExportProgress", "ExportResult", "ExportCancelled", "export_video",
-           "VideoFileSink", "ImageSequenceSink", "open_sink", "CODECS", "check_target"]
+           "VideoFileSink", "ImageSequenceSink", "open_sink", "CODECS", "check_target",
+           "reserve_temp"]
 
 #: codec option → (FFmpeg encoder, default CRF or None)
 CODECS: dict[str, tuple[str, int | None]] = {
@@ -189,6 +190,27 @@ def check_target(source_path: str | None, target: str | os.PathLike, overwrite: 
         raise VideoError(f"{t}: the folder {os.path.dirname(os.path.abspath(t))} does not exist")
 
 
+def reserve_temp(folder: str, prefix: str, suffix: str = "", *, directory: bool = False) -> str:
+    """Create a new, empty, hidden temporary file (or folder) in ``folder`` and return its
+    path. Unlike :mod:`tempfile` (mode 0600/0700), it gets the usual permissions
+    (0666/0777 less the umask), which the renamed result keeps.
+
+    Raises:
+        OSError: the folder cannot be written.
+    """
+    for _ in range(100):
+        path = os.path.join(folder, f"{prefix}{secrets.token_hex(4)}{suffix}")
+        try:
+            if directory:
+                os.mkdir(path, 0o777)
+            else:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", folder)
+
+
 def _disk_full(target: str, exc: BaseException) -> VideoError | None:
     err = getattr(exc, "errno", None)
     if err in (errno.ENOSPC, errno.EDQUOT):
@@ -239,8 +261,7 @@ class VideoFileSink(Sink):
         folder = os.path.dirname(os.path.abspath(self.target))
         base = os.path.basename(self.target)
         try:
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{Path(base).stem}.partial-", suffix=suffix, dir=folder)
-            os.close(fd)
+            self._tmp = reserve_temp(folder, f".{Path(base).stem}.partial-", suffix)
         except OSError as exc:
             raise _disk_full(self.target, exc) or VideoError(
                 f"{self.target}: cannot write in {folder} ({exc.strerror or exc})") from exc
@@ -548,7 +569,7 @@ class ImageSequenceSink(Sink):
             if any(rx.match(f) for f in os.listdir(self.folder)):
                 raise VideoError(f"{t}: files of this sequence already exist (use --overwrite)")
         try:
-            self._tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(self.folder)}.partial-", dir=parent)
+            self._tmp = reserve_temp(parent, f".{os.path.basename(self.folder)}.partial-", directory=True)
         except OSError as exc:
             raise _disk_full(t, exc) or VideoError(f"{t}: cannot write ({exc.strerror or exc})") from exc
         self.frames = 0

@@ -58,6 +58,9 @@ def test_frames_vfr_timestamps_and_audio_copy_are_kept(clips, tmp_path):
     assert seen[-1].finished and seen[-1].frames_done == 10 and seen[-1].fraction == 1.0
     assert all(p.frames_total in (10, None) for p in seen)
     assert _hidden(tmp_path) == []
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not the temp file's 0600
     # the enhancement really happened: brighter than the input
     with open_source(clips["vfr"]) as a, open_source(out) as b:
         assert b.read().image.mean() > a.read().image.mean() + 5
@@ -122,6 +125,9 @@ def test_image_sequence_targets(clips, tmp_path):
     res = export_video(clips["vfr"], str(folder) + os.sep, method="gamma")
     assert res.frames == 10 and sorted(p.name for p in folder.iterdir())[0] == "frame_000000.png"
     assert len(list(folder.iterdir())) == 10 and _hidden(tmp_path) == []
+    umask = os.umask(0)
+    os.umask(umask)
+    assert folder.stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700
     pattern = str(tmp_path / "seq" / "f_%03d.jpg")
     (tmp_path / "seq").mkdir()
     export_video(clips["vfr"], pattern, method="gamma")
