@@ -646,6 +646,14 @@ def _source_path(spec: Any) -> str | None:
     return None
 
 
+def _halt(pipe: Pipeline) -> None:
+    """Stop the pipeline and wait until the output is settled (the sink thread has
+    aborted it); the other stages get one more second."""
+    pipe.stop()
+    pipe.join_sink(30.0)
+    pipe.join(1.0)
+
+
 def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | None = None,
                  params: EnhanceParams | None = None, options: ExportOptions | None = None,
                  progress: Callable[[ExportProgress], None] | None = None,
@@ -733,8 +741,7 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
         while pipe.is_running():
             pipe.join(0.05)
             if cancel is not None and cancel.is_set():
-                pipe.stop()
-                pipe.join(5.0)
+                _halt(pipe)
                 raise ExportCancelled(f"{os.fspath(target)}: export cancelled; nothing was written")
             now = time.perf_counter()
             if now - last_report >= 0.1:
@@ -746,24 +753,20 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
                 raise ExportCancelled(f"{os.fspath(target)}: export cancelled; nothing was written")
             raise VideoError(f"{os.fspath(target)}: export stopped before the end")
     except KeyboardInterrupt:
-        pipe.stop()
-        pipe.join(5.0)
+        _halt(pipe)
         raise
     except VideoError:
-        pipe.stop()
-        pipe.join(5.0)
+        _halt(pipe)
         raise
     except OSError as exc:
-        pipe.stop()
-        pipe.join(5.0)
+        _halt(pipe)
         raise _disk_full(os.fspath(target), exc) or VideoError(
             f"{os.fspath(target)}: {exc.strerror or exc}") from exc
     except BaseException:
-        pipe.stop()
-        pipe.join(5.0)
+        _halt(pipe)
         raise
     finally:
-        if pipe.is_running():  # a stage stuck in native code: make sure nothing stays behind
+        if not pipe.join_sink(0):  # the sink stuck in native code: make sure nothing stays behind
             sink.abort()
     seconds = time.perf_counter() - t0
     report(finished=True)

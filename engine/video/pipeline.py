@@ -228,6 +228,15 @@ class Pipeline:
             t.join(left)
         return not self.is_running()
 
+    def join_sink(self, timeout: float | None = None) -> bool:
+        """Wait for the sink thread only (it finishes or aborts the output); True when it
+        has ended. Lets a caller return as soon as the output is settled even while an
+        enhancer is still inside one long frame."""
+        if len(self._threads) < 3:
+            return True
+        self._threads[2].join(timeout)
+        return not self._threads[2].is_alive()
+
     def wait(self, timeout: float | None = None, *, strict: bool = False) -> PipelineStats:
         """Wait until every stage has ended and return the final stats.
 

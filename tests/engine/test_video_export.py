@@ -260,3 +260,19 @@ def test_h265_refuses_tiny_frames_clearly(tmp_path):
         sink.write(Frame(np.zeros((8, 8, 3), np.uint8), 0, 0.0))
     sink.abort()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cancel_returns_while_the_enhancer_is_inside_a_long_frame(clips, tmp_path):
+    cancel = threading.Event()
+
+    class Stuck:
+        def process(self, img):
+            cancel.set()
+            time.sleep(2.5)  # one very slow frame (a big model on a CPU)
+            return img
+
+    t0 = time.monotonic()
+    with pytest.raises(ExportCancelled):
+        export_video(clips["long"], tmp_path / "s.mp4", processor=Stuck(), cancel=cancel)
+    assert time.monotonic() - t0 < 2.0  # hang check: the output is settled without waiting
+    assert list(tmp_path.iterdir()) == []
