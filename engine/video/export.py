@@ -648,10 +648,10 @@ def _source_path(spec: Any) -> str | None:
 
 def _halt(pipe: Pipeline) -> None:
     """Stop the pipeline and wait until the output is settled (the sink thread has
-    aborted it); the other stages get one more second."""
+    aborted it); the other stages get half a second more to end."""
     pipe.stop()
     pipe.join_sink(30.0)
-    pipe.join(1.0)
+    pipe.join(0.5)
 
 
 def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | None = None,
@@ -741,7 +741,6 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
         while pipe.is_running():
             pipe.join(0.05)
             if cancel is not None and cancel.is_set():
-                _halt(pipe)
                 raise ExportCancelled(f"{os.fspath(target)}: export cancelled; nothing was written")
             now = time.perf_counter()
             if now - last_report >= 0.1:
@@ -752,10 +751,7 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
             if cancel is not None and cancel.is_set():
                 raise ExportCancelled(f"{os.fspath(target)}: export cancelled; nothing was written")
             raise VideoError(f"{os.fspath(target)}: export stopped before the end")
-    except KeyboardInterrupt:
-        _halt(pipe)
-        raise
-    except VideoError:
+    except (KeyboardInterrupt, VideoError):  # ExportCancelled included
         _halt(pipe)
         raise
     except OSError as exc:

@@ -268,11 +268,11 @@ def test_cancel_returns_while_the_enhancer_is_inside_a_long_frame(clips, tmp_pat
     class Stuck:
         def process(self, img):
             cancel.set()
-            time.sleep(2.5)  # one very slow frame (a big model on a CPU)
+            time.sleep(4.0)  # one very slow frame (a big model on a CPU)
             return img
 
     t0 = time.monotonic()
     with pytest.raises(ExportCancelled):
         export_video(clips["long"], tmp_path / "s.mp4", processor=Stuck(), cancel=cancel)
-    assert time.monotonic() - t0 < 2.0  # hang check: the output is settled without waiting
+    assert time.monotonic() - t0 < 3.0  # hang check: the output is settled without waiting
     assert list(tmp_path.iterdir()) == []
