@@ -55,6 +55,7 @@ class Lut2D(_Gather):
         self.rows, self.lo, self.hi = rows, float(lo), float(hi)
         self.values = np.linspace(self.lo, self.hi, rows)  # float64 (rows,)
         self.table = np.zeros((rows, 256), np.uint8)
+        self.levels = np.zeros((rows, 256), np.float32)  # unrounded, in levels 0..255
         self.exact: np.ndarray | None = None  # float64 (rows, 256) values in [0, 1]
         self._key: Hashable = object()
 
@@ -68,6 +69,7 @@ class Lut2D(_Gather):
             return
         exact = np.clip(np.broadcast_to(fn(self.values[:, None], _LEVELS[None, :]), (self.rows, 256)), 0.0, 1.0)
         self.exact = np.ascontiguousarray(exact, dtype=np.float64)
+        self.levels = np.ascontiguousarray(exact * 255.0, dtype=np.float32)
         self.table = np.ascontiguousarray(np.rint(exact * 255.0), dtype=np.uint8)
         self._key = key
 
@@ -77,10 +79,14 @@ class Lut2D(_Gather):
         r = (small.astype(np.float32, copy=False) - np.float32(self.lo)) * np.float32(scale)
         return np.clip(r, 0.0, self.rows - 1, out=r)
 
-    def apply(self, frame: np.ndarray, small: np.ndarray) -> np.ndarray:
-        """Apply the table to ``frame`` (uint8 (H, W, 3)) with the low-resolution map
-        ``small`` (float32 (h, w, 3), values in [lo, hi]) upsampled bilinearly to (H, W).
-        Returns a new uint8 (H, W, 3)."""
+    def apply(self, frame: np.ndarray, small: np.ndarray, float_out: bool = False) -> np.ndarray:
+        """Apply the table to ``frame`` with the low-resolution map ``small`` (float32
+        (h, w, 3), values in [lo, hi]) upsampled bilinearly to (H, W).
+
+        ``frame`` is uint8 (H, W, 3), or float32 (H, W, 3) in levels 0..255 (a previous
+        ``float_out`` result; fractional levels are interpolated between columns).
+        Returns a new uint8 (H, W, 3), or float32 levels when ``float_out``.
+        """
         h, w = frame.shape[:2]
         buf = self.buffers(h, w)
         rows_small = self.row_coords(small)
@@ -88,15 +94,21 @@ class Lut2D(_Gather):
             np.copyto(buf.rows, rows_small)
         else:
             cv2.resize(rows_small, (w, h), dst=buf.rows, interpolation=cv2.INTER_LINEAR)
-        np.copyto(buf.cols, frame.reshape(h, w * 3), casting="unsafe")
-        out = np.empty((h, w * 3), np.uint8)
-        cv2.remap(self.table, buf.cols, buf.rows.reshape(h, w * 3), cv2.INTER_LINEAR,
+        if frame.dtype == np.float32:
+            cols = frame.reshape(h, w * 3)
+        else:
+            np.copyto(buf.cols, frame.reshape(h, w * 3), casting="unsafe")
+            cols = buf.cols
+        src = self.levels if float_out else self.table
+        out = np.empty((h, w * 3), src.dtype)
+        cv2.remap(src, cols, buf.rows.reshape(h, w * 3), cv2.INTER_LINEAR,
                   dst=out, borderMode=cv2.BORDER_REPLICATE)
         return out.reshape(h, w, 3)
 
 
 class PairLut(_Gather):
-    """A (256, 256) uint8 table ``out = T[b, a]`` over two uint8 planes a and b."""
+    """A (256, 256) uint8 table ``out = T[b, a]`` over a uint8 plane a and a plane b
+    (uint8, or float32 levels 0..255 interpolated between rows)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -113,13 +125,16 @@ class PairLut(_Gather):
         self._key = key
 
     def apply(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Per sample T[b, a] for uint8 (H, W, 3) planes; returns a new uint8 (H, W, 3)."""
+        """Per sample T[b, a] for (H, W, 3) planes; returns a new uint8 (H, W, 3)."""
         h, w = a.shape[:2]
         buf = self.buffers(h, w)
         np.copyto(buf.cols, a.reshape(h, w * 3), casting="unsafe")
-        rows = buf.rows.reshape(h, w * 3)
-        np.copyto(rows, b.reshape(h, w * 3), casting="unsafe")
+        if b.dtype == np.float32:
+            rows = b.reshape(h, w * 3)
+        else:
+            rows = buf.rows.reshape(h, w * 3)
+            np.copyto(rows, b.reshape(h, w * 3), casting="unsafe")
         out = np.empty((h, w * 3), np.uint8)
-        cv2.remap(self.table, buf.cols, rows, cv2.INTER_NEAREST, dst=out,
+        cv2.remap(self.table, buf.cols, rows, cv2.INTER_LINEAR, dst=out,
                   borderMode=cv2.BORDER_REPLICATE)
         return out.reshape(h, w, 3)

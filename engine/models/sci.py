@@ -156,7 +156,8 @@ class SCIEnhancer(LearnedEnhancer):
     Map (kind ``"sci_residual"``): float32 (h, w, 3K), the residuals r_k in (0, 1)
     estimated on the downscaled frame. Apply upsamples r_k and adds the
     full-resolution y: exact wherever r is smooth. Each stage is a 2-D table over
-    (r, y); for K > 1 and s ≠ 1 a second table over (x, y_K) raises the gain to s.
+    (r, y) (K = 1: uint8 table for x / i**s); for K > 1 the stages pass float32
+    levels and a second table over (x, y_K) raises the gain to s.
     """
 
     network = NETWORK
@@ -196,12 +197,14 @@ class SCIEnhancer(LearnedEnhancer):
         if stages == 1:
             self._stage_lut.build(("stage", s), lambda r, x: x / np.clip(x + r, _EPS, 1.0) ** s)
             return self._stage_lut.apply(frame, pmap.data)
+        # K stages: y stays in float32 levels between stages (8-bit intermediates lost
+        # too much in dark pixels once the gain is raised to s).
         self._stage_lut.build(("stage", 1.0), lambda r, x: x / np.clip(x + r, _EPS, 1.0))
-        y = frame
+        y: np.ndarray = frame
         for k in range(stages):
-            y = self._stage_lut.apply(y, pmap.data[:, :, 3 * k:3 * k + 3])
+            y = self._stage_lut.apply(y, pmap.data[:, :, 3 * k:3 * k + 3], float_out=True)
         if s == 1.0:
-            return y
+            return np.rint(np.clip(y, 0.0, 255.0, out=y), out=y).astype(np.uint8)
         self._gain_lut.build(("gain", s), lambda b, a: a * np.maximum(b / np.maximum(a, 1e-12), 1.0) ** s)
         return self._gain_lut.apply(frame, y)
 
