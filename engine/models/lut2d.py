@@ -21,6 +21,31 @@ import numpy as np
 __all__ = ["Lut2D", "PairLut"]
 
 _LEVELS = np.arange(256, dtype=np.float64) / 255.0
+_REMAP_MAX = 32767  # OpenCV's remap takes planes below SHRT_MAX on each side
+_CHUNK_COLS = 4096
+
+
+def _gather(src: np.ndarray, cols: np.ndarray, rows: np.ndarray, out: np.ndarray, interp: int) -> None:
+    """``out = src[rows, cols]`` (with ``interp`` between rows/columns), element-wise over
+    equally shaped contiguous 2-D planes. Planes too large for one ``cv2.remap`` call
+    (e.g. 1×12000 frames) are gathered as flat chunks: the operation is per element,
+    so any reshaping of the three planes gives the same result."""
+    if out.shape[0] < _REMAP_MAX and out.shape[1] < _REMAP_MAX:
+        cv2.remap(src, cols, rows, interp, dst=out, borderMode=cv2.BORDER_REPLICATE)
+        return
+    c, r, o = cols.reshape(-1), rows.reshape(-1), out.reshape(-1)
+    n = o.size
+    step = _CHUNK_COLS * (_REMAP_MAX - 1)
+    for start in range(0, n, step):
+        end = min(n, start + step)
+        k = _CHUNK_COLS if end - start >= _CHUNK_COLS else end - start
+        full = start + (end - start) // k * k
+        shape = (-1, k)
+        cv2.remap(src, c[start:full].reshape(shape), r[start:full].reshape(shape), interp,
+                  dst=o[start:full].reshape(shape), borderMode=cv2.BORDER_REPLICATE)
+        if full < end:
+            cv2.remap(src, c[full:end].reshape(1, -1), r[full:end].reshape(1, -1), interp,
+                      dst=o[full:end].reshape(1, -1), borderMode=cv2.BORDER_REPLICATE)
 
 
 class _Buffers:
@@ -101,8 +126,7 @@ class Lut2D(_Gather):
             cols = buf.cols
         src = self.levels if float_out else self.table
         out = np.empty((h, w * 3), src.dtype)
-        cv2.remap(src, cols, buf.rows.reshape(h, w * 3), cv2.INTER_LINEAR,
-                  dst=out, borderMode=cv2.BORDER_REPLICATE)
+        _gather(src, cols, buf.rows.reshape(h, w * 3), out, cv2.INTER_LINEAR)
         return out.reshape(h, w, 3)
 
 
@@ -135,6 +159,5 @@ class PairLut(_Gather):
             rows = buf.rows.reshape(h, w * 3)
             np.copyto(rows, b.reshape(h, w * 3), casting="unsafe")
         out = np.empty((h, w * 3), np.uint8)
-        cv2.remap(self.table, buf.cols, rows, cv2.INTER_LINEAR, dst=out,
-                  borderMode=cv2.BORDER_REPLICATE)
+        _gather(self.table, buf.cols, rows, out, cv2.INTER_LINEAR)
         return out.reshape(h, w, 3)

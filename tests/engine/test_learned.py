@@ -221,3 +221,28 @@ def test_zerodce_equivalent_parameter_reproduces_the_composite(enhancers) -> Non
         want = enhance_curve(xp, seq, n, s)
         got = enhance_curve(xp, a_eq.astype(np.float64), n, 1.0)
         assert np.abs(got - want).max() < 2e-3
+
+
+@pytest.mark.parametrize("shape", [(1, 70000), (40000, 1), (300, 200)])
+def test_table_gather_handles_planes_beyond_remap_limits(shape) -> None:
+    """OpenCV's remap takes planes below 32767 per side; larger ones go in flat chunks."""
+    import cv2
+
+    from engine.models.lut2d import _gather
+
+    rng = np.random.default_rng(0)
+    table = rng.integers(0, 256, (512, 256), dtype=np.uint8)
+    cols = rng.integers(0, 256, shape).astype(np.float32)
+    rows = rng.integers(0, 512, shape).astype(np.float32)
+    out = np.empty(shape, np.uint8)
+    _gather(table, cols, rows, out, cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(out, table[rows.astype(int), cols.astype(int)])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_very_wide_frame(enhancers, method) -> None:
+    enh = enhancers[method]
+    enh.estimate_size = 20000  # no downscale: the fast path must equal the reference
+    f = _frame(9, 1, 12001, 120)
+    p = enh.descriptor.default_params()
+    assert np.abs(enh.enhance(f, p).astype(int) - enh.reference(f, p).astype(int)).max() <= 1
