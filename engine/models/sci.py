@@ -161,11 +161,11 @@ class SCIEnhancer(LearnedEnhancer):
     """
 
     network = NETWORK
-    estimate_size = 384
+    estimate_size = 256
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._stage_lut = Lut2D(512, 0.0, 1.0)
+        self._stage_lut = Lut2D(1024, 0.0, 1.0)
         self._gain_lut = PairLut()
 
     def _stages(self, params: EnhanceParams) -> int:

@@ -181,7 +181,7 @@ class ZeroDCEPPEnhancer(_CurveEnhancer):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._lut = Lut2D(512, 0.0, 1.0)
+        self._lut = Lut2D(1024, 0.0, 1.0)
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         self.check(frame)
@@ -206,7 +206,7 @@ class ZeroDCEEnhancer(_CurveEnhancer):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._lut = Lut2D(512, 0.0, 2.0)
+        self._lut = Lut2D(1024, 0.0, 2.0)
         self._sorted_key: object = None
         self._sorted: np.ndarray | None = None
 

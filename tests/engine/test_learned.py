@@ -53,7 +53,6 @@ def test_descriptors() -> None:
         # one shared definition of the temporal parameters
         assert d.spec("smoothing") is common_params.SMOOTHING
         assert d.spec("denoise") is common_params.DENOISE
-        assert (common_params.SMOOTHING.default, common_params.DENOISE.default) == (0.0, 0.0)
     it = registry.get("sci").spec("iterations")
     assert (it.default, it.minimum, it.maximum) == (1, 1, 4) and "illumination stage" in it.help
     for name in ("zerodce", "zerodce++"):
