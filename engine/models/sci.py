@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.enhancer import ParamMap, downscale
+from engine.enhancer import ParamMap
 from engine.models.common_params import DENOISE, SMOOTHING, iterations_spec, strength_spec
-from engine.models.learned_base import LearnedEnhancer, arch_kwargs, to_unit, to_uint8
+from engine.models.learned_base import LearnedEnhancer, arch_kwargs, fast_downscale, to_unit, to_uint8
 from engine.models.lut2d import Lut2D, PairLut
 from engine.params import EnhanceParams
 from engine.registry import MethodDescriptor, register
@@ -183,7 +183,7 @@ class SCIEnhancer(LearnedEnhancer):
         return rs, log_i
 
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
-        small = downscale(self.check(frame), self.estimate_size)
+        small = fast_downscale(self.check(frame), self.estimate_size)
         rs, _ = self._residuals(to_unit(small), self._stages(params))
         data = np.ascontiguousarray(np.concatenate(rs, axis=2), dtype=np.float32)
         return ParamMap(data, "sci_residual", frame.shape[:2], small, {"stages": len(rs)})

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.enhancer import ParamMap, downscale
+from engine.enhancer import ParamMap
 from engine.models.common_params import DENOISE, SMOOTHING, iterations_spec, strength_spec
-from engine.models.learned_base import LearnedEnhancer, arch_kwargs, to_unit, to_uint8
+from engine.models.learned_base import LearnedEnhancer, arch_kwargs, fast_downscale, to_unit, to_uint8
 from engine.models.lut2d import Lut2D
 from engine.params import EnhanceParams
 from engine.registry import MethodDescriptor, register
@@ -160,7 +160,7 @@ class _CurveEnhancer(LearnedEnhancer):
         return np.clip(self.infer(img), 0.0, 1.0)
 
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
-        small = downscale(self.check(frame), self.estimate_size)
+        small = fast_downscale(self.check(frame), self.estimate_size)
         return ParamMap(self._maps(to_unit(small)), "curve", frame.shape[:2], small)
 
     def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:

@@ -245,3 +245,17 @@ def test_very_wide_frame(enhancers, method) -> None:
     f = _frame(9, 1, 12001, 120)
     p = enh.descriptor.default_params()
     assert np.abs(enh.enhance(f, p).astype(int) - enh.reference(f, p).astype(int)).max() <= 1
+
+
+@SETTINGS
+@given(h=st.integers(1, 900), w=st.integers(1, 900), side=st.integers(1, 300))
+def test_fast_downscale_matches_downscale_shape(h, w, side) -> None:
+    from engine.enhancer import downscale
+    from engine.models.learned_base import fast_downscale
+
+    f = np.full((h, w, 3), 77, np.uint8)
+    a, b = fast_downscale(f, side), downscale(f, side)
+    assert max(a.shape[:2]) <= max(side, 1) or max(h, w) <= side
+    assert abs(a.shape[0] - b.shape[0]) <= 1 and abs(a.shape[1] - b.shape[1]) <= 1
+    assert a.dtype == np.uint8 and a.shape[2] == 3 and min(a.shape[:2]) >= 1
+    assert np.all(a == 77)  # area averaging keeps a flat picture flat
