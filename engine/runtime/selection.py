@@ -56,7 +56,7 @@ class NetworkSpec:
         return Path(self.weights_file).with_suffix(".onnx").name
 
     def train_hint(self) -> str:
-        return f"make it with `lowlight train --method {self.method}`"
+        return f"make it with `lowlight train --method {self.method} --data DIR --epochs N`"
 
 
 _NETWORKS: dict[str, NetworkSpec] = {}
