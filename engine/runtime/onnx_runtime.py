@@ -73,8 +73,9 @@ class OnnxRuntime:
             self.session = ort.InferenceSession(str(self.path), sess_options=so, providers=providers)
         except Exception as exc:  # corrupt graph, unsupported op, provider failure
             raise RuntimeError(f"cannot open ONNX graph {self.path}: {exc}") from exc
-        self.device = device
         self.provider = self.session.get_providers()[0]
+        # ONNX Runtime falls back to the CPU when a GPU provider fails to start: say so.
+        self.device = "cpu" if self.provider == "CPUExecutionProvider" else "cuda"
         self._input = self.session.get_inputs()[0].name
 
     @property
