@@ -259,3 +259,17 @@ def test_fast_downscale_matches_downscale_shape(h, w, side) -> None:
     assert abs(a.shape[0] - b.shape[0]) <= 1 and abs(a.shape[1] - b.shape[1]) <= 1
     assert a.dtype == np.uint8 and a.shape[2] == 3 and min(a.shape[:2]) >= 1
     assert np.all(a == 77)  # area averaging keeps a flat picture flat
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_through_the_frame_processor(enhancers, method) -> None:
+    """estimate → temporal smoothing → apply, as the video pipeline calls it."""
+    from engine.processor import FrameProcessor
+
+    enh = enhancers[method]
+    enh.estimate_size = 24
+    proc = FrameProcessor(enh, enh.descriptor.default_params().replace(smoothing=0.6))
+    frames = [smooth_frame(45, 80, seed) for seed in range(3)]
+    outs = [proc.process(f) for f in frames]
+    assert all(o.shape == (45, 80, 3) and o.dtype == np.uint8 for o in outs)
+    assert all(o.mean() > f.mean() for o, f in zip(outs, frames))

@@ -135,3 +135,13 @@ def test_wrong_architecture_is_a_weights_error(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("LOWLIGHT_WEIGHTS", str(tmp_path))
     with pytest.raises(WeightsError, match="does not fit the zerodce network"):
         registry.create("zerodce", backend="torch")
+
+
+def test_export_a_given_checkpoint(tmp_path) -> None:
+    own = tmp_path / "own"
+    ckpt = write_checkpoint(own, "zerodce", seed=2)
+    out = tmp_path / "out"
+    assert main(["export-onnx", "--method", "zerodce", "--weights", str(ckpt), "--out-dir", str(out)]) == 0
+    entry = json.loads((out / "MANIFEST.json").read_text())["files"][0]
+    assert entry["file"] == "zerodce.onnx" and entry["source_sha256"] == sha256_file(ckpt)
+    assert main(["export-onnx", "--weights", str(ckpt), "--out-dir", str(out)]) == 2  # needs one method
