@@ -37,9 +37,9 @@ class TorchRuntime:
         for p in self.module.parameters():
             p.requires_grad_(False)
         self._pin = device == "cuda"
-        if device == "cpu":
-            # Denormal activations slow CPU convolutions many-fold (measured on SCI).
-            torch.set_flush_denormal(True)
+        # Denormal activations slow CPU convolutions many-fold (measured on SCI): flush
+        # them during inference only, since the flag is process state others rely on.
+        self._flush = device == "cpu"
         self._staged: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor | None]] = {}
 
     @property
@@ -66,6 +66,12 @@ class TorchRuntime:
         return host_out.numpy().copy()
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            y = self.module(self._stage_in(x))
-            return self._stage_out(tuple(x.shape), y)
+        if self._flush:
+            torch.set_flush_denormal(True)
+        try:
+            with torch.inference_mode():
+                y = self.module(self._stage_in(x))
+                return self._stage_out(tuple(x.shape), y)
+        finally:
+            if self._flush:
+                torch.set_flush_denormal(False)

@@ -144,3 +144,18 @@ def test_gpu_provider_order(monkeypatch) -> None:
     monkeypatch.setattr(ort, "get_available_providers",
                         lambda: ["CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"])
     assert onnx_runtime.gpu_providers() == ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
+
+
+def test_inference_leaves_floating_point_state_alone(weights) -> None:
+    """Flushing denormals is process-wide CPU state: after inference, subnormal floats
+    must still exist for everyone else (hypothesis checks this too)."""
+    import sys
+
+    tiny = sys.float_info.min / 2
+    f = np.random.default_rng(4).integers(0, 60, (21, 34, 3), dtype=np.uint8)
+    for backend in ("torch", "onnx"):
+        for m in METHODS:
+            enh = registry.create(m, backend=backend, device="cpu")
+            enh.enhance(f)
+            enh.reference(f)
+            assert tiny > 0.0 and np.float32(1e-45) > 0, (backend, m)
