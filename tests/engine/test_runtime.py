@@ -159,3 +159,32 @@ def test_inference_leaves_floating_point_state_alone(weights) -> None:
             enh.enhance(f)
             enh.reference(f)
             assert tiny > 0.0 and np.float32(1e-45) > 0, (backend, m)
+
+
+def test_gpu_provider_fallback_order(weights, monkeypatch) -> None:
+    """TensorRT that fails to start falls back to CUDA; the label says what runs."""
+    import onnxruntime as ort
+
+    tried = []
+
+    class FakeSession:
+        def __init__(self, path, sess_options=None, providers=()):
+            tried.append(providers[0])
+            if providers[0] == "TensorrtExecutionProvider":
+                raise RuntimeError("libnvinfer.so not found")
+            self._providers = list(providers)
+
+        def get_providers(self):
+            return self._providers
+
+        def get_inputs(self):
+            class I:
+                name = "image"
+            return [I()]
+
+    monkeypatch.setattr(ort, "get_available_providers",
+                        lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", FakeSession)
+    rt = OnnxRuntime(weights / "sci.onnx", "cuda")
+    assert tried == ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
+    assert rt.label == "onnx/CUDAExecutionProvider" and rt.device == "cuda"
