@@ -140,7 +140,7 @@ def build_inference_net(ckpt: dict) -> SCIResidualNet:
     return SCIResidualNet(stage)
 
 
-NETWORK = register_network(NetworkSpec("sci", "sci.pt", build_inference_net))
+NETWORK = register_network(NetworkSpec("sci", "sci.pt", build_inference_net, halo=4))  # 3 convs
 
 _EPS = 1e-4
 

@@ -148,8 +148,9 @@ def _build(cls):
     return build
 
 
-NETWORK = register_network(NetworkSpec("zerodce", "zerodce.pt", _build(DCENet)))
-NETWORK_PP = register_network(NetworkSpec("zerodce++", "zerodcepp.pt", _build(DCENetPP)))
+# 7 chained 3x3 convolutions: receptive radius 7
+NETWORK = register_network(NetworkSpec("zerodce", "zerodce.pt", _build(DCENet), halo=8))
+NETWORK_PP = register_network(NetworkSpec("zerodce++", "zerodcepp.pt", _build(DCENetPP), halo=8))
 
 
 class _CurveEnhancer(LearnedEnhancer):

@@ -273,3 +273,20 @@ def test_through_the_frame_processor(enhancers, method) -> None:
     outs = [proc.process(f) for f in frames]
     assert all(o.shape == (45, 80, 3) and o.dtype == np.uint8 for o in outs)
     assert all(o.mean() > f.mean() for o, f in zip(outs, frames))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_tiled_inference_equals_whole_frame(enhancers, method) -> None:
+    """Large frames run the network in overlapping tiles: the halo must make the
+    result identical to one whole-frame pass (incl. odd edges)."""
+    from engine.models.learned_base import to_unit
+
+    enh = enhancers[method]
+    img = to_unit(_frame(11, 150, 173, 200))
+    whole = enh.infer(img)
+    enh.tile_pixels, enh.tile = 1000, 40
+    try:
+        tiled = enh.infer(img)
+    finally:
+        del enh.tile_pixels, enh.tile
+    np.testing.assert_allclose(tiled, whole, atol=1e-6)
