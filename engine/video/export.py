@@ -292,6 +292,10 @@ class VideoFileSink(Sink):
         import av
 
         enc, default_crf = CODECS[self.options.codec]
+        if enc == "libx265" and w < 64 and w % 8:
+            # the bundled x265 corrupts its heap on such tiny frames (seen at 34x24)
+            raise VideoError(f"{self.target}: H.265 cannot encode {w}x{h} (widths under 64 px must "
+                             "be multiples of 8); use --codec h264 or ffv1")
         try:
             self._out = av.open(str(self.tmp), "w")
             vs = self._out.add_stream(enc, rate=Fraction(self.fps).limit_denominator(1001000))
