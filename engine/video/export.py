@@ -133,6 +133,13 @@ def _check_target(target: Path, overwrite: bool, inputs: list[str]) -> None:
         raise VideoError(f"{target.parent}: output folder does not exist")
 
 
+def _public_mode(path: Path) -> None:
+    """mkstemp makes 0600 files; give the finished output the usual umask-based mode."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def _os_error(target: Path, exc: OSError) -> VideoError:
     if exc.errno == errno.ENOSPC:
         return VideoError(f"{target}: disk full while writing; nothing was kept")
@@ -375,6 +382,7 @@ class VideoFileSink(Sink):
                 self._audio.close()
             self._out.close()
             self._out = None
+            _public_mode(self.tmp)
             os.replace(self.tmp, self.target)
             self._closed = True
         except OSError as exc:
