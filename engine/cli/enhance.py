@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     for src in videos:
         if len(args.inputs) > 1 or out.is_dir():
             ext = ".mkv" if args.codec == "ffv1" else (Path(src).suffix if is_video_path(src) else ".mp4")
+            out.mkdir(parents=True, exist_ok=True)
             target = out / (Path(src).stem + "_enhanced" + ext)
         else:
             target = out
@@ -103,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
             print("error: image enhancement (engine.stills) is not available in this build",
                   file=sys.stderr)
             return 1
-        ok, bad = enhance_images(stills, out, enhancer, params, overwrite=args.overwrite)
+        ok, bad = enhance_images(stills, out, enhancer, params, overwrite=args.overwrite,
+                                 log=lambda s: print(s, file=sys.stderr))
         failed += bad
     return 1 if failed else 0

@@ -238,3 +238,20 @@ def test_bench_json_schema(capsys):
     assert {(r["path"], r["stage"]) for r in recs} == {
         ("fast", "enhance"), ("fast", "end_to_end"), ("reference", "enhance"), ("reference", "end_to_end")}
     assert all(r["fps_median"] > 0 and r["width"] == 32 for r in recs)
+
+
+def test_cli_enhance_mixed_video_and_images(tmp_path):
+    import cv2
+
+    from engine.cli import main
+    from tests.engine.video_clips import frame_image
+
+    src = make_clip(tmp_path / "in.mp4", n=2, audio=False)
+    img = tmp_path / "still.png"
+    cv2.imwrite(str(img), frame_image(1)[:, :, ::-1])
+    out = tmp_path / "out"
+    assert main(["enhance", str(src), str(img), "-o", str(out), "--method", "gamma",
+                 "--preset", "ultrafast"]) == 0
+    assert (out / "in_enhanced.mp4").exists() and (out / "still.png").exists()
+    assert main(["enhance", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "m.mp4"),
+                 "--method", "gamma"]) == 1
