@@ -255,3 +255,15 @@ def test_cli_enhance_mixed_video_and_images(tmp_path):
     assert (out / "in_enhanced.mp4").exists() and (out / "still.png").exists()
     assert main(["enhance", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "m.mp4"),
                  "--method", "gamma"]) == 1
+
+
+def test_camera_unplugged_mid_stream_reaches_caller():
+    from engine.video.sources import CameraSource
+    from tests.engine.test_video_sources import FakeCapture
+
+    errors, got = [], []
+    src = CameraSource(0, capture_factory=lambda d: FakeCapture(5), max_failures=2)
+    pipe = Pipeline(src, None, lambda a, b: got.append(b.index), mode="live", on_error=errors.append)
+    with pytest.raises(VideoError, match="camera:0.*stopped"):
+        pipe.run()
+    assert len(errors) == 1 and not pipe.running and len(got) >= 1
