@@ -528,8 +528,9 @@ def export_video(input: str | os.PathLike | Source, output: str | os.PathLike,
     except ExportCancelled:
         raise
     except BaseException:
-        pipe.close()
-        pipe._threads and [t.join(2.0) for t in pipe._threads]
+        pipe.close(timeout=5.0)  # the sink thread aborts its own output on stop
+        if pipe.running:
+            raise
         if isinstance(sink, VideoFileSink) and sink.tmp.exists():
             sink.abort()
         elif isinstance(sink, ImageSequenceSink) and sink.tmp.exists():

@@ -175,33 +175,34 @@ def test_cancel_leaves_nothing(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["in.mp4"]
 
 
-def test_disk_full_is_clear_and_leaves_nothing(tmp_path, monkeypatch):
-    src = make_clip(tmp_path / "in.mp4", n=10, audio=False)
-    real = VideoFileSink.write
+class _FullDisk:
+    """Wraps the output container: muxing fails with ENOSPC after a few packets."""
 
-    def full(self, frame):
-        if frame.index == 4:
+    def __init__(self, real, after):
+        self._real, self._left = real, after
+
+    def mux(self, packet):
+        self._left -= 1
+        if self._left < 0:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, frame)
+        return self._real.mux(packet)
 
-    monkeypatch.setattr(VideoFileSink, "write", full)
-    # the ENOSPC surfaces through the sink's own error mapping
-    monkeypatch.setattr(VideoFileSink, "write", _wrap_enospc(full))
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def test_disk_full_is_clear_and_leaves_nothing(tmp_path, monkeypatch):
+    src = make_clip(tmp_path / "in.mp4", n=30, audio=True)
+    real_open = VideoFileSink._open
+
+    def open_then_fill(self, h, w):
+        real_open(self, h, w)
+        self._out = _FullDisk(self._out, after=3)
+
+    monkeypatch.setattr(VideoFileSink, "_open", open_then_fill)
     with pytest.raises(VideoError, match="disk full"):
         export_video(src, tmp_path / "o.mp4", None, ExportOptions(**FAST))
     assert sorted(os.listdir(tmp_path)) == ["in.mp4"]
-
-
-def _wrap_enospc(fn):
-    from engine.video.export import _os_error
-
-    def write(self, frame):
-        try:
-            return fn(self, frame)
-        except OSError as exc:
-            raise _os_error(self.target, exc) from exc
-
-    return write
 
 
 def test_image_sequence_output(tmp_path):
