@@ -193,10 +193,10 @@ def _bench_e2e(fn, clip, tmp: Path, frames, repeat, cap):
         while not pipe.wait(0.05):
             if cap is not None and time.perf_counter() - t0 > cap:
                 pipe.close()
-                capped = True
                 break
         st = pipe.stats()
         n = st.frames_out
+        capped = capped or n < frames
         fps_runs.append(n / max(time.perf_counter() - t0, 1e-9))
         ms_all.append(st.latency_p95_ms)
         n_done = min(n_done, n)
