@@ -216,7 +216,7 @@ def _bench_e2e(fn, clip, tmp: Path, frames, repeat, cap):
     return fps_runs, ms_all, n_done, capped
 
 
-def soak(minutes: float, method: str, width: int = 1920, height: int = 1080, frames: int = 60,
+def soak(minutes: float, method: str, width: int = 1920, height: int = 1080, frames: int = 20,
          device: str = "auto", backend: str = "auto",
          log: Callable[[str], None] | None = None) -> list[dict]:
     """Export a ``frames``-long clip again and again for ``minutes``; return
