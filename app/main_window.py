@@ -166,7 +166,7 @@ class MainWindow(QMainWindow):
         if geo is not None:
             self.restoreGeometry(geo)
         else:
-            self.resize(1280, 800)
+            self._default_size()
         st = self.settings.window_state
         if st is not None:
             self.restoreState(st)
@@ -180,6 +180,15 @@ class MainWindow(QMainWindow):
         p.start()
 
     # -- construction -------------------------------------------------------------
+    def _default_size(self) -> None:
+        """1280×800, or the available screen when it is smaller."""
+        w, h = 1280, 800
+        screen = self.screen()
+        if screen is not None:
+            avail = screen.availableGeometry()
+            w, h = min(w, avail.width()), min(h, avail.height())
+        self.resize(w, h)
+
     def _build_transport(self) -> None:
         self.transport = QWidget()
         h = QHBoxLayout(self.transport)

@@ -1,0 +1,272 @@
+"""Export dialog: target, codec, quality, audio and range; progress, ETA, fps and cancel.
+
+The export itself is the engine's ``export_video``, run in an :class:`ExportWorker`
+(``QThread``). The worker reports through signals only; cancelling sets the engine's
+cancel event, and the engine leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QThread, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
+    QLabel, QLineEdit, QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
+)
+
+from engine.params import EnhanceParams
+
+__all__ = ["ExportDialog", "ExportWorker", "ExportJob"]
+
+# job(progress_callback, cancel_event) -> path written; raises on failure
+ExportJob = Callable[[Callable[[Any], None], threading.Event], Any]
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "–"
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}:{s:02d}"
+
+
+class ExportWorker(QThread):
+    """Runs one export job off the GUI thread.
+
+    Signals:
+        progress(object): the engine's progress record, as reported.
+        succeeded(str): the written file.
+        failed(str): a one-line message.
+        cancelled(): the job stopped on request (nothing was written).
+    """
+
+    progress = Signal(object)
+    succeeded = Signal(str)
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, job: ExportJob, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._job = job
+        self.cancel_event = threading.Event()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def run(self) -> None:
+        try:
+            result = self._job(self.progress.emit, self.cancel_event)
+        except Exception as exc:  # noqa: BLE001 - shown in the dialog, never a crash
+            if self.cancel_event.is_set():
+                self.cancelled.emit()
+            else:
+                msg = str(exc) or type(exc).__name__
+                self.failed.emit(msg.splitlines()[0])
+            return
+        if self.cancel_event.is_set():
+            self.cancelled.emit()
+        else:
+            self.succeeded.emit(str(getattr(result, "path", result)))
+
+
+class ExportDialog(QDialog):
+    """Set up and run an export of ``source_spec`` enhanced with ``method``/``params``.
+
+    Args:
+        source_spec: what the player has open (path or ``demo``).
+        method, params: method A and its parameters at the time the dialog opens.
+        settings: :class:`app.settings.Settings` (last folder).
+        in_point, out_point: the transport's in/out points in seconds (None: not set).
+        has_audio: whether the source has an audio stream.
+    """
+
+    def __init__(self, source_spec: str, method: str, params: EnhanceParams, settings: Any, *,
+                 in_point: float | None = None, out_point: float | None = None,
+                 has_audio: bool = False, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export enhanced video")
+        self.setMinimumWidth(460)
+        self.source_spec = source_spec
+        self.method = method
+        self.params = params
+        self.settings = settings
+        self.in_point, self.out_point = in_point, out_point
+        self.worker: ExportWorker | None = None
+        self.result_path: str | None = None
+        self.state = "idle"  # idle | running | done | failed | cancelled
+        self.message = ""
+        self._t0 = 0.0
+
+        form = QFormLayout()
+        self.target_edit = QLineEdit(self._default_target())
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.target_edit, 1)
+        row.addWidget(browse)
+        form.addRow("Target", row)
+
+        self.codec_combo = QComboBox()
+        for key, label in self._codecs():
+            self.codec_combo.addItem(label, key)
+        form.addRow("Codec", self.codec_combo)
+
+        self.quality_spin = QSpinBox()
+        lo, hi, default = self._quality_range()
+        self.quality_spin.setRange(lo, hi)
+        self.quality_spin.setValue(default)
+        self.quality_spin.setToolTip("Constant rate factor: lower is better quality and larger files")
+        form.addRow("Quality (CRF)", self.quality_spin)
+
+        self.audio_combo = QComboBox()
+        for key, label in self._audio_modes():
+            self.audio_combo.addItem(label, key)
+        if not has_audio:
+            self.audio_combo.setCurrentIndex(self.audio_combo.findData("none"))
+            self.audio_combo.setEnabled(False)
+            self.audio_combo.setToolTip("The source has no audio")
+        form.addRow("Audio", self.audio_combo)
+
+        self.range_whole = QRadioButton("Whole clip")
+        self.range_inout = QRadioButton(self._range_text())
+        group = QButtonGroup(self)
+        group.addButton(self.range_whole)
+        group.addButton(self.range_inout)
+        has_range = in_point is not None or out_point is not None
+        self.range_inout.setEnabled(has_range)
+        (self.range_inout if has_range else self.range_whole).setChecked(True)
+        rr = QVBoxLayout()
+        rr.addWidget(self.range_whole)
+        rr.addWidget(self.range_inout)
+        form.addRow("Range", rr)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.status = QLabel("Ready")
+        self.status.setWordWrap(True)
+
+        self.buttons = QDialogButtonBox()
+        self.start_btn = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.cancel_btn = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.close_btn = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.close_btn.hide()
+        self.start_btn.clicked.connect(self.start)
+        self.cancel_btn.clicked.connect(self.cancel_or_close)
+        self.close_btn.clicked.connect(self.accept)
+        self.buttons.accepted.disconnect()
+        self.buttons.rejected.disconnect()
+
+        lay = QVBoxLayout(self)
+        lay.addWidget(QLabel(f"Source: {source_spec}    Method: {method}"))
+        lay.addLayout(form)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.status)
+        lay.addWidget(self.buttons)
+
+    # -- options ------------------------------------------------------------------
+    def _default_target(self) -> str:
+        stem = "demo" if self.source_spec == "demo" else Path(self.source_spec).stem
+        folder = self.settings.last_folder or (
+            str(Path(self.source_spec).parent) if os.path.exists(self.source_spec) else str(Path.home()))
+        return str(Path(folder) / f"{stem}-{self.method}.mp4")
+
+    def _range_text(self) -> str:
+        from app.main_window import format_time
+
+        a = format_time(self.in_point) if self.in_point is not None else "start"
+        b = format_time(self.out_point) if self.out_point is not None else "end"
+        return f"In → out ({a} → {b})"
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export to", self.target_edit.text(),
+                                              "Video (*.mp4 *.mkv *.mov);;All files (*)")
+        if path:
+            self.target_edit.setText(path)
+
+    def selected_range(self) -> tuple[float | None, float | None]:
+        if self.range_inout.isChecked():
+            a, b = self.in_point, self.out_point
+            if a is not None and b is not None and b < a:
+                a, b = b, a
+            return a, b
+        return None, None
+
+    # -- running ------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the export in a worker thread (no-op while one runs)."""
+        if self.worker is not None:
+            return
+        target = self.target_edit.text().strip()
+        if not target:
+            self._finish("failed", "Choose a target file")
+            return
+        try:
+            job = self._make_job(target)
+        except Exception as exc:  # noqa: BLE001 - bad options become a message
+            self._finish("failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return
+        self.settings.last_folder = str(Path(target).resolve().parent)
+        self.state = "running"
+        self.message = ""
+        self._t0 = time.perf_counter()
+        self.progress.setValue(0)
+        self.status.setText("Starting…")
+        for w in (self.start_btn, self.target_edit, self.codec_combo, self.quality_spin,
+                  self.audio_combo, self.range_whole, self.range_inout):
+            w.setEnabled(False)
+        self.cancel_btn.setText("Cancel export")
+        self.worker = ExportWorker(job, self)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.succeeded.connect(lambda p: self._finish("done", f"Saved {p}", p))
+        self.worker.failed.connect(lambda m: self._finish("failed", f"Export failed: {m}"))
+        self.worker.cancelled.connect(lambda: self._finish("cancelled", "Export cancelled; nothing was written"))
+        self.worker.start()
+
+    def cancel_or_close(self) -> None:
+        if self.worker is not None and self.worker.isRunning():
+            self.worker.cancel()
+            self.status.setText("Cancelling…")
+            self.cancel_btn.setEnabled(False)
+        else:
+            self.reject()
+
+    def shutdown(self, timeout_ms: int = 400) -> None:
+        """Cancel a running export and wait up to ``timeout_ms`` (window closing)."""
+        if self.worker is not None and self.worker.isRunning():
+            self.worker.cancel()
+            self.worker.wait(timeout_ms)
+
+    def _finish(self, state: str, message: str, path: str | None = None) -> None:
+        self.state = state
+        self.message = message
+        self.result_path = path
+        self.status.setText(message)
+        if state == "done":
+            self.progress.setValue(self.progress.maximum())
+        self.start_btn.setEnabled(state != "done")
+        for w in (self.target_edit, self.codec_combo, self.quality_spin, self.range_whole):
+            w.setEnabled(True)
+        self.audio_combo.setEnabled(self.audio_combo.count() > 1 and self.audio_combo.isEnabled())
+        self.range_inout.setEnabled(self.in_point is not None or self.out_point is not None)
+        self.cancel_btn.setEnabled(True)
+        self.cancel_btn.setText("Cancel")
+        self.cancel_btn.setVisible(state != "done")
+        self.close_btn.setVisible(state == "done")
+        if self.worker is not None:
+            self.worker.wait(2000)
+            self.worker = None
+
+    def closeEvent(self, e: Any) -> None:  # noqa: N802 - Qt API
+        self.shutdown()
+        super().closeEvent(e)
+
+    def reject(self) -> None:
+        if self.worker is not None and self.worker.isRunning():
+            self.cancel_or_close()
+            return
+        super().reject()
