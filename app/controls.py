@@ -132,14 +132,16 @@ class ControlsPanel(QWidget):
         outer.addWidget(self.params_box)
 
         pbox = QGroupBox("Presets")
-        play = QHBoxLayout(pbox)
+        pv = QVBoxLayout(pbox)
+        play = QHBoxLayout()
         self.preset_combo = QComboBox()
         self.preset_combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.preset_combo.setToolTip("Load a saved preset")
         self.save_preset_btn = QPushButton("Save…")
         self.save_preset_btn.setToolTip("Save the current method and parameters as a named preset")
         self.delete_preset_btn = QPushButton("Delete")
-        play.addWidget(self.preset_combo, 1)
+        pv.addWidget(self.preset_combo)
+        pv.addLayout(play)
         play.addWidget(self.save_preset_btn)
         play.addWidget(self.delete_preset_btn)
         outer.addWidget(pbox)
@@ -262,7 +264,7 @@ class ControlsPanel(QWidget):
     def _refresh_presets(self, select: str | None = None) -> None:
         self.preset_combo.blockSignals(True)
         self.preset_combo.clear()
-        self.preset_combo.addItem("(choose preset)", None)
+        self.preset_combo.addItem("Load preset…", None)
         for name in sorted(self.settings.presets()):
             self.preset_combo.addItem(name, name)
         if select:

@@ -132,6 +132,7 @@ class MainWindow(QMainWindow):
         scroll.setWidget(self.controls)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.controls.setMinimumWidth(230)
+        scroll.setMaximumWidth(380)
         self.dock = QDockWidget("Enhancement", self)
         self.dock.setObjectName("controlsDock")
         self.dock.setWidget(scroll)
@@ -180,6 +181,14 @@ class MainWindow(QMainWindow):
         p.start()
 
     # -- construction -------------------------------------------------------------
+    def showEvent(self, e) -> None:  # noqa: N802, ANN001 - Qt API
+        super().showEvent(e)
+        if not getattr(self, "_dock_sized", False) and self.settings.window_state is None:
+            self._dock_sized = True
+            # the picture gets the room: controls take about a quarter of the width
+            self.resizeDocks([self.dock], [max(240, min(320, self.width() // 4))],
+                             Qt.Orientation.Horizontal)
+
     def _default_size(self) -> None:
         """1280×800, or the available screen when it is smaller."""
         w, h = 1280, 800

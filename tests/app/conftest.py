@@ -129,3 +129,30 @@ def fake_opener():
         return open_source(spec)
 
     return opener
+
+
+def make_clip(path, frames: int = 10, w: int = 64, h: int = 48, fps: int = 10) -> str:
+    """Write a tiny dark H.264 (or MPEG-4 when H.264 is missing) clip with PyAV."""
+    import av
+
+    path = str(path)
+    with av.open(path, "w") as out:
+        try:
+            stream = out.add_stream("libx264", rate=fps)
+        except Exception:  # noqa: BLE001 - encoder availability differs between builds
+            stream = out.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        y, x = np.mgrid[0:h, 0:w]
+        for i in range(frames):
+            img = np.clip(8 + 30 * x / w + 2 * i, 0, 255).astype(np.uint8)
+            rgb = np.ascontiguousarray(np.stack([img, img * 0.8, img * 0.6], -1).astype(np.uint8))
+            for pkt in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(pkt)
+        for pkt in stream.encode():
+            out.mux(pkt)
+    return path
+
+
+@pytest.fixture
+def tiny_clip(tmp_path) -> str:  # noqa: ANN001
+    return make_clip(tmp_path / "tiny.mp4")
