@@ -10,10 +10,20 @@ All tensors are float32 NCHW with values in [0, 1] unless stated otherwise.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["IlluminationStage", "CalibrationModule", "SCITrainingNet"]
+from engine.enhancer import ParamMap, downscale
+from engine.models.common_params import DENOISE, SMOOTHING, iterations_spec, strength_spec
+from engine.models.learned_base import LearnedEnhancer, arch_kwargs, to_unit, to_uint8
+from engine.models.lut2d import Lut2D, PairLut
+from engine.params import EnhanceParams
+from engine.registry import MethodDescriptor, register
+from engine.runtime.selection import NetworkSpec, register_network
+
+__all__ = ["IlluminationStage", "CalibrationModule", "SCITrainingNet", "SCIResidualNet",
+           "build_inference_net", "SCIEnhancer", "SCI"]
 
 
 class IlluminationStage(nn.Module):
@@ -35,11 +45,16 @@ class IlluminationStage(nn.Module):
         )
         self.out_conv = nn.Sequential(nn.Conv2d(channels, 3, 3, 1, 1), nn.Sigmoid())
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        """The smooth residual r = sigmoid(...) in (0, 1), (N, 3, H, W); the
+        illumination is clamp(x + r, 1e-4, 1)."""
         fea = self.in_conv(x)
         for _ in range(self.blocks):
             fea = fea + self.block(fea)
-        return torch.clamp(self.out_conv(fea) + x, 1e-4, 1.0)
+        return self.out_conv(fea)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(self.residual(x) + x, 1e-4, 1.0)
 
 
 class CalibrationModule(nn.Module):
@@ -94,3 +109,127 @@ class SCITrainingNet(nn.Module):
             illus.append(illu)
             outs.append(r)
         return inputs, illus, outs
+
+
+# --------------------------------------------------------------------------- inference
+
+
+class SCIResidualNet(nn.Module):
+    """The exported inference network: x (N, 3, H, W) in [0, 1] → residual r in (0, 1).
+
+    The enhancer forms illumination = clamp(x + r, 1e-4, 1) itself, so the fast path
+    can add the full-resolution x to a residual estimated at low resolution.
+    """
+
+    def __init__(self, stage: IlluminationStage) -> None:
+        super().__init__()
+        self.stage = stage
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stage.residual(x)
+
+
+def build_inference_net(ckpt: dict) -> SCIResidualNet:
+    """Checkpoint dict → :class:`SCIResidualNet`. Accepts the state dict of an
+    :class:`IlluminationStage` or of a whole :class:`SCITrainingNet` (keys ``stage.*``)."""
+    sd = ckpt["state_dict"]
+    if any(k.startswith("stage.") for k in sd):
+        sd = {k[len("stage."):]: v for k, v in sd.items() if k.startswith("stage.")}
+    stage = IlluminationStage(**arch_kwargs(IlluminationStage, ckpt.get("arch")))
+    stage.load_state_dict(sd)
+    return SCIResidualNet(stage)
+
+
+NETWORK = register_network(NetworkSpec("sci", "sci.pt", build_inference_net))
+
+_EPS = 1e-4
+
+
+class SCIEnhancer(LearnedEnhancer):
+    """SCI with the estimate/apply split.
+
+    With K = ``iterations`` stages, stage k sees y_(k-1) (y_0 = x) and gives
+    i_k = clamp(y_(k-1) + r_k, 1e-4, 1), y_k = y_(k-1) / i_k. The output is
+    x · G**s with the total gain G = y_K / x ≥ 1 and s = ``strength`` (for K = 1:
+    x / i**s), so s = 0 is the original and raising s never darkens.
+
+    Map (kind ``"sci_residual"``): float32 (h, w, 3K), the residuals r_k in (0, 1)
+    estimated on the downscaled frame. Apply upsamples r_k and adds the
+    full-resolution y: exact wherever r is smooth. Each stage is a 2-D table over
+    (r, y); for K > 1 and s ≠ 1 a second table over (x, y_K) raises the gain to s.
+    """
+
+    network = NETWORK
+    estimate_size = 384
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._stage_lut = Lut2D(512, 0.0, 1.0)
+        self._gain_lut = PairLut()
+
+    def _stages(self, params: EnhanceParams) -> int:
+        return int(self.descriptor.clamp(params).iterations)
+
+    def _residuals(self, img: np.ndarray, stages: int) -> tuple[list[np.ndarray], np.ndarray]:
+        """Run the stages on float32 (h, w, 3) ``img``; return ([r_k], sum of log i_k)."""
+        rs, log_i, y = [], np.zeros_like(img), img
+        for _ in range(stages):
+            r = self.infer(y)
+            i = np.clip(y + r, _EPS, 1.0)
+            log_i += np.log(i)
+            y = y / i
+            rs.append(r)
+        return rs, log_i
+
+    def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
+        small = downscale(self.check(frame), self.estimate_size)
+        rs, _ = self._residuals(to_unit(small), self._stages(params))
+        data = np.ascontiguousarray(np.concatenate(rs, axis=2), dtype=np.float32)
+        return ParamMap(data, "sci_residual", frame.shape[:2], small, {"stages": len(rs)})
+
+    def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
+        self.check(frame)
+        s = float(self.descriptor.clamp(params).strength)
+        stages = pmap.data.shape[2] // 3
+        if s == 0.0:
+            return frame.copy()
+        if stages == 1:
+            self._stage_lut.build(("stage", s), lambda r, x: x / np.clip(x + r, _EPS, 1.0) ** s)
+            return self._stage_lut.apply(frame, pmap.data)
+        self._stage_lut.build(("stage", 1.0), lambda r, x: x / np.clip(x + r, _EPS, 1.0))
+        y = frame
+        for k in range(stages):
+            y = self._stage_lut.apply(y, pmap.data[:, :, 3 * k:3 * k + 3])
+        if s == 1.0:
+            return y
+        self._gain_lut.build(("gain", s), lambda b, a: a * np.maximum(b / np.maximum(a, 1e-12), 1.0) ** s)
+        return self._gain_lut.apply(frame, y)
+
+    def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
+        p = self.descriptor.clamp(params or self.descriptor.default_params())
+        x = to_unit(self.check(frame))
+        _, log_i = self._residuals(x, int(p.iterations))
+        return to_uint8(x * np.exp(-float(p.strength) * log_i))
+
+
+def _factory(backend: str = "auto", device: str = "auto", weights: str | None = None) -> SCIEnhancer:
+    return SCIEnhancer(SCI, backend=backend, device=device, weights=weights)
+
+
+SCI = register(MethodDescriptor(
+    name="sci", title="SCI", family="learned",
+    paper="Ma, Ma, Liu, Fan, Luo: Toward Fast, Flexible, and Robust Low-Light Image "
+          "Enhancement (Self-Calibrated Illumination), CVPR 2022",
+    licence="MIT (this project's implementation and weights, trained by us)",
+    summary="Retinex-style: one tiny weight-shared stage estimates illumination; output = input / illumination",
+    params=(
+        iterations_spec(1, 4, "repeats of the illumination stage on its own output "
+                              "(1 = the paper's single stage; more = brighter)"),
+        strength_spec("the illumination gain is raised to this power (output = x / illumination**strength)"),
+        SMOOTHING,
+        DENOISE,
+    ),
+    factory=_factory,
+    weights="sci.pt",
+    backends=("onnx", "torch"),
+))

@@ -9,11 +9,21 @@ All tensors are float32 NCHW with values in [0, 1] unless stated otherwise.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DCENet", "DCENetPP", "apply_curve"]
+from engine.enhancer import ParamMap, downscale
+from engine.models.common_params import DENOISE, SMOOTHING, iterations_spec, strength_spec
+from engine.models.learned_base import LearnedEnhancer, arch_kwargs, to_unit, to_uint8
+from engine.models.lut2d import Lut2D
+from engine.params import EnhanceParams
+from engine.registry import MethodDescriptor, register
+from engine.runtime.selection import NetworkSpec, register_network
+
+__all__ = ["DCENet", "DCENetPP", "apply_curve", "enhance_curve", "ZeroDCEEnhancer",
+           "ZeroDCEPPEnhancer", "ZERODCE", "ZERODCEPP"]
 
 
 def apply_curve(x: torch.Tensor, a: torch.Tensor, iterations: int) -> torch.Tensor:
@@ -101,3 +111,182 @@ class DCENetPP(nn.Module):
         x5 = F.relu(self.conv5(torch.cat([x3, x4], 1)))
         x6 = F.relu(self.conv6(torch.cat([x2, x5], 1)))
         return torch.tanh(self.conv7(torch.cat([x1, x6], 1)))
+
+
+# --------------------------------------------------------------------------- inference
+
+
+def enhance_curve(x: np.ndarray, maps: list[np.ndarray] | np.ndarray, iterations: int,
+                  strength: float) -> np.ndarray:
+    """The enhancement as shipped: ``iterations`` times x ← min(1, x + s·a·x·(1−x)).
+
+    Curve parameters are clamped to a ≥ 0 (low-light enhancement never darkens) and
+    scaled by the strength s ∈ [0, 2]; with s·a ≤ 2 each clipped step is nondecreasing
+    in x and in a, so the result never decreases when s grows.
+
+    Args:
+        x: float array in [0, 1] (any shape).
+        maps: one array a (Zero-DCE++, reused each step) or a list of K arrays used in
+            turn, cycling when iterations > K (Zero-DCE); each broadcastable to x.
+        iterations: curve applications, >= 0.
+        strength: s in [0, 2].
+    """
+    seq = maps if isinstance(maps, list) else [maps]
+    scaled = [np.maximum(m, 0.0) * np.asarray(strength, dtype=m.dtype) for m in seq]
+    y = x
+    for k in range(iterations):
+        a = scaled[k % len(scaled)]
+        y = np.minimum(y + a * (y - y * y), 1.0)
+    return y
+
+
+def _build(cls):
+    def build(ckpt: dict) -> nn.Module:
+        net = cls(**arch_kwargs(cls, ckpt.get("arch")))
+        net.load_state_dict(ckpt["state_dict"])
+        return net
+    return build
+
+
+NETWORK = register_network(NetworkSpec("zerodce", "zerodce.pt", _build(DCENet)))
+NETWORK_PP = register_network(NetworkSpec("zerodce++", "zerodcepp.pt", _build(DCENetPP)))
+
+
+class _CurveEnhancer(LearnedEnhancer):
+    """Common part: map = the network's curve maps, clamped to [0, 1] (kind ``"curve"``,
+    float32 (h, w, 3·K)); reference = the network at full size, curve applied exactly."""
+
+    def _maps(self, img: np.ndarray) -> np.ndarray:
+        return np.clip(self.infer(img), 0.0, 1.0)
+
+    def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
+        small = downscale(self.check(frame), self.estimate_size)
+        return ParamMap(self._maps(to_unit(small)), "curve", frame.shape[:2], small)
+
+    def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
+        p = self.descriptor.clamp(params or self.descriptor.default_params())
+        x = to_unit(self.check(frame))
+        a = self._maps(x)
+        maps = [a[:, :, 3 * k:3 * k + 3] for k in range(a.shape[2] // 3)]
+        return to_uint8(enhance_curve(x, maps, int(p.iterations), float(p.strength)))
+
+
+class ZeroDCEPPEnhancer(_CurveEnhancer):
+    """Zero-DCE++: one curve map reused every step, so the output depends only on
+    (x, a) for given iterations and strength: a 2-D table [a, x] rebuilt when those
+    change, indexed by the bilinearly upsampled low-resolution map."""
+
+    network = NETWORK_PP
+    estimate_size = 256
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._lut = Lut2D(512, 0.0, 1.0)
+
+    def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
+        self.check(frame)
+        p = self.descriptor.clamp(params)
+        n, s = int(p.iterations), float(p.strength)
+        if s == 0.0:
+            return frame.copy()
+        self._lut.build((n, s), lambda a, x: enhance_curve(x, a, n, s))
+        return self._lut.apply(frame, pmap.data[:, :, :3])
+
+
+class ZeroDCEEnhancer(_CurveEnhancer):
+    """Zero-DCE: 8 distinct maps per pixel. The fast path replaces them, per
+    low-resolution pixel p and channel, with one equivalent parameter a_eq ∈ [0, 2]
+    such that LE_{a_eq}^n(x_p) equals the composite of the strength-scaled maps at the
+    local value x_p; full-resolution pixels then use the 2-D table [a_eq, x] of
+    LE_a^n. Exact at x = x_p, close for nearby values (measured in the tests and the
+    README). a_eq grows with the strength, so raising it never darkens."""
+
+    network = NETWORK
+    estimate_size = 160
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._lut = Lut2D(512, 0.0, 2.0)
+        self._sorted_key: object = None
+        self._sorted: np.ndarray | None = None
+
+    def _inverse_table(self, n: int) -> np.ndarray:
+        """Columns of LE_a^n(x) over the a grid, offset by 2·x so one sorted array
+        serves a vectorised search in every column."""
+        self._lut.build(n, lambda a, x: enhance_curve(x, a, n, 1.0))
+        if self._sorted_key != n:
+            exact = self._lut.exact
+            self._sorted = (exact.T + 2.0 * np.arange(256)[:, None]).ravel()
+            self._sorted_key = n
+        return self._sorted
+
+    def equivalent_parameter(self, small: np.ndarray, maps: np.ndarray, n: int, s: float) -> np.ndarray:
+        """a_eq (h, w, 3) float32 in [0, 2] for uint8 ``small`` (h, w, 3) and curve maps
+        (h, w, 3K) at iterations ``n`` and strength ``s``."""
+        flat = self._inverse_table(n)
+        rows, exact, grid = self._lut.rows, self._lut.exact, self._lut.values
+        # Solve at 1..254: at 0 and 255 every curve agrees, so a would be undetermined.
+        xq = np.clip(small.astype(np.int64), 1, 254)
+        xp = xq / 255.0
+        seq = [maps[:, :, 3 * k:3 * k + 3].astype(np.float64) for k in range(maps.shape[2] // 3)]
+        y = enhance_curve(xp, seq, n, s)
+        k = np.searchsorted(flat, y + 2.0 * xq, side="left") - xq * rows
+        k = np.clip(k, 1, rows - 1)
+        lo, hi = exact[k - 1, xq], exact[k, xq]
+        span = hi - lo
+        t = np.clip(np.divide(y - lo, span, out=np.ones_like(y), where=span > 0), 0.0, 1.0)
+        return (grid[k - 1] + t * (grid[k] - grid[k - 1])).astype(np.float32)
+
+    def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
+        self.check(frame)
+        p = self.descriptor.clamp(params)
+        n, s = int(p.iterations), float(p.strength)
+        if s == 0.0:
+            return frame.copy()
+        if pmap.small is None or pmap.small.shape[:2] != pmap.data.shape[:2]:
+            raise ValueError("Zero-DCE apply needs the map's downscaled frame (ParamMap.small)")
+        a_eq = self.equivalent_parameter(pmap.small, pmap.data, n, s)
+        self._lut.build(n, lambda a, x: enhance_curve(x, a, n, 1.0))
+        return self._lut.apply(frame, a_eq)
+
+
+def _factory(cls, desc_name):
+    def factory(backend: str = "auto", device: str = "auto", weights: str | None = None):
+        return cls(DESCRIPTORS[desc_name], backend=backend, device=device, weights=weights)
+    return factory
+
+
+_STRENGTH = strength_spec("the curve parameters are multiplied by it (a·strength)")
+
+ZERODCE = register(MethodDescriptor(
+    name="zerodce", title="Zero-DCE", family="learned",
+    paper="Guo, Li, Guo, Loy, Hou, Kwong, Cong: Zero-Reference Deep Curve Estimation "
+          "for Low-Light Image Enhancement, CVPR 2020",
+    licence="MIT (this project's implementation and weights, trained by us)",
+    summary="Per-pixel light-enhancement curves LE(x) = x + a·x·(1−x), 8 maps from a 7-layer CNN",
+    params=(
+        iterations_spec(8, 16, "curve applications; the 8 estimated maps are used in turn "
+                               "(cycling past 8); fewer = gentler"),
+        _STRENGTH, SMOOTHING, DENOISE,
+    ),
+    factory=_factory(ZeroDCEEnhancer, "zerodce"),
+    weights="zerodce.pt",
+    backends=("onnx", "torch"),
+))
+
+ZERODCEPP = register(MethodDescriptor(
+    name="zerodce++", title="Zero-DCE++", family="learned",
+    paper="Li, Guo, Loy: Learning to Enhance Low-Light Image via Zero-Reference Deep "
+          "Curve Estimation, TPAMI 2021",
+    licence="MIT (this project's implementation and weights, trained by us)",
+    summary="Zero-DCE's light variant: depthwise-separable CNN, one curve map reused each step",
+    params=(
+        iterations_spec(8, 16, "curve applications of the one estimated map; fewer = gentler"),
+        _STRENGTH, SMOOTHING, DENOISE,
+    ),
+    factory=_factory(ZeroDCEPPEnhancer, "zerodce++"),
+    weights="zerodcepp.pt",
+    backends=("onnx", "torch"),
+))
+
+DESCRIPTORS = {"zerodce": ZERODCE, "zerodce++": ZERODCEPP}

@@ -1,0 +1,46 @@
+"""``lowlight export-onnx``: export the trained learned models to ONNX graphs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+COMMAND = "export-onnx"
+HELP = "export trained SCI / Zero-DCE / Zero-DCE++ checkpoints to ONNX (checked against PyTorch)"
+ORDER = 80
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    from engine.runtime.selection import network_specs
+
+    names = [s.method for s in network_specs()]
+    parser.add_argument("--method", "-m", default="all", choices=names + ["all"],
+                        help="which model to export (default: all)")
+    parser.add_argument("--out-dir", default=None,
+                        help="folder for the .onnx files and MANIFEST.json (default: the weights folder)")
+    parser.add_argument("--weights", default=None,
+                        help="checkpoint to export instead of the shipped one (single method only)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.runtime.onnx_export import ExportError, export_method
+    from engine.runtime.selection import network_spec, network_specs
+    from engine.weights import WeightsError
+
+    specs = network_specs() if args.method == "all" else [network_spec(args.method)]
+    if args.weights and len(specs) != 1:
+        print("lowlight export-onnx: --weights needs a single --method", file=sys.stderr)
+        return 2
+    status = 0
+    for spec in specs:
+        cmd = f"lowlight export-onnx --method {spec.method}" + (f" --out-dir {args.out_dir}" if args.out_dir else "")
+        try:
+            entry = export_method(spec, args.out_dir, args.weights, command=cmd)
+        except (WeightsError, ExportError) as exc:
+            print(f"lowlight export-onnx: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"{spec.method}: wrote {entry['file']} (opset {entry['opset']}, from {entry['source']}, "
+              f"max |torch - onnx| = {entry['parity_max_abs']:.1e})")
+    return status

@@ -1,0 +1,35 @@
+"""Parameter specs shared by every method, so the CLI and the studio show one meaning
+for one name: ``smoothing`` and ``denoise`` are the same for all methods; ``strength``
+and ``iterations`` get a per-method sentence through the helpers below."""
+
+from __future__ import annotations
+
+from engine.params import ParamSpec
+
+__all__ = ["SMOOTHING", "DENOISE", "strength_spec", "iterations_spec"]
+
+SMOOTHING = ParamSpec(
+    "smoothing", 0.0, 0.0, 1.0, 0.05,
+    "temporal smoothing of the low-resolution parameter map against flicker: "
+    "0 = off, 1 = strongest (steadier, slower to follow real light changes)",
+)
+
+DENOISE = ParamSpec(
+    "denoise", 0.0, 0.0, 1.0, 0.05,
+    "noise reduction of the enhanced frame: 0 = off, 1 = strongest",
+)
+
+
+def strength_spec(meaning: str) -> ParamSpec:
+    """``strength`` in [0, 2], default 1: 0 = the original frame, 1 = the method's
+    default, 2 = stronger; ``meaning`` says how the method scales (one clause)."""
+    return ParamSpec(
+        "strength", 1.0, 0.0, 2.0, 0.05,
+        f"0 = original, 1 = method default, up to 2 = stronger; {meaning}; "
+        "raising it never darkens a pixel",
+    )
+
+
+def iterations_spec(default: int, maximum: int, meaning: str) -> ParamSpec:
+    """``iterations`` in [1, ``maximum``] with the method's ``default`` and meaning."""
+    return ParamSpec("iterations", default, 1, maximum, 1, meaning)

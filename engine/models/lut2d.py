@@ -1,0 +1,125 @@
+"""Two-dimensional lookup tables applied per pixel: ``out = T[row(p), x(p)]``.
+
+The learned methods' *apply* step: a low-resolution map (SCI's illumination residual,
+a Zero-DCE curve parameter) is upsampled bilinearly to full size and, together with the
+full-resolution uint8 value x of each sample, indexes a uint8 table whose rows span the
+map's value range. OpenCV's ``remap`` does the gather: the table is the "image", x is
+the column coordinate (an exact integer) and the upsampled map is the row coordinate,
+so rows are interpolated linearly (1/32-row fixed-point steps) at no extra cost.
+
+Buffers for one frame size are kept and reused; the returned frame is always new
+(callers such as the video pipeline may still hold the previous one).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Hashable
+
+import cv2
+import numpy as np
+
+__all__ = ["Lut2D", "PairLut"]
+
+_LEVELS = np.arange(256, dtype=np.float64) / 255.0
+
+
+class _Buffers:
+    """float32 scratch planes for one (H, W)."""
+
+    def __init__(self, h: int, w: int) -> None:
+        self.shape = (h, w)
+        self.cols = np.empty((h, w * 3), np.float32)  # x as column coordinate
+        self.rows = np.empty((h, w, 3), np.float32)   # upsampled row coordinate
+
+
+class _Gather:
+    def __init__(self) -> None:
+        self._buf: _Buffers | None = None
+
+    def buffers(self, h: int, w: int) -> _Buffers:
+        if self._buf is None or self._buf.shape != (h, w):
+            self._buf = _Buffers(h, w)
+        return self._buf
+
+
+class Lut2D(_Gather):
+    """A (rows, 256) uint8 table over map values v in [lo, hi] and levels x in 0..255.
+
+    Args:
+        rows: table rows spanning [lo, hi] (512 rows = 128 KiB, stays in cache).
+        lo, hi: the map value range the rows cover; map values outside are clamped.
+    """
+
+    def __init__(self, rows: int = 512, lo: float = 0.0, hi: float = 1.0) -> None:
+        super().__init__()
+        self.rows, self.lo, self.hi = rows, float(lo), float(hi)
+        self.values = np.linspace(self.lo, self.hi, rows)  # float64 (rows,)
+        self.table = np.zeros((rows, 256), np.uint8)
+        self.exact: np.ndarray | None = None  # float64 (rows, 256) values in [0, 1]
+        self._key: Hashable = object()
+
+    def build(self, key: Hashable, fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+        """(Re)build the table unless it was last built for ``key``.
+
+        ``fn(v, x)`` gets float64 v (rows, 1) and x (1, 256) in [0, 1] and returns the
+        output in [0, 1] (broadcast to (rows, 256)); it is rounded to uint8 levels.
+        """
+        if key == self._key:
+            return
+        exact = np.clip(np.broadcast_to(fn(self.values[:, None], _LEVELS[None, :]), (self.rows, 256)), 0.0, 1.0)
+        self.exact = np.ascontiguousarray(exact, dtype=np.float64)
+        self.table = np.ascontiguousarray(np.rint(exact * 255.0), dtype=np.uint8)
+        self._key = key
+
+    def row_coords(self, small: np.ndarray) -> np.ndarray:
+        """Map values (h, w, C) → float32 row coordinates in [0, rows − 1]."""
+        scale = (self.rows - 1) / (self.hi - self.lo)
+        r = (small.astype(np.float32, copy=False) - np.float32(self.lo)) * np.float32(scale)
+        return np.clip(r, 0.0, self.rows - 1, out=r)
+
+    def apply(self, frame: np.ndarray, small: np.ndarray) -> np.ndarray:
+        """Apply the table to ``frame`` (uint8 (H, W, 3)) with the low-resolution map
+        ``small`` (float32 (h, w, 3), values in [lo, hi]) upsampled bilinearly to (H, W).
+        Returns a new uint8 (H, W, 3)."""
+        h, w = frame.shape[:2]
+        buf = self.buffers(h, w)
+        rows_small = self.row_coords(small)
+        if rows_small.shape[:2] == (h, w):
+            np.copyto(buf.rows, rows_small)
+        else:
+            cv2.resize(rows_small, (w, h), dst=buf.rows, interpolation=cv2.INTER_LINEAR)
+        np.copyto(buf.cols, frame.reshape(h, w * 3), casting="unsafe")
+        out = np.empty((h, w * 3), np.uint8)
+        cv2.remap(self.table, buf.cols, buf.rows.reshape(h, w * 3), cv2.INTER_LINEAR,
+                  dst=out, borderMode=cv2.BORDER_REPLICATE)
+        return out.reshape(h, w, 3)
+
+
+class PairLut(_Gather):
+    """A (256, 256) uint8 table ``out = T[b, a]`` over two uint8 planes a and b."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = np.zeros((256, 256), np.uint8)
+        self._key: Hashable = object()
+        self._b: np.ndarray | None = None
+
+    def build(self, key: Hashable, fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+        """``fn(b, a)`` gets float64 b (256, 1) and a (1, 256) in [0, 1]; returns [0, 1]."""
+        if key == self._key:
+            return
+        exact = np.clip(np.broadcast_to(fn(_LEVELS[:, None], _LEVELS[None, :]), (256, 256)), 0.0, 1.0)
+        self.table = np.ascontiguousarray(np.rint(exact * 255.0), dtype=np.uint8)
+        self._key = key
+
+    def apply(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Per sample T[b, a] for uint8 (H, W, 3) planes; returns a new uint8 (H, W, 3)."""
+        h, w = a.shape[:2]
+        buf = self.buffers(h, w)
+        np.copyto(buf.cols, a.reshape(h, w * 3), casting="unsafe")
+        rows = buf.rows.reshape(h, w * 3)
+        np.copyto(rows, b.reshape(h, w * 3), casting="unsafe")
+        out = np.empty((h, w * 3), np.uint8)
+        cv2.remap(self.table, buf.cols, rows, cv2.INTER_NEAREST, dst=out,
+                  borderMode=cv2.BORDER_REPLICATE)
+        return out.reshape(h, w, 3)
