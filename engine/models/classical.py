@@ -1,5 +1,15 @@
 """Classical references for comparison: adaptive gamma, CLAHE and a LIME-style
-illumination map. They follow the same estimate/apply split as the learned methods."""
+illumination map. They follow the same estimate/apply split as the learned methods.
+
+CLAHE and LIME are both applied as a per-pixel *gain* on the RGB frame: the fast path
+estimates a low-resolution gain (or illumination) map on a copy whose long side is
+``estimate_size`` pixels, upsamples it bilinearly and multiplies the full-resolution
+frame by it; the reference path computes the same gain per pixel at full resolution.
+Multiplying R, G and B by one gain keeps each pixel's hue, as Retinex-style methods do.
+
+``strength`` s raises the gain to the power s (gains are >= 1), so s = 0 gives the
+original frame and a larger s never darkens any pixel.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +17,73 @@ import cv2
 import numpy as np
 
 from engine.enhancer import Enhancer, ParamMap, downscale
+from engine.frame import check_rgb8
 from engine.params import EnhanceParams, ParamSpec
 from engine.registry import MethodDescriptor, register
 
-__all__ = ["GammaEnhancer"]
+__all__ = ["GammaEnhancer", "ClaheEnhancer", "LimeEnhancer", "guided_filter", "apply_gain"]
 
 _STRENGTH = ParamSpec("strength", 1.0, 0.0, 2.0, 0.05,
                       "0 = original, 1 = default, 2 = stronger; exponent is raised to this power")
+
+
+def apply_gain(frame: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """Multiply every channel of ``frame`` by a (possibly low-resolution) gain map.
+
+    Args:
+        frame: uint8 (H, W, 3).
+        gain: float32 (h, w) or (h, w, 1), any h, w >= 1; upsampled bilinearly (half-pixel
+            centres) to (H, W) when its size differs.
+
+    Returns:
+        uint8 (H, W, 3): ``round(frame · gain)`` saturated to 0..255.
+    """
+    h, w = frame.shape[:2]
+    g = np.ascontiguousarray(gain.reshape(gain.shape[0], gain.shape[1]), dtype=np.float32)
+    if g.shape != (h, w):
+        g = cv2.resize(g, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.multiply(frame, cv2.merge([g, g, g]), dtype=cv2.CV_8U)
+
+
+def _powered(base: np.ndarray, exponent: float) -> np.ndarray:
+    """``base ** exponent`` as float32 (1 where exponent is 0).
+
+    Computed in float64 and rounded once, so the result is monotone in ``exponent``
+    (cv2.pow's fast approximation is not); the maps are small, so this costs little.
+    """
+    if exponent == 0.0:
+        return np.ones(base.shape, np.float32)
+    return np.power(base.astype(np.float64), float(exponent)).astype(np.float32)
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Edge-preserving smoothing of ``src`` steered by ``guide`` (He, Sun, Tang, ECCV 2010).
+
+    Local linear model q = a·I + b in every (2r+1)² window, with a = cov(I, p) / (var(I) + ε),
+    b = mean(p) − a·mean(I); a and b are averaged over the windows covering each pixel.
+    Box filters (``cv2.boxFilter``, reflected border) make the cost independent of ``radius``.
+
+    Args:
+        guide: float32 (H, W) guide image I.
+        src: float32 (H, W) image p to filter (may be ``guide`` itself).
+        radius: window radius r in pixels, >= 1.
+        eps: regulariser ε in squared units of ``guide``; larger = smoother.
+
+    Returns:
+        float32 (H, W) filtered image.
+    """
+    ksize = (2 * radius + 1, 2 * radius + 1)
+
+    def box(x: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(x, cv2.CV_32F, ksize, normalize=True, borderType=cv2.BORDER_REFLECT)
+
+    mean_i = box(guide)
+    mean_p = box(src)
+    cov_ip = box(guide * src) - mean_i * mean_p
+    var_i = box(guide * guide) - mean_i * mean_i
+    a = cov_ip / (var_i + np.float32(eps))
+    b = mean_p - a * mean_i
+    return box(a) * guide + box(b)
 
 
 class GammaEnhancer(Enhancer):
@@ -49,8 +119,110 @@ class GammaEnhancer(Enhancer):
         return self.apply(frame, ParamMap(g, "gamma", frame.shape[:2], frame), p)
 
 
+class ClaheEnhancer(Enhancer):
+    """CLAHE (contrast-limited adaptive histogram equalisation) on the L channel of Lab,
+    turned into a luminance gain.
+
+    The frame is converted to 8-bit Lab and OpenCV's CLAHE (``clip_limit``, a
+    ``tiles`` × ``tiles`` grid laid over the whole picture, so the tile layout is the same
+    at any resolution) is applied to L. The gain is (L' + 1) / (L + 1), clamped to
+    [1, ``max_gain``]: equalisation is only allowed to brighten, which keeps ``strength``
+    monotone. The map is that gain, float32 (h, w, 1), kind ``"gain"``.
+    Fast path: gain of the downscaled copy, upsampled; reference: gain per pixel at full
+    resolution (on textured areas the reference keeps CLAHE's local tone curve, the fast
+    path a locally constant gain).
+    """
+
+    clip_limit = 2.5
+    tiles = 8
+    max_gain = 6.0
+
+    def __init__(self, descriptor: MethodDescriptor) -> None:
+        self.descriptor = descriptor
+        self._clahe = cv2.createCLAHE(clipLimit=self.clip_limit, tileGridSize=(self.tiles, self.tiles))
+
+    def gain(self, image: np.ndarray) -> np.ndarray:
+        """Per-pixel CLAHE gain of ``image`` (uint8 (h, w, 3)) as float32 (h, w, 1) >= 1."""
+        h, w = image.shape[:2]
+        grid = (min(self.tiles, w), min(self.tiles, h))
+        self._clahe.setTilesGridSize(grid)
+        lum = cv2.cvtColor(image, cv2.COLOR_RGB2Lab)[:, :, 0]
+        eq = self._clahe.apply(np.ascontiguousarray(lum))
+        g = (eq.astype(np.float32) + 1.0) / (lum.astype(np.float32) + 1.0)
+        return np.clip(g, 1.0, self.max_gain)[:, :, None]
+
+    def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
+        small = downscale(frame, self.estimate_size)
+        return ParamMap(self.gain(small), "gain", frame.shape[:2], small)
+
+    def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
+        check_rgb8(frame)
+        return apply_gain(frame, _powered(pmap.data[:, :, 0], max(0.0, float(params.strength))))
+
+    def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
+        p = params or self.descriptor.default_params()
+        check_rgb8(frame)
+        return apply_gain(frame, _powered(self.gain(frame)[:, :, 0], max(0.0, float(p.strength))))
+
+
+class LimeEnhancer(Enhancer):
+    """LIME-style enhancement (Guo, Li, Ling, IEEE TIP 2017): x / T^γ.
+
+    The initial illumination is the per-pixel maximum over R, G and B (0..1). The paper
+    refines it by solving a structure-aware smoothing problem; here a self-guided filter
+    (edge-preserving; radius ``radius_frac`` × the long side, ε = ``eps``) stands in for
+    it, as the paper's own fast variants do with edge-aware filters. T is floored at
+    ``floor``; the output is x · T^(−γ·s) with γ = ``gamma`` (0.8 in the paper) and s the
+    strength. T <= 1, so every gain is >= 1. The paper's BM3D denoising step is not
+    included. The map is T itself, float32 (h, w, 1), kind ``"illumination"``.
+    """
+
+    gamma = 0.8
+    radius_frac = 0.02
+    eps = 1e-3
+    floor = 0.02
+
+    def __init__(self, descriptor: MethodDescriptor) -> None:
+        self.descriptor = descriptor
+
+    def illumination(self, image: np.ndarray) -> np.ndarray:
+        """Refined illumination of ``image`` (uint8 (h, w, 3)): float32 (h, w, 1) in [floor, 1]."""
+        h, w = image.shape[:2]
+        r, g, b = cv2.split(image)  # cv2.max is ~50x faster than ndarray.max(axis=2)
+        t = cv2.max(cv2.max(r, g), b).astype(np.float32) * np.float32(1.0 / 255.0)
+        radius = max(1, round(self.radius_frac * max(h, w)))
+        t = guided_filter(t, t, radius, self.eps)
+        return np.clip(t, self.floor, 1.0)[:, :, None]
+
+    def _gain(self, t: np.ndarray, strength: float) -> np.ndarray:
+        return _powered(t, -self.gamma * max(0.0, float(strength)))
+
+    def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
+        small = downscale(frame, self.estimate_size)
+        return ParamMap(self.illumination(small), "illumination", frame.shape[:2], small)
+
+    def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
+        check_rgb8(frame)
+        t = np.ascontiguousarray(pmap.data[:, :, 0])
+        return apply_gain(frame, self._gain(t, params.strength))
+
+    def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
+        p = params or self.descriptor.default_params()
+        check_rgb8(frame)
+        t = np.ascontiguousarray(self.illumination(frame)[:, :, 0])
+        return apply_gain(frame, self._gain(t, p.strength))
+
+
 def _gamma_factory(**_: object) -> Enhancer:
     return GammaEnhancer(GAMMA)
+
+
+def _clahe_factory(**_: object) -> Enhancer:
+    return ClaheEnhancer(CLAHE)
+
+
+def _lime_factory(**_: object) -> Enhancer:
+    return LimeEnhancer(LIME)
 
 
 GAMMA = register(MethodDescriptor(
@@ -60,4 +232,28 @@ GAMMA = register(MethodDescriptor(
     summary="Adaptive global gamma: cheap, no local contrast",
     params=(_STRENGTH,),
     factory=_gamma_factory,
+))
+
+CLAHE = register(MethodDescriptor(
+    name="clahe", title="CLAHE", family="classical",
+    paper="K. Zuiderveld, \"Contrast Limited Adaptive Histogram Equalization\", "
+          "Graphics Gems IV, 1994 (OpenCV's implementation, on the L channel of Lab)",
+    licence="MIT (this project; uses OpenCV, Apache-2.0)",
+    summary="Local histogram equalisation of lightness, applied as a hue-preserving gain",
+    params=(ParamSpec("strength", 1.0, 0.0, 2.0, 0.05,
+                      "0 = original, 1 = CLAHE gain (clip limit 2.5, 8×8 tiles), 2 = that gain "
+                      "squared; the gain is raised to this power and never darkens"),),
+    factory=_clahe_factory,
+))
+
+LIME = register(MethodDescriptor(
+    name="lime", title="LIME", family="classical",
+    paper="X. Guo, Y. Li, H. Ling, \"LIME: Low-Light Image Enhancement via Illumination Map "
+          "Estimation\", IEEE TIP 26(2), 2017 (guided-filter refinement, no denoising)",
+    licence="MIT (this project's implementation)",
+    summary="Max-RGB illumination map, edge-preserving refinement, x / T^0.8",
+    params=(ParamSpec("strength", 1.0, 0.0, 2.0, 0.05,
+                      "0 = original, 1 = LIME's γ = 0.8, 2 = γ = 1.6; output = x / T^(0.8·strength), "
+                      "never darkens"),),
+    factory=_lime_factory,
 ))
