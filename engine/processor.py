@@ -1,4 +1,8 @@
-"""Per-stream enhancement: estimate → temporal smoothing → apply (→ denoise).
+"""Per-stream enhancement: (denoise →) estimate → temporal smoothing → apply.
+
+The temporal denoiser (:mod:`engine.denoise`) runs first, on the dark input, because the
+enhancement lifts the sensor noise together with the picture; the map is then estimated
+from the cleaner frame and smoothed over time (:mod:`engine.temporal`).
 
 :class:`FrameProcessor` is what the video pipeline, the CLI and the studio call for each
 frame. Parameter and method changes are thread-safe and take effect on the next frame.
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.denoise import TemporalDenoiser
 from engine.enhancer import Enhancer
 from engine.params import EnhanceParams
 from engine.temporal import TemporalFilter
@@ -26,10 +31,11 @@ class ProcessTimings:
     estimate_ms: float = 0.0
     smooth_ms: float = 0.0
     apply_ms: float = 0.0
+    denoise_ms: float = 0.0
 
     @property
     def total_ms(self) -> float:
-        return self.estimate_ms + self.smooth_ms + self.apply_ms
+        return self.estimate_ms + self.smooth_ms + self.apply_ms + self.denoise_ms
 
 
 class FrameProcessor:
@@ -48,6 +54,7 @@ class FrameProcessor:
         self._enhancer = enhancer
         self._params = enhancer.descriptor.clamp(params or enhancer.descriptor.default_params())
         self._temporal = TemporalFilter()
+        self._denoiser = TemporalDenoiser()
         self.timings = ProcessTimings()
 
     @property
@@ -70,15 +77,35 @@ class FrameProcessor:
             self._params = enhancer.descriptor.clamp(params or enhancer.descriptor.default_params())
             self._temporal.reset()
 
+    @property
+    def temporal(self) -> TemporalFilter:
+        """The temporal filter (its ``last_cut`` / ``mean_weight`` describe the last frame)."""
+        return self._temporal
+
+    @property
+    def denoiser(self) -> TemporalDenoiser:
+        """The temporal denoiser run on the input before estimation."""
+        return self._denoiser
+
     def reset(self) -> None:
         """Forget the temporal state (call on seek, source change or scene change)."""
         with self._lock:
             self._temporal.reset()
+            self._denoiser.reset()
+
+    def flush(self) -> None:
+        """End of stream: both temporal stages are causal, so nothing is pending; the
+        state is dropped so the next stream starts clean."""
+        with self._lock:
+            self._temporal.flush()
+            self._denoiser.flush()
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         """Enhance one uint8 (H, W, 3) RGB frame; returns a new uint8 (H, W, 3) frame."""
         with self._lock:
             enh, params = self._enhancer, self._params
+            td = time.perf_counter()
+            frame = self._denoiser.process(frame, params.denoise)
             t0 = time.perf_counter()
             pmap = enh.estimate(frame, params)
             t1 = time.perf_counter()
@@ -86,5 +113,5 @@ class FrameProcessor:
             t2 = time.perf_counter()
             out = enh.apply(frame, pmap, params)
             t3 = time.perf_counter()
-        self.timings = ProcessTimings((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
+        self.timings = ProcessTimings((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t0 - td) * 1e3)
         return out

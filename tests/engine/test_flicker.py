@@ -1,0 +1,193 @@
+"""Flicker metrics on clips with known flicker, the deflicker baseline, the synthetic clip
+generator and the ``lowlight flicker`` command."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import flicker as fl
+from engine.cli import build_parser
+from engine.cli.options import params_from_args
+from engine.enhancer import Enhancer, ParamMap, downscale
+from engine.params import EnhanceParams
+from engine.processor import FrameProcessor
+from tests.engine.local_gain import DESCRIPTOR
+
+
+def _texture(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = cv2.GaussianBlur(rng.uniform(20, 120, (h, w, 3)).astype(np.float32), (0, 0), 2.0)
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+def _panning_clip(n: int = 8, shift: int = 2) -> list[np.ndarray]:
+    big = _texture(48, 64 + n * shift, seed=1)
+    return [np.ascontiguousarray(big[:, t * shift:t * shift + 64]) for t in range(n)]
+
+
+def test_constant_clip_scores_zero() -> None:
+    frames = [np.full((24, 32, 3), 40, np.uint8)] * 6
+    r = fl.measure(frames, frames)
+    assert r.bfi == 0.0 and r.output_flicker == 0.0 and r.warped_error == 0.0
+
+
+def test_injected_oscillation_is_measured() -> None:
+    inp = [_texture(seed=2)] * 10
+    a = 0.1
+    out = [np.clip(f.astype(np.float32) * (1 + a * (-1) ** t), 0, 255).astype(np.uint8) for t, f in enumerate(inp)]
+    bfi = fl.brightness_flicker_index(inp, out)
+    assert bfi == pytest.approx(100 * np.log((1 + a) / (1 - a)), rel=0.1)  # ≈ 2a = 20 %
+    half = [np.clip(f.astype(np.float32) * (1 + a / 2 * (-1) ** t), 0, 255).astype(np.uint8) for t, f in enumerate(inp)]
+    assert fl.brightness_flicker_index(inp, half) == pytest.approx(bfi / 2, rel=0.15)
+
+
+def test_input_flicker_followed_linearly_costs_nothing() -> None:
+    rng = np.random.default_rng(3)
+    base = _texture(seed=3).astype(np.float32)
+    inp = [np.clip(base * g, 0, 255).astype(np.uint8) for g in rng.uniform(0.8, 1.2, 10)]
+    out = [np.clip(f.astype(np.float32) * 2.0, 0, 255).astype(np.uint8) for f in inp]
+    assert fl.brightness_flicker_index(inp, out) < 1.0
+    assert fl.output_flicker(out) > 5.0
+
+
+def test_warped_error_compensates_motion_and_sees_flicker() -> None:
+    clip = _panning_clip()
+    flows = fl.compute_flows(clip)
+    steady = fl.warped_error(clip, flows)
+    naive = float(np.mean([np.abs(a.astype(float) - b).mean() for a, b in zip(clip[1:], clip[:-1])]))
+    assert steady < 0.3 * naive  # the flow undoes the pan
+    flick = [np.clip(f.astype(np.float32) * (1 + 0.15 * (-1) ** t), 0, 255).astype(np.uint8) for t, f in enumerate(clip)]
+    assert fl.warped_error(flick, flows) > steady + 5
+
+
+def test_occlusion_mask_rejects_inconsistent_flow() -> None:
+    a = _texture(seed=4)
+    b = _texture(seed=5)  # unrelated content: flow is garbage, most pixels fail the check
+    fp = fl.compute_flows([a, b])[0]
+    assert fp is not None and fp.mask.mean() < 0.9
+
+
+class _JitterGain(Enhancer):
+    """A deliberately unstable estimator: its global gain jumps with the frame's noise."""
+
+    def __init__(self) -> None:
+        self.descriptor = DESCRIPTOR
+
+    def estimate(self, frame, params):
+        small = downscale(frame, 32)
+        jitter = (int(frame.astype(np.int64).sum()) % 7 - 3) / 3.0  # in [−1, 1], noise-driven
+        return ParamMap(np.full((2, 2, 1), 3.0 * (1 + 0.15 * jitter), np.float32), "gain", frame.shape[:2], small)
+
+    def apply(self, frame, pmap, params):
+        return np.clip(frame.astype(np.float32) * float(pmap.data.mean()), 0, 255).astype(np.uint8)
+
+    def reference(self, frame, params=None):
+        return self.enhance(frame, params)
+
+
+def test_smoothing_lowers_both_figures_for_an_unstable_estimator() -> None:
+    clip = fl.synthetic_clip(30, (48, 64), seed=6, flicker=0.0, noise=1.0)
+    flows = fl.compute_flows(clip.frames)
+    res = {}
+    for s in (0.0, 0.5):
+        proc = FrameProcessor(_JitterGain(), EnhanceParams(smoothing=s))
+        out = [proc.process(f) for f in clip.frames]
+        res[s] = fl.measure(clip.frames, out, flows=flows)
+    assert res[0.5].bfi < 0.5 * res[0.0].bfi
+    assert res[0.5].warped_error < res[0.0].warped_error
+
+
+def test_deflicker_baseline_keeps_frames_and_steadies_brightness() -> None:
+    base = _texture(seed=7).astype(np.float32)
+    frames = [np.clip(base * (1 + 0.2 * (-1) ** t), 0, 255).astype(np.uint8) for t in range(12)]
+    out = fl.deflicker(frames, size=5)
+    assert len(out) == 12 and all(o.shape == frames[0].shape and o.dtype == np.uint8 for o in out)
+    assert fl.output_flicker(out[4:]) < 0.5 * fl.output_flicker(frames[4:])
+    assert fl.deflicker([]) == []
+
+
+def test_synthetic_clip_events() -> None:
+    clip = fl.synthetic_clip(20, (30, 40), seed=8, cut=10, lamp=15, flicker=0.0, noise=0.0)
+    assert len(clip.frames) == 20 and clip.frames[0].shape == (30, 40, 3)
+    assert len(clip.boxes) == 10  # the object belongs to the first scene
+    m = [fl.mean_luma(f) for f in clip.frames]
+    assert m[15] > 2 * m[14]  # lamp
+    assert np.abs(clip.frames[10].astype(int) - clip.frames[9]).mean() > 3  # cut
+    again = fl.synthetic_clip(20, (30, 40), seed=8, cut=10, lamp=15, flicker=0.0, noise=0.0)
+    assert all(np.array_equal(a, b) for a, b in zip(clip.frames, again.frames))
+
+
+def test_noise_estimates() -> None:
+    rng = np.random.default_rng(9)
+    flat = np.full((40, 50, 3), 60.0)
+    noisy = [np.clip(flat + rng.normal(0, 5, flat.shape), 0, 255).astype(np.uint8) for _ in range(8)]
+    assert fl.noise_sigma(noisy[0]) == pytest.approx(5 * 0.82, rel=0.25)  # luma of 3 iid channels
+    assert fl.temporal_noise(noisy) == pytest.approx(5 * 0.67, rel=0.25)
+    assert fl.noise_sigma(np.zeros((2, 2, 3), np.uint8)) == 0.0
+
+
+@settings(max_examples=20, deadline=None)
+@given(h=st.integers(1, 21), w=st.integers(1, 21), n=st.integers(0, 4), seed=st.integers(0, 999))
+def test_metrics_on_any_shape(h: int, w: int, n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(n)]
+    r = fl.measure(frames, frames[::-1])
+    assert all(np.isfinite(v) and v >= 0 for v in (r.bfi, r.output_flicker, r.warped_error))
+
+
+def test_length_mismatch_is_an_error() -> None:
+    f = [np.zeros((4, 4, 3), np.uint8)] * 3
+    with pytest.raises(ValueError, match="length"):
+        fl.measure(f, f[:2])
+
+
+# ------------------------------------------------------------------------- CLI
+def test_cli_options_reach_the_processor() -> None:
+    args = build_parser().parse_args(["flicker", "in.mp4", "-m", "gamma", "--smoothing", "0.3",
+                                      "--denoise", "0.7", "--deflicker", "--json"])
+    assert args.smoothing == 0.3 and args.denoise == 0.7 and args.deflicker == 5 and args.json
+    params = params_from_args("gamma", args)
+    assert (params.smoothing, params.denoise) == (0.3, 0.7)
+    from engine import registry
+    proc = FrameProcessor(registry.create("gamma"), params)
+    assert (proc.params.smoothing, proc.params.denoise) == (0.3, 0.7)
+
+
+def _write_clip(path, frames, fps: int = 30) -> None:
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv444p"
+        s.options = {"crf": "0"}
+        for f in frames:
+            for p in s.encode(__import__("av").VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+def test_cli_runs_end_to_end(tmp_path, capsys) -> None:
+    clip = fl.synthetic_clip(10, (32, 48), seed=10)
+    src = tmp_path / "in.mp4"
+    _write_clip(src, clip.frames)
+    from engine.cli import main
+    assert main(["flicker", str(src), "-m", "gamma", "--smoothing", "0.5", "--deflicker", "3", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    labels = [r["label"] for r in rep["rows"]]
+    assert rep["frames"] == 10 and len(labels) == 4 and "deflicker" in labels[-1]
+    assert "bfi_reduction" in rep["rows"][2]
+    assert main(["flicker", str(src), str(src)]) == 0
+    assert "BFI" in capsys.readouterr().out
+
+
+def test_cli_missing_file_is_one_clear_line(tmp_path) -> None:
+    from engine.cli import main
+    with pytest.raises(SystemExit, match="no such file"):
+        main(["flicker", str(tmp_path / "nope.mp4")])
