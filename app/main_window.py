@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
         self._seeking = False
         self._runtime = {"a": "", "b": ""}
         self._export_dialog = None
+        self._failed_methods: set[str] = set()
 
         self.player = Player()
         self.viewer = Viewer()
@@ -155,6 +156,7 @@ class MainWindow(QMainWindow):
         p.stats_changed.connect(self._on_stats)
         p.playing_changed.connect(self._on_playing)
         p.method_ready.connect(self._on_method_ready)
+        p.method_failed.connect(self._on_method_failed)
         p.error.connect(self.show_error)
         p.reached_end.connect(lambda: self.statusBar().showMessage("End of clip", 3000))
         self.controls.method_changed.connect(self._on_method_changed)
@@ -339,6 +341,7 @@ class MainWindow(QMainWindow):
         spec = str(spec)
         self.source_spec = spec
         self.in_point = self.out_point = None
+        self.last_error = ""
         self.banner.hide()
         self.viewer.clear("Opening…")
         opener = self._opener
@@ -433,6 +436,27 @@ class MainWindow(QMainWindow):
         if slot == "a":
             self.controls.set_runtime(runtime)
         self._update_device_label()
+
+    def _on_method_failed(self, slot: str, name: str, message: str) -> None:
+        """Say why ``name`` cannot run and move that slot to the next method that may."""
+        self._failed_methods.add(name)
+        title = registry.get(name).title
+        current = self.controls.method if slot == "a" else self.controls.method_b
+        names = registry.names()
+        nxt = None
+        if current == name:
+            i = names.index(name)
+            nxt = next((n for n in names[i + 1:] + names[:i] if n not in self._failed_methods), None)
+        if nxt is not None:
+            self.show_error(f"{title} is unavailable ({message}); using {registry.get(nxt).title}.")
+            if slot == "a":
+                self.controls.set_method(nxt)
+            else:
+                self.controls.set_method_b(nxt)
+        else:
+            self.show_error(f"{title} is unavailable: {message}")
+            if slot == "a":
+                self.controls.set_runtime("unavailable")
 
     def _update_device_label(self) -> None:
         text = f"A: {self._runtime['a']}" if self._runtime["a"] else ""

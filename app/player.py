@@ -44,6 +44,7 @@ class FrameBundle:
         index: frame index in the source.
         pts: presentation time in seconds (None when unknown).
         method, method_b: registry names of the methods that produced the results.
+        params: method A's parameters used for ``enhanced`` (None without a method).
         serial: increases with every rendered bundle (lets tests wait for a fresh frame).
     """
 
@@ -55,6 +56,7 @@ class FrameBundle:
     method: str
     method_b: str | None
     serial: int
+    params: EnhanceParams | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ class Player(QThread):
         stats_changed(PlayerStats): about twice a second while frames are rendered.
         playing_changed(bool): playback started or stopped.
         method_ready(str, str, str): (slot "a"/"b", method name, runtime label) after a switch.
+        method_failed(str, str, str): (slot, method name, one-line reason) when a method
+            cannot be created (e.g. missing weights); the slot keeps its previous method.
         error(str): a one-line user-facing message (bad file, camera gone, method failure).
         reached_end(): end of a file without looping.
     """
@@ -94,6 +98,7 @@ class Player(QThread):
     stats_changed = Signal(object)
     playing_changed = Signal(bool)
     method_ready = Signal(str, str, str)
+    method_failed = Signal(str, str, str)
     error = Signal(str)
     reached_end = Signal()
 
@@ -374,7 +379,12 @@ class Player(QThread):
                 self._clock0 = time.perf_counter() - frame.pts
 
     def _set_method(self, slot: str, name: str, params: EnhanceParams | None) -> None:
-        enhancer = registry.create(name)
+        try:
+            enhancer = registry.create(name)
+        except Exception as exc:  # noqa: BLE001 - missing weights, unavailable runtime...
+            msg = str(exc) or type(exc).__name__
+            self.method_failed.emit(slot, name, msg.splitlines()[0])
+            return
         proc = self._proc.get(slot)
         if proc is None:
             proc = FrameProcessor(enhancer, params)
@@ -414,7 +424,7 @@ class Player(QThread):
             self.frame_ready.emit(FrameBundle(
                 img, out_a, out_b, frame.index, frame.pts,
                 self._names["a"] or "", self._names["b"] if out_b is not None else None,
-                self._serial))
+                self._serial, pa.params if pa is not None else None))
         if now >= self._stats_due or not self._playing:
             self._stats_due = now + 0.5
             self.stats_changed.emit(PlayerStats(

@@ -156,3 +156,22 @@ def make_clip(path, frames: int = 10, w: int = 64, h: int = 48, fps: int = 10) -
 @pytest.fixture
 def tiny_clip(tmp_path) -> str:  # noqa: ANN001
     return make_clip(tmp_path / "tiny.mp4")
+
+
+_USABLE: list[str] | None = None
+
+
+def usable_methods() -> list[str]:
+    """Registered methods that can be created here (learned ones need their weights)."""
+    global _USABLE
+    if _USABLE is None:
+        from engine import registry
+
+        _USABLE = []
+        for name in registry.names():
+            try:
+                registry.create(name)
+            except Exception:  # noqa: BLE001 - e.g. weights not trained in this checkout
+                continue
+            _USABLE.append(name)
+    return list(_USABLE)
