@@ -446,7 +446,10 @@ class MainWindow(QMainWindow):
         nxt = None
         if current == name:
             i = names.index(name)
-            nxt = next((n for n in names[i + 1:] + names[:i] if n not in self._failed_methods), None)
+            order = names[i + 1:] + names[:i]
+            if slot == "b":  # B is for comparing: prefer a method other than A
+                order = [n for n in order if n != self.controls.method] + [self.controls.method]
+            nxt = next((n for n in order if n not in self._failed_methods), None)
         if nxt is not None:
             self.show_error(f"{title} is unavailable ({message}); using {registry.get(nxt).title}.")
             if slot == "a":

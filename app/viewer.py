@@ -173,13 +173,15 @@ class Viewer(QWidget):
         return tgt.left() + self._split * tgt.width()
 
     # -- painting -----------------------------------------------------------------
-    def _label(self, p: QPainter, rect: QRectF, text: str, right: bool = False) -> None:
+    def _label(self, p: QPainter, rect: QRectF, text: str, right: bool = False,
+               bottom: bool = False) -> None:
         if not text:
             return
         fm = p.fontMetrics()
         w, h = fm.horizontalAdvance(text) + 12, fm.height() + 6
         x = rect.right() - w - 8 if right else rect.left() + 8
-        box = QRectF(x, rect.top() + 8, w, h)
+        y = rect.bottom() - h - 8 if bottom else rect.top() + 8
+        box = QRectF(x, y, w, h)
         p.fillRect(box, QColor(0, 0, 0, 150))
         p.setPen(QColor(235, 235, 235))
         p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
@@ -233,7 +235,7 @@ class Viewer(QWidget):
                 p.drawImage(tgt, img, src)
                 self._label(p, tgt, title)
         if self._zoom:
-            self._label(p, QRectF(self.rect()), "100 %", right=self._mode != "split")
+            self._label(p, QRectF(self.rect()), "100 % (double-click or Esc: fit)", bottom=True)
 
     # -- mouse --------------------------------------------------------------------
     def mousePressEvent(self, e: QMouseEvent) -> None:  # noqa: N802 - Qt API
