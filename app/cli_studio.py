@@ -55,14 +55,16 @@ def run_studio(source: str = "demo", *, method: str | None = None, view: str | N
     With ``screenshot``, play ``after`` frames, save the whole window as PNG there and
     exit (status 1 when the source failed to show any frame).
     """
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("Lowlight Studio")
-    app.setOrganizationName("Lowlight")
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setApplicationName("Lowlight Studio")
+        app.setOrganizationName("Lowlight")
     win = MainWindow()
     if method:
         win.controls.set_method(method)
@@ -104,8 +106,12 @@ def run_studio(source: str = "demo", *, method: str | None = None, view: str | N
         win.player.error.connect(lambda _m: QTimer.singleShot(200, lambda: shoot(False))
                                  if win.last_bundle is None else None)
         QTimer.singleShot(int(SCREENSHOT_TIMEOUT_S * 1000), lambda: shoot(False))
-    code = app.exec()
-    return status["code"] or int(code)
+    # a local loop that ends with the window (works under an existing QApplication too)
+    loop = QEventLoop()
+    win.closed.connect(loop.quit)
+    loop.exec()
+    win.deleteLater()
+    return status["code"]
 
 
 def run(args: argparse.Namespace) -> int:

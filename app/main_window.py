@@ -87,9 +87,11 @@ class MainWindow(QMainWindow):
 
     Signals:
         frame_shown(object): after the viewer showed a :class:`FrameBundle`.
+        closed(): the window was closed (the worker has stopped).
     """
 
     frame_shown = Signal(object)
+    closed = Signal()
 
     def __init__(self, settings: Settings | None = None,
                  source_opener: Callable[[str], Source] | None = None) -> None:
@@ -343,7 +345,7 @@ class MainWindow(QMainWindow):
         self.in_point = self.out_point = None
         self.last_error = ""
         self.banner.hide()
-        self.viewer.clear("Opening…")
+        self.viewer.clear("Generating the demo clip (first use only)…" if spec == "demo" else "Opening…")
         opener = self._opener
         self.player.open_source(lambda: opener(spec))
         if os.path.exists(spec):
@@ -605,6 +607,7 @@ class MainWindow(QMainWindow):
             self._export_dialog.shutdown(timeout_ms=400)
         self.player.stop(timeout_ms=500)
         super().closeEvent(e)
+        self.closed.emit()
 
     def keyPressEvent(self, e) -> None:  # noqa: N802, ANN001 - Qt API
         if e.key() == Qt.Key.Key_Escape and self.viewer.zoomed:
