@@ -105,6 +105,7 @@ class MainWindow(QMainWindow):
         self.last_bundle: FrameBundle | None = None
         self.last_stats: PlayerStats | None = None
         self.last_error: str = ""
+        self.errors: list[str] = []  # recent messages, oldest first
         self.frames_shown = 0
         self.in_point: float | None = None
         self.out_point: float | None = None
@@ -472,6 +473,8 @@ class MainWindow(QMainWindow):
     def show_error(self, message: str) -> None:
         """Show a one-line problem in the window (never a crash)."""
         self.last_error = message
+        self.errors.append(message)
+        del self.errors[:-50]
         self.banner.show_message(message)
         self.statusBar().showMessage(message, 8000)
         if self.last_bundle is None:

@@ -131,7 +131,7 @@ def test_ab_shows_two_methods(qtbot, window):
 
 def test_source_error_is_shown_not_fatal(qtbot, window):
     _open(qtbot, window, "fake-broken")
-    qtbot.waitUntil(lambda: "unplugged" in window.last_error, timeout=10000)
+    qtbot.waitUntil(lambda: any("unplugged" in m for m in window.errors), timeout=10000)
     assert window.banner.isVisible()
     # the studio still works afterwards
     window.last_bundle = None
@@ -142,7 +142,7 @@ def test_bad_file_is_shown(qtbot, window, tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"this is not a video")
     window.open_spec(str(bad))
-    qtbot.waitUntil(lambda: "broken.mp4" in window.last_error, timeout=10000)
+    qtbot.waitUntil(lambda: any("broken.mp4" in m for m in window.errors), timeout=10000)
     assert window.banner.isVisible()
 
 
