@@ -34,6 +34,43 @@ def format_eta(seconds: float | None) -> str:
     return f"{m}:{s:02d}"
 
 
+# -- the engine's export API, in one place ------------------------------------------
+CODECS = (("h264", "H.264 (MP4)"), ("h265", "H.265 / HEVC"), ("lossless", "Lossless"))
+AUDIO_MODES = (("copy", "Copy from source"), ("aac", "Re-encode (AAC)"), ("none", "No audio"))
+CRF_RANGE = (0, 51, 18)  # (best, worst, default)
+
+
+def build_export_job(source_spec: str, target: str, method: str, params: EnhanceParams, *,
+                     codec: str = "h264", crf: int = CRF_RANGE[2], audio: str = "copy",
+                     start: float | None = None, end: float | None = None) -> ExportJob:
+    """A job that exports ``source_spec`` enhanced by ``method``/``params`` to ``target``
+    through :func:`engine.video.export.export_video` (the engine writes a temporary file
+    and renames it on success; cancel or failure leaves no target)."""
+    from engine.video.export import ExportOptions, export_video
+
+    options = ExportOptions(codec=codec, crf=crf, audio=audio, start=start, end=end)
+
+    def job(progress: Callable[[Any], None], cancel: threading.Event) -> Any:
+        return export_video(source_spec, target, method=method, params=params, options=options,
+                            progress=progress, cancel=cancel)
+
+    return job
+
+
+def progress_figures(p: Any) -> dict[str, Any]:
+    """Display figures from the engine's progress record: done, total, fraction (0..1 or
+    None), fps, eta_text, final."""
+    done = int(getattr(p, "frames_done", 0) or 0)
+    total = getattr(p, "frames_total", None)
+    frac = getattr(p, "fraction", None)
+    if frac is None and total:
+        frac = min(1.0, done / total)
+    eta = getattr(p, "eta_s", None)
+    return {"done": done, "total": total, "fraction": frac,
+            "fps": float(getattr(p, "fps", 0.0) or 0.0), "eta_text": format_eta(eta),
+            "final": bool(getattr(p, "finished", False))}
+
+
 class ExportWorker(QThread):
     """Runs one export job off the GUI thread.
 
@@ -169,6 +206,35 @@ class ExportDialog(QDialog):
         lay.addWidget(self.buttons)
 
     # -- options ------------------------------------------------------------------
+    def _codecs(self) -> tuple[tuple[str, str], ...]:
+        return CODECS
+
+    def _quality_range(self) -> tuple[int, int, int]:
+        return CRF_RANGE
+
+    def _audio_modes(self) -> tuple[tuple[str, str], ...]:
+        return AUDIO_MODES
+
+    def _make_job(self, target: str) -> ExportJob:
+        start, end = self.selected_range()
+        return build_export_job(self.source_spec, target, self.method, self.params,
+                                codec=str(self.codec_combo.currentData()),
+                                crf=self.quality_spin.value(),
+                                audio=str(self.audio_combo.currentData()), start=start, end=end)
+
+    def _on_progress(self, p: Any) -> None:
+        if self.state != "running":
+            return
+        fig = progress_figures(p)
+        if fig["fraction"] is not None:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(round(fig["fraction"] * 1000)))
+        else:
+            self.progress.setRange(0, 0)  # busy indicator: length unknown
+        total = f" / {fig['total']}" if fig["total"] else ""
+        self.status.setText(f"Frame {fig['done']}{total}  ·  {fig['fps']:.1f} fps  ·  "
+                            f"ETA {fig['eta_text']}")
+
     def _default_target(self) -> str:
         stem = "demo" if self.source_spec == "demo" else Path(self.source_spec).stem
         folder = self.settings.last_folder or (
