@@ -305,7 +305,10 @@ class ExportDialog(QDialog):
         """Cancel a running export and wait up to ``timeout_ms`` (window closing)."""
         if self.worker is not None and self.worker.isRunning():
             self.worker.cancel()
-            self.worker.wait(timeout_ms)
+            if not self.worker.wait(timeout_ms):
+                from app.player import keep_until_finished
+
+                keep_until_finished(self.worker)  # the engine honours cancel at its next frame
 
     def _finish(self, state: str, message: str, path: str | None = None) -> None:
         self.state = state

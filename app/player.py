@@ -28,7 +28,19 @@ from engine.params import EnhanceParams
 from engine.processor import FrameProcessor
 from engine.video.base import Source, SourceInfo
 
-__all__ = ["Player", "FrameBundle", "PlayerStats", "SourceFactory"]
+__all__ = ["Player", "FrameBundle", "PlayerStats", "SourceFactory", "keep_until_finished"]
+
+_ORPHANS: set[QThread] = set()
+
+
+def keep_until_finished(thread: QThread) -> None:
+    """Hold a reference to a worker that did not stop in time, so it is not destroyed
+    while running (Qt aborts on that); it is released when it finishes."""
+    if not thread.isRunning():
+        return
+    thread.setParent(None)
+    _ORPHANS.add(thread)
+    thread.finished.connect(lambda t=thread: _ORPHANS.discard(t))
 
 SourceFactory = Callable[[], Source]
 
@@ -186,6 +198,8 @@ class Player(QThread):
             except Exception:  # noqa: BLE001 - shutting down anyway
                 pass
             done = self.wait(100)
+        if not done:
+            keep_until_finished(self)
         return done
 
     # -- worker -------------------------------------------------------------------
