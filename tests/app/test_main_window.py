@@ -250,3 +250,21 @@ def test_recent_files(qtbot, window, tmp_path):
     assert Settings().recent_files[0] == str(f)
     window._fill_recent()
     assert any(a.text() == str(f) for a in window.recent_menu.actions())
+
+
+def test_keyboard_shortcuts(qtbot, window):
+    from PySide6.QtCore import Qt
+
+    _open(qtbot, window)
+    window.activateWindow()
+    window.viewer.setFocus()
+    for i, mode in enumerate(Viewer.MODES, start=1):
+        qtbot.keyClick(window.viewer, getattr(Qt.Key, f"Key_{i}"))
+        assert window.viewer.mode == mode
+    idx = window.last_bundle.index
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: window.last_bundle.index == idx + 1, timeout=5000)
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Z)
+    assert window.viewer.zoomed
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Escape)
+    assert not window.viewer.zoomed
