@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         self._runtime = {"a": "", "b": ""}
         self._export_dialog = None
         self._failed_methods: set[str] = set()
+        self._fallback_chain: dict[str, list[str]] = {}
 
         self.player = Player()
         self.viewer = Viewer()
@@ -436,14 +437,19 @@ class MainWindow(QMainWindow):
 
     def _on_method_ready(self, slot: str, name: str, runtime: str) -> None:
         self._runtime[slot] = runtime
+        self._fallback_chain.pop(slot, None)
         if slot == "a":
             self.controls.set_runtime(runtime)
         self._update_device_label()
 
     def _on_method_failed(self, slot: str, name: str, message: str) -> None:
-        """Say why ``name`` cannot run and move that slot to the next method that may."""
+        """Say why ``name`` cannot run and move that slot to the next method that may.
+
+        Method B only matters in the A/B view: elsewhere its problems go to the status bar."""
         self._failed_methods.add(name)
-        title = registry.get(name).title
+        chain = self._fallback_chain.setdefault(slot, [])
+        chain.append(registry.get(name).title)
+        title = ", ".join(chain)
         current = self.controls.method if slot == "a" else self.controls.method_b
         names = registry.names()
         nxt = None
@@ -453,16 +459,21 @@ class MainWindow(QMainWindow):
             if slot == "b":  # B is for comparing: prefer a method other than A
                 order = [n for n in order if n != self.controls.method] + [self.controls.method]
             nxt = next((n for n in order if n not in self._failed_methods), None)
+        verb = "are" if len(chain) > 1 else "is"
+        text = (f"{title} {verb} unavailable ({message}); using {registry.get(nxt).title}."
+                if nxt is not None else f"{title} {verb} unavailable: {message}")
+        if slot == "a" or self.viewer.mode == "ab":
+            self.show_error(text)
+        else:
+            self.errors.append(text)
+            self.statusBar().showMessage(f"Method B: {text}", 6000)
         if nxt is not None:
-            self.show_error(f"{title} is unavailable ({message}); using {registry.get(nxt).title}.")
             if slot == "a":
                 self.controls.set_method(nxt)
             else:
                 self.controls.set_method_b(nxt)
-        else:
-            self.show_error(f"{title} is unavailable: {message}")
-            if slot == "a":
-                self.controls.set_runtime("unavailable")
+        elif slot == "a":
+            self.controls.set_runtime("unavailable")
 
     def _update_device_label(self) -> None:
         text = f"A: {self._runtime['a']}" if self._runtime["a"] else ""
@@ -476,7 +487,6 @@ class MainWindow(QMainWindow):
         self.errors.append(message)
         del self.errors[:-50]
         self.banner.show_message(message)
-        self.statusBar().showMessage(message, 8000)
         if self.last_bundle is None:
             self.viewer.clear(message)
 

@@ -268,3 +268,29 @@ def test_keyboard_shortcuts(qtbot, window):
     assert window.viewer.zoomed
     qtbot.keyClick(window.viewer, Qt.Key.Key_Escape)
     assert not window.viewer.zoomed
+
+
+def test_unavailable_method_falls_back_with_a_message(qtbot, fake_opener, monkeypatch):
+    usable = usable_methods()
+    names = registry.names()
+    broken = names[0]
+    real_create = registry.create
+
+    def create(name, **kw):
+        if name == broken:
+            raise FileNotFoundError(f"{name}: weights file not found: /nowhere/{name}.pt")
+        return real_create(name, **kw)
+
+    monkeypatch.setattr(registry, "create", create)
+    s = Settings()
+    s.method = broken
+    w = MainWindow(s, source_opener=fake_opener)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: any("weights file not found" in m for m in w.errors), timeout=10000)
+    qtbot.waitUntil(lambda: w.controls.method != broken, timeout=10000)
+    assert w.banner.isVisible()
+    assert registry.get(broken).title in w.banner.label.text()
+    _open(qtbot, w)
+    qtbot.waitUntil(lambda: w.last_bundle.method in usable, timeout=10000)
+    w.close()
