@@ -448,7 +448,8 @@ class MainWindow(QMainWindow):
         Method B only matters in the A/B view: elsewhere its problems go to the status bar."""
         self._failed_methods.add(name)
         chain = self._fallback_chain.setdefault(slot, [])
-        chain.append(registry.get(name).title)
+        if registry.get(name).title not in chain:
+            chain.append(registry.get(name).title)
         title = ", ".join(chain)
         current = self.controls.method if slot == "a" else self.controls.method_b
         names = registry.names()
@@ -462,11 +463,17 @@ class MainWindow(QMainWindow):
         verb = "are" if len(chain) > 1 else "is"
         text = (f"{title} {verb} unavailable ({message}); using {registry.get(nxt).title}."
                 if nxt is not None else f"{title} {verb} unavailable: {message}")
-        if slot == "a" or self.viewer.mode == "ab":
+        short = f"{title} {verb} unavailable" + (
+            f"; using {registry.get(nxt).title}" if nxt is not None else "")
+        prefix = "" if slot == "a" else "Method B: "
+        if current != name:  # the user has already moved on to another method
+            self.errors.append(text)
+            self.statusBar().showMessage(prefix + short, 6000)
+        elif slot == "a" or self.viewer.mode == "ab":
             self.show_error(text)
         else:
             self.errors.append(text)
-            self.statusBar().showMessage(f"Method B: {text}", 6000)
+            self.statusBar().showMessage(prefix + short, 6000)
         if nxt is not None:
             if slot == "a":
                 self.controls.set_method(nxt)
