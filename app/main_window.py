@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine import registry
-from engine.video.base import Source, SourceInfo
+from engine.video.base import Source, SourceInfo, VideoError
 
 from app.controls import ControlsPanel
 from app.player import FrameBundle, Player, PlayerStats
@@ -45,8 +45,10 @@ def format_time(seconds: float | None) -> str:
 
 def open_engine_source(spec: str) -> Source:
     """Open ``spec`` (path, folder, ``camera:N`` or ``demo``) through the engine."""
-    from engine.video.sources import open_source
-
+    try:
+        from engine.video.sources import open_source
+    except ImportError as exc:
+        raise VideoError(f"{spec}: this engine build has no video sources ({exc})") from exc
     return open_source(spec)
 
 
