@@ -124,9 +124,9 @@ def fake_opener():
             return FakeSource(live=True, fail_at=3)
         if spec == "fake-hang":
             return FakeSource(live=True, block=True)
-        from engine.video.sources import open_source
+        from app.main_window import open_engine_source
 
-        return open_source(spec)
+        return open_engine_source(spec)
 
     return opener
 
