@@ -84,9 +84,10 @@ def run_studio(source: str = "demo", *, method: str | None = None, view: str | N
             if done["saved"]:
                 return
             done["saved"] = True
-            win.player.pause()
             app.processEvents()
-            if not win.grab().save(screenshot, "PNG"):
+            shot = win.grab()  # while playing: the status line shows live figures
+            win.player.pause()
+            if not shot.save(screenshot, "PNG"):
                 print(f"lowlight studio: could not write {screenshot}", file=sys.stderr)
                 status["code"] = 1
             elif not ok:
