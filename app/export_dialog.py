@@ -195,8 +195,6 @@ class ExportDialog(QDialog):
         self.start_btn.clicked.connect(self.start)
         self.cancel_btn.clicked.connect(self.cancel_or_close)
         self.close_btn.clicked.connect(self.accept)
-        self.buttons.accepted.disconnect()
-        self.buttons.rejected.disconnect()
 
         lay = QVBoxLayout(self)
         lay.addWidget(QLabel(f"Source: {source_spec}    Method: {method}"))

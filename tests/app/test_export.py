@@ -1,9 +1,8 @@
-"""Export dialog on a short generated clip: completes; cancel leaves no file; the GUI
-stays responsive; the demo command's display detection and CLI fallback."""
+"""Export through the engine on a short generated clip: completes; in/out range; cancel
+leaves no file; failure is a message; the demo command's CLI fallback."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 pytest.importorskip("engine.video.export", reason="needs the video branch's engine API")
 
 from app import cli_demo
-from app.export_dialog import ExportDialog, ExportWorker
+from app.export_dialog import ExportDialog
 from app.settings import Settings
 from conftest import make_clip, usable_methods
 from engine import registry
@@ -77,29 +76,6 @@ def test_export_failure_is_a_message(qtbot, tmp_path):
     qtbot.waitUntil(lambda: d.state != "running", timeout=30000)
     assert d.state == "failed" and d.message
     assert not (tmp_path / "x.mp4").exists()
-
-
-def test_worker_reports_through_signals(qtbot):
-    seen: list = []
-
-    def job(progress, cancel: threading.Event) -> str:
-        for i in range(3):
-            progress(i)
-        return "done.mp4"
-
-    w = ExportWorker(job)
-    w.progress.connect(seen.append)
-    with qtbot.waitSignal(w.succeeded, timeout=5000) as sig:
-        w.start()
-    assert sig.args == ["done.mp4"] and seen == [0, 1, 2]
-    w.wait(1000)
-
-
-def test_has_display():
-    assert cli_demo.has_display({"DISPLAY": ":0"})
-    assert cli_demo.has_display({"WAYLAND_DISPLAY": "wayland-0"})
-    assert cli_demo.has_display({"QT_QPA_PLATFORM": "offscreen"})
-    assert not cli_demo.has_display({})
 
 
 def test_demo_cli_fallback_without_display(tmp_path, monkeypatch, capsys):
