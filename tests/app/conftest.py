@@ -41,12 +41,18 @@ QCoreApplication.setApplicationName("lowlight-tests")
 
 
 @pytest.fixture(autouse=True)
-def _no_cross_thread_warnings(qtlog):  # noqa: ANN001 - pytest-qt fixture
+def _no_cross_thread_warnings(request, qtlog):  # noqa: ANN001 - pytest-qt fixture
     _recorded.clear()
     yield
+    if request.node.get_closest_marker("expect_thread_warning"):
+        return
     bad = [r.message for r in qtlog.records if _is_thread_warning(r.message)] + list(_recorded)
     if bad:
         pytest.fail("Qt warned about cross-thread access:\n" + "\n".join(bad))
+
+
+def pytest_configure(config) -> None:  # noqa: ANN001
+    config.addinivalue_line("markers", "expect_thread_warning: the test provokes one on purpose")
 
 
 @pytest.fixture(autouse=True)
