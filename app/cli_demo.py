@@ -91,16 +91,17 @@ def run_cli(output: str | None = None, method: str | None = None) -> int:
     target = Path(output or f"lowlight-demo-{name}.mp4").resolve()
     print(f"Enhancing the demo clip with {desc.title} → {target}")
     print("(generating the demo clip first if this is the first run)")
-    job = build_export_job("demo", str(target), name, desc.default_params())
     cancel = threading.Event()
     try:
+        job = build_export_job("demo", str(target), name, desc.default_params())
         job(_ProgressLine(), cancel)
     except KeyboardInterrupt:
         cancel.set()
         print("\ninterrupted; nothing was written", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback
-        print(f"\nlowlight demo: {exc}", file=sys.stderr)
+        print(f"\nlowlight demo: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+              file=sys.stderr)
         return 1
     print(f"\nDone: {target}")
     return 0

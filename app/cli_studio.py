@@ -91,8 +91,9 @@ def run_studio(source: str = "demo", *, method: str | None = None, view: str | N
                 print(f"lowlight studio: could not write {screenshot}", file=sys.stderr)
                 status["code"] = 1
             elif not ok:
-                print(f"lowlight studio: {win.last_error or 'no frame shown'}; "
-                      f"screenshot saved to {screenshot}", file=sys.stderr)
+                for msg in dict.fromkeys(win.errors or ["no frame was shown"]):
+                    print(f"lowlight studio: {msg}", file=sys.stderr)
+                print(f"screenshot (showing the problem) saved to {screenshot}", file=sys.stderr)
                 status["code"] = 1
             else:
                 print(f"screenshot saved to {screenshot}")
