@@ -343,7 +343,8 @@ class Player(QThread):
         if frame is None:
             if self._source is None or not self._playing:
                 return
-            if self._loop and self._info is not None and self._info.seekable:
+            single = self._info is not None and self._info.frame_count == 1  # a still picture
+            if self._loop and self._info is not None and self._info.seekable and not single:
                 self._seek(0.0, keep_playing=True)
             else:
                 self._set_playing(False)
