@@ -18,13 +18,11 @@ import numpy as np
 
 from engine.enhancer import Enhancer, ParamMap, downscale
 from engine.frame import check_rgb8
-from engine.params import EnhanceParams, ParamSpec
+from engine.models.common_params import DENOISE, SMOOTHING, strength_spec
+from engine.params import EnhanceParams
 from engine.registry import MethodDescriptor, register
 
 __all__ = ["GammaEnhancer", "ClaheEnhancer", "LimeEnhancer", "guided_filter", "apply_gain"]
-
-_STRENGTH = ParamSpec("strength", 1.0, 0.0, 2.0, 0.05,
-                      "0 = original, 1 = default, 2 = stronger; exponent is raised to this power")
 
 
 def apply_gain(frame: np.ndarray, gain: np.ndarray) -> np.ndarray:
@@ -230,7 +228,7 @@ GAMMA = register(MethodDescriptor(
     paper="Global power-law (gamma) correction; exponent chosen so the mean reaches 0.45",
     licence="MIT (this project)",
     summary="Adaptive global gamma: cheap, no local contrast",
-    params=(_STRENGTH,),
+    params=(strength_spec("the gamma exponent g <= 1 is raised to this power"), SMOOTHING, DENOISE),
     factory=_gamma_factory,
 ))
 
@@ -240,9 +238,8 @@ CLAHE = register(MethodDescriptor(
           "Graphics Gems IV, 1994 (OpenCV's implementation, on the L channel of Lab)",
     licence="MIT (this project; uses OpenCV, Apache-2.0)",
     summary="Local histogram equalisation of lightness, applied as a hue-preserving gain",
-    params=(ParamSpec("strength", 1.0, 0.0, 2.0, 0.05,
-                      "0 = original, 1 = CLAHE gain (clip limit 2.5, 8×8 tiles), 2 = that gain "
-                      "squared; the gain is raised to this power and never darkens"),),
+    params=(strength_spec("the CLAHE gain (clip limit 2.5, 8×8 tiles; >= 1) is raised to this power"),
+            SMOOTHING, DENOISE),
     factory=_clahe_factory,
 ))
 
@@ -252,8 +249,7 @@ LIME = register(MethodDescriptor(
           "Estimation\", IEEE TIP 26(2), 2017 (guided-filter refinement, no denoising)",
     licence="MIT (this project's implementation)",
     summary="Max-RGB illumination map, edge-preserving refinement, x / T^0.8",
-    params=(ParamSpec("strength", 1.0, 0.0, 2.0, 0.05,
-                      "0 = original, 1 = LIME's γ = 0.8, 2 = γ = 1.6; output = x / T^(0.8·strength), "
-                      "never darkens"),),
+    params=(strength_spec("output = x / T^(0.8·strength): 1 = the paper's γ = 0.8, 2 = γ = 1.6"),
+            SMOOTHING, DENOISE),
     factory=_lime_factory,
 ))

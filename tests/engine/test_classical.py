@@ -31,7 +31,10 @@ def test_registered_with_descriptors() -> None:
     for name in CLASSICAL:
         d = registry.get(name)
         assert d.family == "classical" and d.paper and d.licence and d.summary
-        assert [s.name for s in d.params] == ["strength"]
+        # strength is the method's own; smoothing and denoise are the shared specs that the
+        # processor implements for every method (temporal filter, denoiser).
+        assert [s.name for s in d.params] == ["strength", "smoothing", "denoise"]
+        assert "iterations" not in {s.name for s in d.params}
         s = d.spec("strength")
         assert (s.minimum, s.default, s.maximum) == (0.0, 1.0, 2.0) and s.help
 

@@ -1,0 +1,202 @@
+"""``lowlight eval``: compare methods on a folder of pictures (or synthetic pairs).
+
+With ``--high`` (targets matched by file name) it reports PSNR and SSIM plus the
+no-reference figures of the outputs; without it only the no-reference figures; with
+``--synthetic`` it darkens well-exposed pictures on the fly and reports all of them.
+One row per method and one for the unenhanced input; ``--json`` writes every figure,
+per picture too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from engine import registry
+from engine.cli.options import add_method_options, params_from_args
+from engine.evaluation import (EvalImage, MethodResult, evaluate, format_table,
+                               load_folder_pairs, synthetic_pairs)
+from engine.stills import StillError, write_image
+
+COMMAND = "eval"
+HELP = "measure methods on low-light pictures: PSNR/SSIM against targets, brightness, colour, noise"
+ORDER = 30
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = ("Each picture is enhanced on its own (estimate + apply, or --reference): "
+                     "--smoothing and --denoise act across video frames and do nothing here. "
+                     "PSNR/SSIM (SSIM on BT.601 luma) need targets; 'input' is the unenhanced "
+                     "picture, 'target' the targets' own figures. Exit status 2 on bad input.")
+    src = parser.add_argument_group("pictures")
+    src.add_argument("--low", metavar="DIR", help="folder of low-light pictures (searched recursively)")
+    src.add_argument("--high", metavar="DIR",
+                     help="folder of well-exposed targets with the same file names (enables PSNR/SSIM)")
+    src.add_argument("--synthetic", metavar="WELL_EXPOSED_DIR",
+                     help="instead of --low/--high: darken well-exposed pictures from this folder "
+                          "(exposure x0.03..0.3, Poisson-Gaussian noise) and use them as pairs")
+    src.add_argument("--count", type=int, default=20, help="synthetic pairs to make (default 20)")
+    src.add_argument("--seed", type=int, default=0, help="seed of the synthetic pairs (default 0)")
+    src.add_argument("--max-side", type=int, default=None, metavar="PX",
+                     help="downscale pictures so the long side is at most PX pixels before evaluating")
+    add_method_options(parser, default_method="all", allow_all=True)
+    parser.add_argument("--reference", action="store_true",
+                        help="use each method's full-resolution reference path instead of the fast path")
+    parser.add_argument("--json", metavar="OUT.json", help="also write every figure (per picture too) as JSON")
+    parser.add_argument("--save", metavar="DIR",
+                        help="also write every output as PNG to DIR/<method>/<picture>.png "
+                             "(and DIR/input, DIR/target) for a look; existing files are replaced")
+    parser.set_defaults(run=run)
+
+
+def _error(msg: str) -> int:
+    print(f"lowlight eval: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def _json_safe(obj: Any) -> Any:
+    """Replace NaN/inf (not valid JSON) by None, recursively."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(_json_safe(data), f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _load(args: argparse.Namespace) -> list[EvalImage]:
+    if args.synthetic:
+        if args.count < 1:
+            raise StillError("--count must be at least 1")
+        images = synthetic_pairs(args.synthetic, args.count, args.seed, max_side=args.max_side)
+        if not images:
+            raise StillError(f"{args.synthetic}: no well-exposed pictures found "
+                             f"(mean brightness 0.35..0.65, few clipped pixels)")
+        if len(images) < args.count:
+            print(f"note: only {len(images)} well-exposed pictures found in {args.synthetic}",
+                  file=sys.stderr)
+        return images
+    warn = lambda line: print(f"warning: {line}", file=sys.stderr)  # noqa: E731
+    images = load_folder_pairs(args.low, args.high, max_side=args.max_side, warn=warn)
+    if not images:
+        what = "matched pairs" if args.high else "readable pictures"
+        raise StillError(f"{args.low}: no {what} found")
+    return images
+
+
+def _saver(folder: str | None, method: str):
+    """A ``save`` callback writing PNGs under ``folder/method`` (None when not saving)."""
+    if not folder:
+        return None
+    base = Path(folder) / method.replace("/", "_")
+
+    def save(im: EvalImage, out) -> None:
+        target = (base / im.name).with_suffix(".png")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StillError(f"{target.parent}: cannot create folder ({exc.strerror or exc})") from None
+        write_image(target, out)
+
+    return save
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.low and not args.synthetic:
+        return _error("give --low DIR (optionally --high DIR) or --synthetic WELL_EXPOSED_DIR")
+    if args.synthetic and (args.low or args.high):
+        return _error("--synthetic makes its own pairs; do not combine it with --low/--high")
+    if args.high and not args.low:
+        return _error("--high needs --low")
+    try:
+        images = _load(args)
+    except StillError as exc:
+        return _error(str(exc))
+
+    try:
+        rows, params_used = _evaluate_all(args, images)
+    except StillError as exc:  # --save folder not writable
+        return _error(str(exc))
+    _report(args, images, rows)
+    if args.json:
+        try:
+            _write_json(Path(args.json), _json_report(args, images, rows, params_used))
+        except OSError as exc:
+            return _error(f"{args.json}: cannot write ({exc.strerror or exc})")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _evaluate_all(args: argparse.Namespace, images: list[EvalImage]
+                  ) -> tuple[list[MethodResult], dict[str, dict]]:
+    """Rows for the input, the targets (when present) and every chosen method."""
+    methods = registry.descriptors() if args.method == "all" else [registry.get(args.method)]
+    rows: list[MethodResult] = [
+        evaluate(images, lambda x: x, method="input", title="Unenhanced input", family="-",
+                 save=_saver(args.save, "input"))]
+    if images[0].high is not None:
+        # The targets' own no-reference figures: what the outputs should approach.
+        targets = [EvalImage(im.name, im.high) for im in images]
+        rows.append(evaluate(targets, lambda x: x, method="target", title="Well-exposed target",
+                             family="-", save=_saver(args.save, "target")))
+    params_used: dict[str, dict] = {}
+    for d in methods:
+        params = params_from_args(d.name, args)
+        params_used[d.name] = {s.name: getattr(params, s.name) for s in d.params}
+        try:
+            enh = registry.create(d.name, backend=args.backend, device=args.device, weights=args.weights)
+        except Exception as exc:  # missing weights or runtime: report it in the row, go on
+            msg = str(exc).splitlines()[0] if str(exc) else ""
+            rows.append(MethodResult(d.name, d.title, d.family, error=f"{type(exc).__name__}: {msg}".strip()))
+            continue
+        fn = (lambda x, e=enh, p=params: e.reference(x, p)) if args.reference else \
+             (lambda x, e=enh, p=params: e.enhance(x, p))
+        row = evaluate(images, fn, method=d.name, title=d.title, family=d.family,
+                       save=_saver(args.save, d.name))
+        row.runtime = enh.runtime_label()
+        rows.append(row)
+    return rows, params_used
+
+
+def _report(args: argparse.Namespace, images: list[EvalImage], rows: list[MethodResult]) -> None:
+    print(f"{len(images)} pictures; {'targets: yes' if images[0].high is not None else 'no targets'}; "
+          f"path: {'reference' if args.reference else 'fast'}")
+    print(format_table(rows))
+
+
+def _json_report(args: argparse.Namespace, images: list[EvalImage], rows: list[MethodResult],
+                 params_used: dict[str, dict]) -> dict:
+    source = ({"synthetic": args.synthetic, "count": len(images), "seed": args.seed}
+              if args.synthetic else {"low": args.low, "high": args.high})
+    return {
+        "source": source,
+        "max_side": args.max_side,
+        "path": "reference" if args.reference else "fast",
+        "params": params_used,
+        "pictures": [{"name": im.name, "width": im.low.shape[1], "height": im.low.shape[0], **im.info}
+                     for im in images],
+        "rows": [r.as_dict() for r in rows],
+    }

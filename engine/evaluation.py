@@ -1,0 +1,255 @@
+"""Evaluating enhancement methods on image sets: loading (low, high) pairs from folders
+or making them synthetically, running a method over them and summarising the metrics.
+
+Used by ``lowlight eval`` (:mod:`engine.cli.eval`) and reusable from training code.
+Full-reference figures (PSNR, SSIM on BT.601 luma) need a target ("high") picture;
+no-reference figures (brightness, colourfulness, noise) are measured on the outputs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from engine import metrics
+from engine.enhancer import downscale
+from engine.stills import StillError, collect_inputs, read_image
+from engine.synthetic import SyntheticConfig, make_pair, pair_seed, select_well_exposed
+
+__all__ = [
+    "EvalImage",
+    "MethodResult",
+    "PSNR_CAP",
+    "load_folder_pairs",
+    "synthetic_pairs",
+    "evaluate",
+    "format_table",
+]
+
+#: PSNR of identical pictures is infinite; summaries count it as this many dB.
+PSNR_CAP = 100.0
+
+
+@dataclass
+class EvalImage:
+    """One evaluation picture.
+
+    Attributes:
+        name: relative path of the low picture (or ``synthetic/<i>_<file>``).
+        low: uint8 (H, W, 3) RGB input to enhance.
+        high: uint8 (H, W, 3) RGB target of the same shape, or None (no reference).
+        info: where it came from (e.g. synthetic settings).
+    """
+
+    name: str
+    low: np.ndarray
+    high: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class MethodResult:
+    """Summary of one method (or of the unenhanced input) over an image set.
+
+    Means over the images; ``psnr``/``ssim`` are None without targets, every figure is
+    None when the method failed (``error`` says why). PSNR in dB (infinite values count
+    as :data:`PSNR_CAP`), SSIM on luma, brightness 0..1, colourfulness on the 0..255
+    scale (Hasler & Süsstrunk), noise σ in 8-bit levels (Immerkær), time in ms per
+    picture (median, wall clock, includes nothing but the enhance call), ``runtime`` the
+    enhancer's runtime label (e.g. ``numpy/cpu``).
+    """
+
+    method: str
+    title: str
+    family: str
+    images: int = 0
+    psnr: float | None = None
+    ssim: float | None = None
+    brightness: float | None = None
+    colourfulness: float | None = None
+    noise: float | None = None
+    time_ms: float | None = None
+    error: str | None = None
+    runtime: str | None = None
+    per_image: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _pair_key(rel: Path) -> str:
+    return str(rel.with_suffix("")).lower()
+
+
+def load_folder_pairs(
+    low_dir: str | os.PathLike[str],
+    high_dir: str | os.PathLike[str] | None = None,
+    *,
+    max_side: int | None = None,
+    warn: Callable[[str], None] = lambda s: None,
+) -> list[EvalImage]:
+    """Read the pictures under ``low_dir`` (recursively) and, when ``high_dir`` is given,
+    their targets, matched by relative path without the suffix (``a/1.png`` ↔ ``a/1.jpg``)
+    or, failing that, by a unique bare file stem.
+
+    Unreadable pictures, low pictures without a target and pairs whose sizes differ are
+    reported through ``warn`` (one line each) and left out.
+
+    Args:
+        low_dir: folder of low-light pictures.
+        high_dir: folder of targets, or None.
+        max_side: downscale every picture (and its target alike) so its long side is at
+            most this many pixels; None keeps the sizes.
+        warn: receives one line per problem.
+
+    Returns:
+        The pictures in name order.
+
+    Raises:
+        StillError: a folder that does not exist or is not a folder.
+    """
+    for d in (low_dir, high_dir):
+        if d is not None and not Path(d).is_dir():
+            raise StillError(f"{d}: no such folder")
+    highs: dict[str, Path] = {}
+    by_stem: dict[str, list[Path]] = {}
+    if high_dir is not None:
+        for f, rel in collect_inputs([high_dir]):
+            highs[_pair_key(rel)] = f
+            by_stem.setdefault(rel.stem.lower(), []).append(f)
+    out: list[EvalImage] = []
+    for f, rel in collect_inputs([low_dir]):
+        high_path: Path | None = None
+        if high_dir is not None:
+            high_path = highs.get(_pair_key(rel))
+            if high_path is None and len(by_stem.get(rel.stem.lower(), [])) == 1:
+                high_path = by_stem[rel.stem.lower()][0]
+            if high_path is None:
+                warn(f"{f}: no target with the same name in {high_dir}; skipped")
+                continue
+        try:
+            low = read_image(f)
+            high = read_image(high_path) if high_path is not None else None
+        except StillError as exc:
+            warn(f"{exc}; skipped")
+            continue
+        if high is not None and high.shape != low.shape:
+            warn(f"{f}: size {low.shape[1]}x{low.shape[0]} differs from its target "
+                 f"{high_path} ({high.shape[1]}x{high.shape[0]}); skipped")
+            continue
+        if max_side is not None:
+            low = np.ascontiguousarray(downscale(low, max_side))
+            high = np.ascontiguousarray(downscale(high, max_side)) if high is not None else None
+        out.append(EvalImage(rel.as_posix(), low, high))
+    return out
+
+
+def synthetic_pairs(
+    well_exposed: str | os.PathLike[str],
+    count: int,
+    seed: int,
+    *,
+    config: SyntheticConfig = SyntheticConfig(),
+    max_side: int | None = None,
+) -> list[EvalImage]:
+    """Make ``count`` synthetic (low, high) pairs from well-exposed pictures.
+
+    Pictures are chosen by :func:`engine.synthetic.select_well_exposed` (a seeded subset)
+    and darkened by :func:`engine.synthetic.make_pair` with the generator
+    ``pair_seed(seed, i)``: the same seed gives the same pairs.
+
+    Raises:
+        StillError: the folder does not exist.
+    """
+    if not Path(well_exposed).is_dir():
+        raise StillError(f"{well_exposed}: no such folder")
+    if max_side is not None:
+        config = SyntheticConfig(config.exposure, config.photons, config.read_noise,
+                                 config.jpeg_quality, max_side)
+    files = select_well_exposed([well_exposed], count=count, seed=seed)
+    out: list[EvalImage] = []
+    for i, f in enumerate(files):
+        low, high, info = make_pair(read_image(f), config, pair_seed(seed, i))
+        out.append(EvalImage(f"{i:04d}_{f.name}", low, high, {"source": str(f), **info.as_dict()}))
+    return out
+
+
+def _finite_mean(values: Sequence[float]) -> float | None:
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    return float(np.mean(vals)) if vals else None
+
+
+def evaluate(
+    images: Sequence[EvalImage],
+    enhance: Callable[[np.ndarray], np.ndarray],
+    *,
+    method: str,
+    title: str,
+    family: str,
+    save: Callable[[EvalImage, np.ndarray], None] | None = None,
+) -> MethodResult:
+    """Run ``enhance`` on every picture and summarise the metrics.
+
+    Args:
+        images: pictures to enhance (targets optional, all or none).
+        enhance: uint8 (H, W, 3) → uint8 (H, W, 3); the identity for the input row.
+        method, title, family: labels of the row.
+        save: called with each picture and its output (e.g. to write it to disk).
+
+    Returns:
+        The summary; an exception from ``enhance`` ends this method's run and is
+        recorded in ``error`` as one line.
+    """
+    res = MethodResult(method, title, family)
+    times: list[float] = []
+    for im in images:
+        try:
+            t0 = time.perf_counter()
+            out = enhance(im.low)
+            times.append(time.perf_counter() - t0)
+        except Exception as exc:  # e.g. missing weights of a learned method
+            res.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
+            res.per_image = []
+            res.images = 0
+            return res
+        if save is not None:
+            save(im, out)
+        row: dict = {"name": im.name, **metrics.no_reference(out)}
+        if im.high is not None:
+            row["psnr"] = min(metrics.psnr(out, im.high), PSNR_CAP)
+            row["ssim"] = metrics.ssim(out, im.high)
+        res.per_image.append(row)
+    res.images = len(res.per_image)
+    if res.images:
+        res.brightness = _finite_mean([r["brightness"] for r in res.per_image])
+        res.colourfulness = _finite_mean([r["colourfulness"] for r in res.per_image])
+        res.noise = _finite_mean([r["noise"] for r in res.per_image])
+        if all("psnr" in r for r in res.per_image):
+            res.psnr = _finite_mean([r["psnr"] for r in res.per_image])
+            res.ssim = _finite_mean([r["ssim"] for r in res.per_image])
+        res.time_ms = float(np.median(times) * 1e3)
+    return res
+
+
+def format_table(rows: Sequence[MethodResult]) -> str:
+    """A plain-text table, one line per row: method, images, PSNR, SSIM, brightness,
+    colourfulness, noise, ms per picture and any error."""
+
+    def num(v: float | None, fmt: str) -> str:
+        return "-" if v is None else format(v, fmt)
+
+    header = ["method", "images", "PSNR dB", "SSIM", "bright", "colourful", "noise", "ms/img", "note"]
+    lines = [[r.method, str(r.images), num(r.psnr, ".2f"), num(r.ssim, ".4f"),
+              num(r.brightness, ".3f"), num(r.colourfulness, ".1f"), num(r.noise, ".2f"),
+              num(r.time_ms, ".1f"), r.error or ""] for r in rows]
+    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h)
+              for i, h in enumerate(header)]
+    fmt_row = lambda cells: "  ".join(  # noqa: E731
+        c.ljust(w) if i in (0, 8) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    return "\n".join([fmt_row(header), fmt_row(["-" * w for w in widths])] + [fmt_row(l) for l in lines])
