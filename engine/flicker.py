@@ -16,18 +16,19 @@ frame costs nothing, an output whose mean swings by ±a % around a steady input 
 about 2a, a constant clip scores 0. The index takes the input's brightness changes as
 the truth, so an enhancer that *cancels* the input's exposure flicker frame by frame is
 counted as much as one that adds flicker; a power curve y = x^γ following the input
-scores (1 − γ)·|Δ log m(I)|. The plain output figure
+scores about (1 − γ)·|Δ log m(I)|. The plain output figure
 ``output_flicker = 100 / (T−1) · Σ_t |Δ_t log(m(O) + 1)|`` is reported beside it.
 
 **Warped temporal error** (Lai et al., ECCV 2018, "Learning Blind Video Temporal
 Consistency"), grey levels::
 
-    E_warp = 1 / (T−1) · Σ_t  Σ_p M_t(p) · |O_t(p) − Ô_{t−1}(p)|₁ / (3 · Σ_p M_t(p))
+    E_warp = mean over t of  Σ_p M_t(p) · |O_t(p) − Ô_{t−1}(p)|₁ / (3 · Σ_p M_t(p))
 
 where Ô_{t−1} is O_{t−1} warped onto frame t with the backward optical flow computed on
 the *input* frames (DIS flow on exposure-normalised luma), and M_t masks occlusions by
 the forward–backward consistency check |F_b + F_f(p + F_b)|² ≤ 0.01 (|F_b|² + |F_f|²) + 0.5
-and pixels that leave the frame. Lai et al. use squared differences in [0, 1]; the mean
+and pixels that leave the frame (pairs without a flow or a valid pixel are skipped;
+frames below 8 × 12 pixels have no flow). Lai et al. use squared differences in [0, 1]; the mean
 absolute difference in grey levels used here is easier to read (``E_warp / 255`` is in
 [0, 1]). Frames are measured at long side ≤ ``size`` pixels (area downscale) so long
 clips stay affordable; pass ``size=None`` for full resolution.
@@ -119,7 +120,7 @@ def compute_flows(inputs: Sequence[np.ndarray], size: int | None = 640) -> list[
 
     Returns:
         T−1 entries; entry t−1 relates frame t to frame t−1 (None when the frames are
-        too small to flow, below 8 pixels a side).
+        too small to flow: below 8 pixels a side or 12 on the long side).
     """
     frames = _measure_size(inputs, size)
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
@@ -127,11 +128,15 @@ def compute_flows(inputs: Sequence[np.ndarray], size: int | None = 640) -> list[
     out: list[FlowPair | None] = []
     for prev, cur in zip(lumas[:-1], lumas[1:]):
         h, w = cur.shape
-        if h < 8 or w < 8 or prev.shape != cur.shape:
+        if min(h, w) < 8 or max(h, w) < 12 or prev.shape != cur.shape:  # DIS needs that much
             out.append(None)
             continue
-        fb = dis.calc(cur, prev, None)    # for p in t: p + fb(p) is where it was in t−1
-        ff = dis.calc(prev, cur, None)    # for q in t−1: q + ff(q) is where it went in t
+        try:
+            fb = dis.calc(cur, prev, None)    # for p in t: p + fb(p) is where it was in t−1
+            ff = dis.calc(prev, cur, None)    # for q in t−1: q + ff(q) is where it went in t
+        except cv2.error:  # a size this OpenCV's DIS refuses: no flow for this pair
+            out.append(None)
+            continue
         gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         mx, my = gx + fb[..., 0], gy + fb[..., 1]
         ff_at = cv2.remap(ff, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -231,7 +236,7 @@ def deflicker(frames: Sequence[np.ndarray], size: int = 5, mode: str = "am",
     graph.configure()
     out: list[np.ndarray] = []
 
-    def drain(final: bool) -> None:
+    def drain() -> None:
         while True:
             try:
                 vf = graph.pull()
@@ -248,9 +253,9 @@ def deflicker(frames: Sequence[np.ndarray], size: int = 5, mode: str = "am",
         vf.pts = i
         vf.time_base = tb
         graph.push(vf)
-        drain(False)
+        drain()
     graph.push(None)
-    drain(True)
+    drain()
     if len(out) != len(frames):
         raise RuntimeError(f"deflicker returned {len(out)} frames for {len(frames)}")
     return out

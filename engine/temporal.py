@@ -34,7 +34,7 @@ from numbers import Real
 import cv2
 import numpy as np
 
-from engine.enhancer import ParamMap
+from engine.enhancer import ParamMap, downscale
 
 __all__ = ["TemporalFilter", "DEFAULT_SMOOTHING", "base_weight"]
 
@@ -54,18 +54,24 @@ def base_weight(smoothing: float) -> float:
     return 1.0 / (1.0 + (_TAU_MAX - 1.0) * s)
 
 
+_ANALYSIS_SIZE = 128  # long side, pixels, of the luminance the scene analysis runs on
+
+
 def _luma(small: np.ndarray) -> np.ndarray:
-    """Blurred float32 (h, w) luminance, 0..255, of a uint8 (h, w, 3) RGB frame."""
-    y = cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    """Blurred float32 luminance, 0..255, of a uint8 (h, w, 3) RGB frame, area-reduced to
+    a long side of at most ``_ANALYSIS_SIZE`` pixels (motion, cuts and light changes are
+    judged there; the weights are resized onto the map)."""
+    y = cv2.cvtColor(np.ascontiguousarray(downscale(small, _ANALYSIS_SIZE)), cv2.COLOR_RGB2GRAY)
+    y = y.astype(np.float32)
     if min(y.shape) >= 3:
         y = cv2.GaussianBlur(y, (3, 3), 0)
     return y
 
 
-def _norm_hist(y: np.ndarray, bins: int = 32) -> np.ndarray:
+def _norm_hist(y: np.ndarray, median: float, bins: int = 32) -> np.ndarray:
     """Histogram of ``y`` scaled to a median of 64 (exposure-invariant), sums to 1."""
-    scale = 64.0 / (float(np.median(y)) + 1.0)
-    h, _ = np.histogram(np.minimum(y * scale, 255.0), bins=bins, range=(0.0, 256.0))
+    y8 = cv2.convertScaleAbs(y, alpha=64.0 / (median + 1.0))
+    h = cv2.calcHist([y8], [0], None, [bins], [0, 256]).ravel()
     return h.astype(np.float64) / max(1, y.size)
 
 
@@ -128,6 +134,7 @@ class TemporalFilter:
         self._ref: np.ndarray | None = None    # smoothed small luminance the state belongs to
         self._prev: np.ndarray | None = None   # previous small luminance (cut detection)
         self._prev_hist: np.ndarray | None = None
+        self._prev_median = 0.0
         self._sigma: float | None = None
         self._run = 0                          # signed length of the current light-change run
         self._run_level = 0.0                  # reference level when that run started
@@ -182,15 +189,13 @@ class TemporalFilter:
 
     # -------------------------------------------------------------- internals
     def _start(self, pmap: ParamMap, data: np.ndarray, y: np.ndarray | None) -> None:
-        sigma = self._sigma
         self.reset()
-        self.last_cut = False
-        self._sigma = sigma  # the sensor's noise survives a cut
         self._state = data.copy()
         self._kind = pmap.kind
         self._ref = None if y is None else y.copy()
         self._prev = self._ref
-        self._prev_hist = None if y is None else _norm_hist(y)
+        self._prev_median = 0.0 if y is None else float(np.median(y))
+        self._prev_hist = None if y is None else _norm_hist(y, self._prev_median)
         self._extra = {k: float(v) for k, v in pmap.extra.items()
                        if isinstance(v, Real) and not isinstance(v, bool)}
         self.mean_weight = 1.0
@@ -202,14 +207,15 @@ class TemporalFilter:
     def _weights(self, y: np.ndarray, a0: float) -> np.ndarray | None:
         """Per-pixel EMA weight (hs, ws) for this frame, or None for a scene cut."""
         assert self._prev is not None and self._ref is not None
+        med_y = float(np.median(y))
         # --- against the previous frame: noise estimate and cut detection
-        g_prev = (float(np.median(y)) + 1.0) / (float(np.median(self._prev)) + 1.0)
+        g_prev = (med_y + 1.0) / (self._prev_median + 1.0)
         d_prev = np.abs(y - g_prev * self._prev)
         sigma_now = max(0.5, float(np.median(d_prev)) / 0.6745 / math.sqrt(2.0))
         if self._sigma is None:
             self._sigma = sigma_now
         changed = float(np.mean(d_prev > self._threshold(np.maximum(y, g_prev * self._prev))))
-        hist = _norm_hist(y)
+        hist = _norm_hist(y, med_y)
         hist_jump = 0.5 * float(np.abs(hist - self._prev_hist).sum()) if self._prev_hist is not None else 0.0
         if (changed > self.cut_fraction or hist_jump > self.cut_hist
                 or (changed > self.cut_support and _ncc(y, self._prev) < self.cut_ncc)):
@@ -217,9 +223,10 @@ class TemporalFilter:
         # slow noise tracking; a burst of motion may raise it only gradually
         self._sigma = 0.9 * self._sigma + 0.1 * min(sigma_now, 2.0 * self._sigma)
         self.noise_sigma = self._sigma
-        self._prev, self._prev_hist = y, hist
+        self._prev, self._prev_hist, self._prev_median = y, hist, med_y
         # --- against the reference the state was built on: motion and light changes
-        g_ref = (float(np.median(y)) + 1.0) / (float(np.median(self._ref)) + 1.0)
+        ref_median = float(np.median(self._ref))
+        g_ref = (med_y + 1.0) / (ref_median + 1.0)
         ref_g = g_ref * self._ref
         d_ref = np.abs(y - ref_g)
         thr = self._threshold(np.maximum(y, ref_g))
@@ -228,8 +235,8 @@ class TemporalFilter:
             motion = cv2.dilate(motion, np.ones((3, 3), np.uint8))
         # light change: the level stays off the level the run started from, same direction
         if self._run == 0:
-            self._run_level = float(np.median(self._ref))
-        log_g = math.log((float(np.median(y)) + 1.0) / (self._run_level + 1.0))
+            self._run_level = ref_median
+        log_g = math.log((med_y + 1.0) / (self._run_level + 1.0))
         if abs(log_g) > self.light_threshold:
             sign = 1 if log_g > 0 else -1
             self._run = self._run + sign if self._run * sign > 0 else sign
@@ -249,7 +256,11 @@ class TemporalFilter:
         if isinstance(weight, np.ndarray):
             if y is not None and self._ref is not None:
                 self._ref += weight * (y - self._ref)
-            wm = weight if weight.shape == (h, w) else cv2.resize(weight, (w, h), interpolation=cv2.INTER_AREA)
+            if weight.shape == (h, w):
+                wm = weight
+            else:  # onto the map's grid: area-average when shrinking, bilinear when growing
+                grow = h * w > weight.size
+                wm = cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR if grow else cv2.INTER_AREA)
             wm = wm.reshape(h, w, *([1] * (data.ndim - 2)))
             self._state += wm * (data - self._state)
             mean_w = float(np.mean(weight))

@@ -3,6 +3,7 @@
     lowlight flicker IN.mp4 OUT.mp4            OUT (an enhanced IN) against IN
     lowlight flicker IN.mp4 --method sci       per-frame vs temporally smoothed SCI, one command
     lowlight flicker IN.mp4 -m sci --smoothing 0.8 --denoise 0 --deflicker --json
+    lowlight flicker synthetic -m all --deflicker      every method on the generated test clip
 
 Figures (defined in :mod:`engine.flicker`): the brightness-flicker index (BFI, %), the
 output's own brightness flicker (%), and the flow-warped temporal error of Lai et al.
@@ -13,6 +14,7 @@ the per-frame output as the baseline.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -27,10 +29,12 @@ ORDER = 40
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", metavar="IN", help="input video (the dark original)")
+    parser.add_argument("input", metavar="IN",
+                        help="input video (the dark original), or 'synthetic' for the generated "
+                             "test clip (exposure flicker, noise, a moving object, a cut, a lamp)")
     parser.add_argument("output", metavar="OUT", nargs="?", default=None,
                         help="enhanced version of IN to measure (same frame count)")
-    add_method_options(parser, default_method=None)  # type: ignore[arg-type]
+    add_method_options(parser, default_method=None, allow_all=True)  # type: ignore[arg-type]
     have = set(parser._option_string_actions)  # the registry may not declare them yet
     if "--smoothing" not in have:
         parser.add_argument("--smoothing", type=float, default=None, help="temporal smoothing, 0..1")
@@ -46,6 +50,9 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="measure at most this many frames from the start (0 = all; default 300)")
     parser.add_argument("--size", type=int, default=640,
                         help="long side, pixels, at which the warped error is measured (0 = full; default 640)")
+    parser.add_argument("--split", action="store_true",
+                        help="with --method: also measure smoothing alone and denoise alone "
+                             "(always done for --method all)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.set_defaults(run=run)
 
@@ -61,16 +68,19 @@ def read_frames(path: str, max_frames: int = 0) -> tuple[list[np.ndarray], float
     if not p.is_file():
         raise SystemExit(f"lowlight flicker: no such file: {path}")
     frames: list[np.ndarray] = []
-    try:
-        from engine.video import open_source  # type: ignore[attr-defined]
-    except ImportError:
-        open_source = None
+    open_source = None
+    for where in ("engine.video", "engine.video.sources"):
+        try:
+            open_source = getattr(importlib.import_module(where), "open_source")
+            break
+        except (ImportError, AttributeError):
+            continue
     try:
         if open_source is not None:
             with open_source(str(p)) as src:
                 fps = float(src.info.fps or 30.0)
                 for fr in src:
-                    frames.append(fr.image)
+                    frames.append(np.ascontiguousarray(fr.image))
                     if max_frames and len(frames) >= max_frames:
                         break
         else:
@@ -80,7 +90,7 @@ def read_frames(path: str, max_frames: int = 0) -> tuple[list[np.ndarray], float
                 stream = container.streams.video[0]
                 fps = float(stream.average_rate or 30.0)
                 for vf in container.decode(stream):
-                    frames.append(vf.to_ndarray(format="rgb24"))
+                    frames.append(np.ascontiguousarray(vf.to_ndarray(format="rgb24")))
                     if max_frames and len(frames) >= max_frames:
                         break
     except SystemExit:
@@ -103,45 +113,81 @@ def _row(report, base=None) -> dict:
     return d
 
 
+def _params_for(method: str, args: argparse.Namespace):
+    """The method's parameters from the options; smoothing/denoise fall back to the shared
+    temporal defaults when neither the option nor the method's descriptor sets them."""
+    from engine import registry
+    from engine.denoise import DEFAULT_DENOISE
+    from engine.temporal import DEFAULT_SMOOTHING
+
+    desc = registry.get(method)
+    params = params_from_args(method, args)
+    for name, default in (("smoothing", DEFAULT_SMOOTHING), ("denoise", DEFAULT_DENOISE)):
+        given = getattr(args, name, None)
+        if given is not None:
+            params = params.replace(**{name: min(1.0, max(0.0, float(given)))})
+        elif desc.spec(name) is None:
+            params = params.replace(**{name: default})
+    return params
+
+
+def _frames_for(args: argparse.Namespace) -> tuple[list[np.ndarray], float]:
+    if args.input == "synthetic":
+        from engine.flicker import synthetic_clip
+
+        n = args.max_frames or 90
+        return synthetic_clip(n, (144, 256), seed=1, cut=n // 2, lamp=(7 * n) // 9).frames, 30.0
+    return read_frames(args.input, args.max_frames)
+
+
 def run(args: argparse.Namespace) -> int:
     from engine import flicker as fl
     from engine import registry
 
-    frames, fps = read_frames(args.input, args.max_frames)
+    frames, fps = _frames_for(args)
     size = args.size or None
     flows = fl.compute_flows(frames, size)
     rows: list[dict] = []
     rows.append(_row(fl.measure(frames, frames, flows=flows, size=size, label="input")))
-    per_frame_out = None
-    base = None
+    per_frame: list[tuple[list[np.ndarray], object]] = []
     if args.output:
         outs, _ = read_frames(args.output, len(frames))
         if len(outs) != len(frames):
             raise SystemExit(f"lowlight flicker: {args.output} has {len(outs)} frames, {args.input} {len(frames)}")
         base = fl.measure(frames, outs, flows=flows, size=size, label=Path(args.output).name)
         rows.append(_row(base))
-        per_frame_out = outs
-    if args.method:
-        enh = registry.create(args.method, backend=args.backend, device=args.device, weights=args.weights)
-        params = params_from_args(args.method, args)
-        if args.smoothing is not None or args.denoise is not None:  # options the method may not declare
-            params = params.replace(**{k: float(getattr(args, k)) for k in ("smoothing", "denoise")
-                                       if getattr(args, k) is not None})
+        per_frame.append((outs, base))
+    methods = registry.names() if args.method == "all" else ([args.method] if args.method else [])
+    for method in methods:
+        try:
+            enh = registry.create(method, backend=args.backend, device=args.device, weights=args.weights)
+        except Exception as exc:  # e.g. a learned method without weights: say so, go on
+            print(f"lowlight flicker: skipping {method}: {exc}", file=sys.stderr)
+            continue
+        params = _params_for(method, args)
         plain = params.replace(smoothing=0.0, denoise=0.0)
-        per_frame_out = fl.enhance_frames(frames, args.method, plain, enhancer=enh)
-        base = fl.measure(frames, per_frame_out, flows=flows, size=size,
-                          label=f"{args.method} per-frame (smoothing 0, denoise 0)")
+        outs = fl.enhance_frames(frames, method, plain, enhancer=enh)
+        base = fl.measure(frames, outs, flows=flows, size=size, label=f"{method} per-frame (smoothing 0, denoise 0)")
         rows.append(_row(base))
-        smoothed = fl.enhance_frames(frames, args.method, params, enhancer=enh)
-        rows.append(_row(fl.measure(frames, smoothed, flows=flows, size=size,
-                                    label=f"{args.method} smoothing {params.smoothing:g}, denoise {params.denoise:g}"),
-                         base))
-    if args.deflicker and per_frame_out is not None:
-        dfl = fl.deflicker(per_frame_out, args.deflicker, args.deflicker_mode, fps)
+        per_frame.append((outs, base))
+        for s, d in ((params.smoothing, 0.0), (0.0, params.denoise), (params.smoothing, params.denoise)):
+            if (s, d) == (0.0, 0.0) or (args.method != "all" and (s, d) != (params.smoothing, params.denoise)
+                                        and not args.split):
+                continue
+            smoothed = fl.enhance_frames(frames, method, params.replace(smoothing=s, denoise=d), enhancer=enh)
+            rows.append(_row(fl.measure(frames, smoothed, flows=flows, size=size,
+                                        label=f"{method} smoothing {s:g}, denoise {d:g}"), base))
+        if args.deflicker:
+            dfl = fl.deflicker(outs, args.deflicker, args.deflicker_mode, fps)
+            rows.append(_row(fl.measure(frames, dfl, flows=flows, size=size,
+                                        label=f"{method} per-frame + ffmpeg deflicker {args.deflicker}/{args.deflicker_mode}"),
+                             base))
+    if args.output and args.deflicker:
+        outs, base = per_frame[0]
+        dfl = fl.deflicker(outs, args.deflicker, args.deflicker_mode, fps)
         rows.append(_row(fl.measure(frames, dfl, flows=flows, size=size,
-                                    label=f"per-frame + ffmpeg deflicker (size {args.deflicker}, {args.deflicker_mode})"),
-                         base))
-    elif args.deflicker:
+                                    label=f"OUT + ffmpeg deflicker {args.deflicker}/{args.deflicker_mode}"), base))
+    if args.deflicker and not per_frame:
         print("lowlight flicker: --deflicker needs OUT or --method", file=sys.stderr)
     if args.json:
         print(json.dumps({"input": args.input, "frames": len(frames), "fps": fps, "rows": rows}, indent=2))

@@ -4,19 +4,24 @@ and ``iterations`` get a per-method sentence through the helpers below."""
 
 from __future__ import annotations
 
+from engine.denoise import DEFAULT_DENOISE
 from engine.params import ParamSpec
+from engine.temporal import DEFAULT_SMOOTHING
 
 __all__ = ["SMOOTHING", "DENOISE", "strength_spec", "iterations_spec"]
 
+# Defaults measured by the temporal filter's flicker study (README, "Steady video").
 SMOOTHING = ParamSpec(
-    "smoothing", 0.0, 0.0, 1.0, 0.05,
+    "smoothing", DEFAULT_SMOOTHING, 0.0, 1.0, 0.05,
     "temporal smoothing of the low-resolution parameter map against flicker: "
-    "0 = off, 1 = strongest (steadier, slower to follow real light changes)",
+    "0 = off (per-frame), 1 = strongest (about a 20-frame average on static areas; "
+    "moving objects, scene cuts and light changes are followed at once)",
 )
 
 DENOISE = ParamSpec(
-    "denoise", 0.0, 0.0, 1.0, 0.05,
-    "noise reduction of the enhanced frame: 0 = off, 1 = strongest",
+    "denoise", DEFAULT_DENOISE, 0.0, 1.0, 0.05,
+    "motion-adaptive temporal noise reduction of the dark input before enhancement: "
+    "0 = off, 1 = strongest (about a 15-frame average on static pixels)",
 )
 
 

@@ -94,3 +94,12 @@ def test_any_shape(h: int, w: int, amount: float, seed: int) -> None:
         f = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         out = d.process(f, amount)
         assert out.shape == (h, w, 3) and out.dtype == np.uint8 and out.flags.c_contiguous
+
+
+def test_clean_source_passes_untouched() -> None:
+    # a noise-free (or codec-flattened) source: averaging would only re-quantise it
+    clip = synthetic_clip(12, (40, 60), seed=15, flicker=0.0, noise=0.0)
+    d = TemporalDenoiser()
+    for f in clip.frames:
+        np.testing.assert_array_equal(d.process(f, 1.0), f)
+    assert d.effective == 0.0

@@ -191,3 +191,35 @@ def test_cli_missing_file_is_one_clear_line(tmp_path) -> None:
     from engine.cli import main
     with pytest.raises(SystemExit, match="no such file"):
         main(["flicker", str(tmp_path / "nope.mp4")])
+
+
+def test_read_frames_gives_contiguous_frames_for_odd_widths(tmp_path) -> None:
+    # regression: PyAV pads rows, so an odd width came back as a strided view and
+    # CLAHE's frame-contract check refused it
+    from engine.cli.flicker import read_frames
+    clip = fl.synthetic_clip(3, (21, 47), seed=11)
+    src = tmp_path / "odd.mp4"
+    _write_clip(src, clip.frames)
+    frames, fps = read_frames(str(src))
+    assert len(frames) == 3 and fps == pytest.approx(30)
+    assert all(f.shape == (21, 47, 3) and f.flags.c_contiguous for f in frames)
+
+
+def test_cli_split_on_the_synthetic_clip(capsys) -> None:
+    from engine.cli import main
+    assert main(["flicker", "synthetic", "-m", "gamma", "--split", "--max-frames", "12", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    labels = [r["label"] for r in rep["rows"]]
+    assert rep["frames"] == 12 and len(labels) == 5
+    assert labels[2:] == ["gamma smoothing 0.5, denoise 0", "gamma smoothing 0, denoise 0.5",
+                          "gamma smoothing 0.5, denoise 0.5"]
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (8, 11), (11, 8), (8, 12), (12, 8), (1, 40), (40, 1)])
+def test_flows_on_tiny_frames(shape) -> None:
+    # regression: OpenCV's DIS refuses frames with neither side >= 12 (8×8 raised)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (*shape, 3), dtype=np.uint8) for _ in range(2)]
+    flows = fl.compute_flows(frames)
+    assert len(flows) == 1
+    assert fl.warped_error(frames, flows) >= 0.0
