@@ -284,6 +284,8 @@ class MainWindow(QMainWindow):
         fm = mb.addMenu("&File")
         fm.addAction(self._act("&Open file…", self.open_file_dialog, QKeySequence.StandardKey.Open,
                                "Open a video, image or folder"))
+        fm.addAction(self._act("Open &folder of images…", self.open_folder_dialog, "Ctrl+Shift+O",
+                               "Play a folder of numbered images as a clip"))
         fm.addAction(self._act("Open &camera…", self.open_camera_dialog, "Ctrl+K", "Pick a camera"))
         fm.addAction(self._act("Open &demo clip", lambda: self.open_spec("demo"), "Ctrl+D",
                                "The built-in dark demo clip"))
@@ -366,6 +368,11 @@ class MainWindow(QMainWindow):
     def open_file_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open video or image", self.settings.last_folder,
                                               VIDEO_FILTER)
+        if path:
+            self.open_spec(path)
+
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open folder of images", self.settings.last_folder)
         if path:
             self.open_spec(path)
 
