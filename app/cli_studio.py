@@ -73,11 +73,8 @@ def run_studio(source: str = "demo", *, method: str | None = None, view: str | N
     if size:
         win.resize(*size)
     win.show()
-    win.open_spec(source)
     status = {"code": 0}
     if screenshot:
-        win.player.set_loop(True)
-        win.player.play()
         done = {"saved": False}
 
         def shoot(ok: bool) -> None:
@@ -108,6 +105,11 @@ def run_studio(source: str = "demo", *, method: str | None = None, view: str | N
         win.player.error.connect(lambda _m: QTimer.singleShot(200, lambda: shoot(False))
                                  if win.last_bundle is None else None)
         QTimer.singleShot(int(SCREENSHOT_TIMEOUT_S * 1000), lambda: shoot(False))
+    # open only once every handler is connected: a fast failure must not go unseen
+    win.open_spec(source)
+    if screenshot:
+        win.player.set_loop(True)
+        win.player.play()
     # a local loop that ends with the window (works under an existing QApplication too)
     loop = QEventLoop()
     win.closed.connect(loop.quit)

@@ -36,6 +36,7 @@ def test_opens_generated_file_and_seeks(qtbot, tiny_clip):
     w.close()
 
 
+@pytest.mark.slow
 def test_opens_demo_clip(qtbot):
     w = _window(qtbot)
     w.open_spec("demo")
