@@ -16,7 +16,8 @@ from typing import Any, Callable
 from PySide6.QtCore import QThread, Signal
 from PySide6.QtWidgets import (
     QButtonGroup, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
-    QLabel, QLineEdit, QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
+    QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout,
+    QWidget,
 )
 
 from engine.params import EnhanceParams
@@ -35,40 +36,44 @@ def format_eta(seconds: float | None) -> str:
 
 
 # -- the engine's export API, in one place ------------------------------------------
-CODECS = (("h264", "H.264 (MP4)"), ("h265", "H.265 / HEVC"), ("lossless", "Lossless"))
+# Display names for the engine's codec keys (the keys themselves come from the engine).
+CODEC_LABELS = {"h264": "H.264 (.mp4)", "h265": "H.265 / HEVC (.mp4)", "ffv1": "FFV1 lossless (.mkv)"}
 AUDIO_MODES = (("copy", "Copy from source"), ("aac", "Re-encode (AAC)"), ("none", "No audio"))
-CRF_RANGE = (0, 51, 18)  # (best, worst, default)
+CRF_LIMITS = (0, 51)  # libx264/libx265 CRF scale: lower is better
+
+
+def engine_codecs() -> dict[str, tuple[str, int | None]]:
+    """The engine's codecs: ``{key: (FFmpeg encoder, default CRF or None)}``."""
+    from engine.video.export import CODECS
+
+    return dict(CODECS)
 
 
 def build_export_job(source_spec: str, target: str, method: str, params: EnhanceParams, *,
-                     codec: str = "h264", crf: int = CRF_RANGE[2], audio: str = "copy",
-                     start: float | None = None, end: float | None = None) -> ExportJob:
+                     codec: str = "h264", crf: int | None = None, audio: str = "copy",
+                     start: float | None = None, end: float | None = None,
+                     overwrite: bool = False) -> ExportJob:
     """A job that exports ``source_spec`` enhanced by ``method``/``params`` to ``target``
-    through :func:`engine.video.export.export_video` (the engine writes a temporary file
-    and renames it on success; cancel or failure leaves no target)."""
-    from engine.video.export import ExportOptions, export_video
+    through :func:`engine.video.export_video` (the engine writes a temporary file and
+    renames it on success; cancel or failure leaves neither target nor temporary file)."""
+    from engine.video import ExportOptions, export_video
 
-    options = ExportOptions(codec=codec, crf=crf, audio=audio, start=start, end=end)
+    options = ExportOptions(codec=codec, crf=crf, audio=audio, start=start, end=end,
+                            overwrite=overwrite)
 
     def job(progress: Callable[[Any], None], cancel: threading.Event) -> Any:
-        return export_video(source_spec, target, method=method, params=params, options=options,
-                            progress=progress, cancel=cancel)
+        return export_video(source_spec, target, method, options, progress, cancel, params=params)
 
     return job
 
 
 def progress_figures(p: Any) -> dict[str, Any]:
-    """Display figures from the engine's progress record: done, total, fraction (0..1 or
-    None), fps, eta_text, final."""
-    done = int(getattr(p, "frames_done", 0) or 0)
-    total = getattr(p, "frames_total", None)
-    frac = getattr(p, "fraction", None)
-    if frac is None and total:
-        frac = min(1.0, done / total)
-    eta = getattr(p, "eta_s", None)
-    return {"done": done, "total": total, "fraction": frac,
-            "fps": float(getattr(p, "fps", 0.0) or 0.0), "eta_text": format_eta(eta),
-            "final": bool(getattr(p, "finished", False))}
+    """Display figures from an :class:`engine.video.ExportProgress`: done, total, fraction
+    (0..1 or None when the length is unknown), fps, eta_text, final."""
+    done, total = int(p.frames_done), p.total
+    frac = min(1.0, done / total) if total else None
+    return {"done": done, "total": total, "fraction": frac, "fps": float(p.fps or 0.0),
+            "eta_text": format_eta(p.eta_s), "final": bool(total) and done >= total}
 
 
 class ExportWorker(QThread):
@@ -107,7 +112,7 @@ class ExportWorker(QThread):
         if self.cancel_event.is_set():
             self.cancelled.emit()
         else:
-            self.succeeded.emit(str(getattr(result, "path", result)))
+            self.succeeded.emit(str(getattr(result, "output", result)))
 
 
 class ExportDialog(QDialog):
@@ -158,6 +163,7 @@ class ExportDialog(QDialog):
         self.quality_spin.setValue(default)
         self.quality_spin.setToolTip("Constant rate factor: lower is better quality and larger files")
         form.addRow("Quality (CRF)", self.quality_spin)
+        self.codec_combo.currentIndexChanged.connect(self._codec_changed)
 
         self.audio_combo = QComboBox()
         for key, label in self._audio_modes():
@@ -205,20 +211,41 @@ class ExportDialog(QDialog):
 
     # -- options ------------------------------------------------------------------
     def _codecs(self) -> tuple[tuple[str, str], ...]:
-        return CODECS
+        return tuple((k, CODEC_LABELS.get(k, k.upper())) for k in engine_codecs())
 
     def _quality_range(self) -> tuple[int, int, int]:
-        return CRF_RANGE
+        default = engine_codecs().get("h264", ("", 18))[1] or 18
+        return CRF_LIMITS[0], CRF_LIMITS[1], default
 
     def _audio_modes(self) -> tuple[tuple[str, str], ...]:
         return AUDIO_MODES
 
+    def _codec_changed(self) -> None:
+        """Follow the codec: its default CRF (none for lossless) and a fitting extension."""
+        key = str(self.codec_combo.currentData())
+        crf = engine_codecs().get(key, ("", None))[1]
+        self.quality_spin.setEnabled(crf is not None)
+        if crf is not None:
+            self.quality_spin.setValue(crf)
+        t = Path(self.target_edit.text())
+        want = ".mkv" if crf is None else ".mp4"
+        if t.suffix.lower() in (".mp4", ".mkv") and t.suffix.lower() != want:
+            self.target_edit.setText(str(t.with_suffix(want)))
+
     def _make_job(self, target: str) -> ExportJob:
         start, end = self.selected_range()
+        overwrite = False
+        if Path(target).exists():
+            answer = QMessageBox.question(self, "Replace file?",
+                                          f"{target} exists. Replace it?")
+            if answer != QMessageBox.StandardButton.Yes:
+                raise ValueError(f"{target} exists; choose another name")
+            overwrite = True
+        crf = self.quality_spin.value() if self.quality_spin.isEnabled() else None
         return build_export_job(self.source_spec, target, self.method, self.params,
-                                codec=str(self.codec_combo.currentData()),
-                                crf=self.quality_spin.value(),
-                                audio=str(self.audio_combo.currentData()), start=start, end=end)
+                                codec=str(self.codec_combo.currentData()), crf=crf,
+                                audio=str(self.audio_combo.currentData()), start=start, end=end,
+                                overwrite=overwrite)
 
     def _on_progress(self, p: Any) -> None:
         if self.state != "running":
@@ -313,8 +340,9 @@ class ExportDialog(QDialog):
         self.message = message
         self.result_path = path
         self.status.setText(message)
+        self.progress.setRange(0, 1000)  # leave the busy indicator of unknown lengths
         if state == "done":
-            self.progress.setValue(self.progress.maximum())
+            self.progress.setValue(1000)
         self.start_btn.setEnabled(state != "done")
         for w in (self.target_edit, self.codec_combo, self.quality_spin, self.range_whole):
             w.setEnabled(True)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("engine.video.export", reason="needs the video branch's engine API")
 
 from app import cli_demo
 from app.export_dialog import ExportDialog

@@ -17,7 +17,7 @@ from engine import registry
 @dataclass
 class _Progress:
     frames_done: int
-    frames_total: int
+    total: int
     fps: float
     eta_s: float
 

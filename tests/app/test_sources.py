@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("engine.video.sources", reason="needs the video branch's engine API")
 from PySide6.QtGui import QImage
 
 from app import cli_studio
