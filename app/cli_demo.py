@@ -62,15 +62,17 @@ class _ProgressLine:
     def __init__(self, stream: Any = sys.stderr) -> None:
         self.stream = stream
         self._last = 0.0
+        self._final_shown = False
 
     def __call__(self, p: Any) -> None:
         from app.export_dialog import progress_figures
 
         now = time.monotonic()
         fig = progress_figures(p)
-        if now - self._last < 0.2 and not fig["final"]:
+        if self._final_shown or (now - self._last < 0.2 and not fig["final"]):
             return
         self._last = now
+        self._final_shown = fig["final"]
         frac = fig["fraction"]
         bar = "#" * int(round(frac * 30)) if frac is not None else ""
         pct = f"{frac * 100:3.0f}%" if frac is not None else "  ?%"

@@ -145,11 +145,11 @@ class ExportDialog(QDialog):
 
         form = QFormLayout()
         self.target_edit = QLineEdit(self._default_target())
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
+        self.browse_btn = QPushButton("Browse…")
+        self.browse_btn.clicked.connect(self._browse)
         row = QHBoxLayout()
         row.addWidget(self.target_edit, 1)
-        row.addWidget(browse)
+        row.addWidget(self.browse_btn)
         form.addRow("Target", row)
 
         self.codec_combo = QComboBox()
@@ -307,8 +307,10 @@ class ExportDialog(QDialog):
         self._t0 = time.perf_counter()
         self.progress.setValue(0)
         self.status.setText("Starting…")
-        for w in (self.start_btn, self.target_edit, self.codec_combo, self.quality_spin,
-                  self.audio_combo, self.range_whole, self.range_inout):
+        self._quality_was_enabled = self.quality_spin.isEnabled()
+        self._audio_was_enabled = self.audio_combo.isEnabled()
+        for w in (self.start_btn, self.target_edit, self.browse_btn, self.codec_combo,
+                  self.quality_spin, self.audio_combo, self.range_whole, self.range_inout):
             w.setEnabled(False)
         self.cancel_btn.setText("Cancel export")
         self.worker = ExportWorker(job, self)
@@ -344,9 +346,10 @@ class ExportDialog(QDialog):
         if state == "done":
             self.progress.setValue(1000)
         self.start_btn.setEnabled(state != "done")
-        for w in (self.target_edit, self.codec_combo, self.quality_spin, self.range_whole):
+        for w in (self.target_edit, self.browse_btn, self.codec_combo, self.range_whole):
             w.setEnabled(True)
-        self.audio_combo.setEnabled(self.audio_combo.count() > 1 and self.audio_combo.isEnabled())
+        self.quality_spin.setEnabled(getattr(self, "_quality_was_enabled", True))
+        self.audio_combo.setEnabled(getattr(self, "_audio_was_enabled", True))
         self.range_inout.setEnabled(self.in_point is not None or self.out_point is not None)
         self.cancel_btn.setEnabled(True)
         self.cancel_btn.setText("Cancel")
