@@ -95,8 +95,9 @@ def make_clip(path: str | os.PathLike, width: int, height: int, frames: int, fps
     return path
 
 
-def _enhance_fn(method: str, backend: str, device: str, path: str) -> tuple[Callable, str, str]:
-    enh = registry.create(method, backend=backend, device=device)
+def _enhance_fn(method: str, backend: str, device: str, path: str,
+                weights: str | None = None) -> tuple[Callable, str, str]:
+    enh = registry.create(method, backend=backend, device=device, weights=weights)
     if path == "fast":
         fn = FrameProcessor(enh).process
     else:
@@ -116,14 +117,18 @@ def bench(methods: list[str] | None = None, sizes: list[tuple[int, int]] | None 
           backends: list[str] | None = None, paths: tuple[str, ...] = ("fast", "reference"),
           stages: tuple[str, ...] = ("enhance", "end_to_end"), frames: int = 30, repeat: int = 3,
           device: str = "auto", ref_seconds: float = 10.0,
-          log: Callable[[str], None] | None = None) -> list[BenchRecord]:
+          log: Callable[[str], None] | None = None,
+          weights_dir: str | os.PathLike | None = None) -> list[BenchRecord]:
     """Run the benchmark grid; returns one :class:`BenchRecord` per cell.
 
     Args:
         frames: frames per repeat; reference runs stop early after ``ref_seconds`` per
             repeat (the record then says ``capped`` and how many frames ran).
         repeat: repeats per cell; the median is reported.
+        weights_dir: folder holding checkpoints under the descriptors' file names, used
+            instead of the shipped ones (throughput does not depend on the weights).
     """
+    skipped: set[str] = set()
     methods = methods or registry.names()
     sizes = sizes or [SIZES["360p"], SIZES["720p"], SIZES["1080p"]]
     records: list[BenchRecord] = []
@@ -134,11 +139,15 @@ def bench(methods: list[str] | None = None, sizes: list[tuple[int, int]] | None 
             for m in methods:
                 for b in _backends(m, backends):
                     for path in paths:
+                        wfile = registry.get(m).weights
+                        wpath = str(Path(weights_dir) / wfile) if (weights_dir and wfile) else None
                         try:
-                            fn, real_b, real_dev = _enhance_fn(m, b, device, path)
+                            fn, real_b, real_dev = _enhance_fn(m, b, device, path, wpath)
                         except Exception as exc:  # e.g. no ONNX graph for this method
-                            if log:
-                                log(f"skip {m}/{b}/{path}: {exc}")
+                            key = f"{m}/{b}/{path}"
+                            if log and key not in skipped:
+                                log(f"skip {key}: {exc}")
+                            skipped.add(key)
                             continue
                         cap = ref_seconds if path == "reference" else None
                         fn(pool[0])  # warm-up (lazy init, first-call allocations)
@@ -193,10 +202,10 @@ def _bench_e2e(fn, clip, tmp: Path, frames, repeat, cap):
         while not pipe.wait(0.05):
             if cap is not None and time.perf_counter() - t0 > cap:
                 pipe.close()
-                capped = True
                 break
         st = pipe.stats()
         n = st.frames_out
+        capped = capped or n < frames
         fps_runs.append(n / max(time.perf_counter() - t0, 1e-9))
         ms_all.append(st.latency_p95_ms)
         n_done = min(n_done, n)
@@ -207,7 +216,7 @@ def _bench_e2e(fn, clip, tmp: Path, frames, repeat, cap):
     return fps_runs, ms_all, n_done, capped
 
 
-def soak(minutes: float, method: str, width: int = 1920, height: int = 1080, frames: int = 60,
+def soak(minutes: float, method: str, width: int = 1920, height: int = 1080, frames: int = 20,
          device: str = "auto", backend: str = "auto",
          log: Callable[[str], None] | None = None) -> list[dict]:
     """Export a ``frames``-long clip again and again for ``minutes``; return

@@ -39,6 +39,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ref-seconds", type=float, default=10.0,
                         help="cap on each reference-path repeat, seconds (records say 'capped')")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--weights-dir", default=None,
+                        help="folder with checkpoints (descriptor file names) to use instead of the shipped ones")
     parser.add_argument("--quick", action="store_true", help="smoke run: 5 frames, 1 repeat, 360p only")
     parser.add_argument("--json", action="store_true", help="print JSON records instead of a table")
     parser.add_argument("--soak", type=float, default=None, metavar="MINUTES",
@@ -71,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
             sizes = sizes[:1]
     recs = bench(methods, sizes, args.backends.split(",") if args.backends else None,
                  tuple(args.paths.split(",")), tuple(args.stages.split(",")), frames, repeat,
-                 args.device, args.ref_seconds, log=None if args.json else log)
+                 args.device, args.ref_seconds, log=None if args.json else log,
+                 weights_dir=args.weights_dir)
     if args.json:
         print(json.dumps([r.as_dict() for r in recs], indent=1))
         return 0

@@ -327,7 +327,8 @@ class VideoFileSink(Sink):
                 if enc == "libx265":
                     opts["x265-params"] = "log-level=error"
             else:
-                opts.update({"level": "3", "slicecrc": "1"})
+                # level 3 (sliced, CRC-checked) refuses very small frames; level 1 takes any size
+                opts.update({"level": "3", "slicecrc": "1"} if min(w, h) >= 64 else {"level": "1"})
             vs.options = opts
             if self.rotation_ccw % 360:
                 vs.set_display_rotation(self.rotation_ccw)
