@@ -1,0 +1,131 @@
+"""``lowlight studio [SOURCE] [--screenshot PNG --after N]``: open the studio.
+
+Registered as a ``lowlight`` sub-command through the ``lowlight.commands`` entry point
+(see pyproject.toml), so the engine's CLI never imports Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+__all__ = ["COMMAND", "HELP", "register", "run", "run_studio", "main"]
+
+COMMAND = "studio"
+HELP = "open the studio (GUI) on a video file, folder, camera:N or the demo clip"
+ORDER = 10
+SCREENSHOT_TIMEOUT_S = 120.0
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Add the studio's options and ``set_defaults(run=run)``."""
+    from engine import registry
+
+    parser.add_argument("source", nargs="?", default="demo",
+                        help="video file, image folder, camera:N or 'demo' (default: demo)")
+    parser.add_argument("--method", "-m", choices=registry.names(), default=None,
+                        help="method A to start with (default: the last one used)")
+    parser.add_argument("--view", choices=["enhanced", "original", "split", "side", "ab"], default=None,
+                        help="view to start with (default: the last one used)")
+    parser.add_argument("--size", default=None, metavar="WxH",
+                        help="window size in pixels, e.g. 1280x800")
+    parser.add_argument("--screenshot", metavar="PNG", default=None,
+                        help="render --after frames, save a screenshot of the whole window to PNG, exit")
+    parser.add_argument("--after", type=int, default=30, metavar="N",
+                        help="frames to render before the screenshot (default: 30)")
+    parser.set_defaults(run=run)
+
+
+def _parse_size(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"lowlight studio: --size must look like 1280x800, got {text!r}") from None
+    return max(320, w), max(240, h)
+
+
+def run_studio(source: str = "demo", *, method: str | None = None, view: str | None = None,
+               size: tuple[int, int] | None = None, screenshot: str | None = None,
+               after: int = 30) -> int:
+    """Run the studio on ``source`` until the window closes; returns the exit status.
+
+    With ``screenshot``, play ``after`` frames, save the whole window as PNG there and
+    exit (status 1 when the source failed to show any frame).
+    """
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setApplicationName("Lowlight Studio")
+        app.setOrganizationName("Lowlight")
+    win = MainWindow()
+    if method:
+        win.controls.set_method(method)
+    if view:
+        win.set_view(view)
+    if size:
+        win.resize(*size)
+    win.show()
+    status = {"code": 0}
+    if screenshot:
+        done = {"saved": False}
+
+        def shoot(ok: bool) -> None:
+            if done["saved"]:
+                return
+            done["saved"] = True
+            app.processEvents()
+            shot = win.grab()  # while playing: the status line shows live figures
+            win.player.pause()
+            if not shot.save(screenshot, "PNG"):
+                print(f"lowlight studio: could not write {screenshot}", file=sys.stderr)
+                status["code"] = 1
+            elif not ok:
+                for msg in dict.fromkeys(win.errors or ["no frame was shown"]):
+                    print(f"lowlight studio: {msg}", file=sys.stderr)
+                print(f"screenshot (showing the problem) saved to {screenshot}", file=sys.stderr)
+                status["code"] = 1
+            else:
+                print(f"screenshot saved to {screenshot}")
+            win.close()
+
+        def on_frame(_b: object) -> None:
+            if win.frames_shown >= max(1, after):
+                # let the last frame and the status line paint first
+                QTimer.singleShot(50, lambda: shoot(True))
+
+        win.frame_shown.connect(on_frame)
+        win.player.error.connect(lambda _m: QTimer.singleShot(200, lambda: shoot(False))
+                                 if win.last_bundle is None else None)
+        QTimer.singleShot(int(SCREENSHOT_TIMEOUT_S * 1000), lambda: shoot(False))
+    # open only once every handler is connected: a fast failure must not go unseen
+    win.open_spec(source)
+    if screenshot:
+        win.player.set_loop(True)
+        win.player.play()
+    # a local loop that ends with the window (works under an existing QApplication too)
+    loop = QEventLoop()
+    win.closed.connect(loop.quit)
+    loop.exec()
+    win.deleteLater()
+    return status["code"]
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_studio(args.source, method=args.method, view=args.view, size=_parse_size(args.size),
+                      screenshot=args.screenshot, after=args.after)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m app`` entry: the studio command's own parser."""
+    parser = argparse.ArgumentParser(prog="python -m app", description=HELP)
+    register(parser)
+    args = parser.parse_args(argv)
+    return int(args.run(args) or 0)

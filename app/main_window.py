@@ -1,0 +1,645 @@
+"""The studio's main window: viewer, controls, transport, menus and status line.
+
+The window owns one :class:`app.player.Player` worker. Everything it shows arrives
+through the player's signals; everything the user does becomes a player command.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox, QDockWidget, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow,
+    QMessageBox, QPushButton, QScrollArea, QSizePolicy, QSlider, QStyle, QToolButton,
+    QVBoxLayout, QWidget,
+)
+
+from engine import registry
+from engine.video.base import Source, SourceInfo, VideoError
+
+from app.controls import ControlsPanel
+from app.player import FrameBundle, Player, PlayerStats
+from app.settings import Settings
+from app.viewer import Viewer
+
+__all__ = ["MainWindow", "format_time", "VIDEO_FILTER"]
+
+VIDEO_FILTER = ("Video and images (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.png *.jpg *.jpeg *.bmp *.tif *.tiff);;"
+                "All files (*)")
+SEEK_THROTTLE_MS = 60
+
+
+def format_time(seconds: float | None) -> str:
+    """``m:ss.cc`` for a time in seconds ("–:––" when unknown)."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "–:––"
+    m, s = divmod(seconds, 60.0)
+    return f"{int(m)}:{s:05.2f}"
+
+
+def open_engine_source(spec: str) -> Source:
+    """Open ``spec`` (path, folder, ``camera:N`` or ``demo``) through the engine."""
+    try:
+        from engine.video.sources import open_source
+    except ImportError as exc:
+        raise VideoError(f"{spec}: this engine build has no video sources ({exc})") from exc
+    return open_source(spec)
+
+
+class ErrorBanner(QFrame):
+    """A dismissable one-line message shown above the viewer."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("errorBanner")
+        self.setStyleSheet("#errorBanner { background: #5a1e1e; border-radius: 4px; }"
+                           "#errorBanner QLabel { color: #ffe4e4; }")
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(8, 4, 4, 4)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.hide)
+        lay.addWidget(self.label, 1)
+        lay.addWidget(close)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
+
+
+class MainWindow(QMainWindow):
+    """Lowlight Studio's main window.
+
+    Args:
+        settings: where settings persist (a fresh :class:`Settings` when None).
+        source_opener: ``spec -> Source`` (the engine's ``open_source`` by default;
+            tests pass their own).
+
+    Signals:
+        frame_shown(object): after the viewer showed a :class:`FrameBundle`.
+        closed(): the window was closed (the worker has stopped).
+    """
+
+    frame_shown = Signal(object)
+    closed = Signal()
+
+    def __init__(self, settings: Settings | None = None,
+                 source_opener: Callable[[str], Source] | None = None) -> None:
+        super().__init__()
+        self.settings = settings or Settings()
+        self._opener = source_opener or open_engine_source
+        self.setWindowTitle("Lowlight Studio")
+        self.setAcceptDrops(True)
+        self.source_spec: str | None = None
+        self.source_info: SourceInfo | None = None
+        self.last_bundle: FrameBundle | None = None
+        self.last_stats: PlayerStats | None = None
+        self.last_error: str = ""
+        self.errors: list[str] = []  # recent messages, oldest first
+        self.frames_shown = 0
+        self.in_point: float | None = None
+        self.out_point: float | None = None
+        self._playing = False
+        self._seeking = False
+        self._runtime = {"a": "", "b": ""}
+        self._export_dialog = None
+        self._failed_methods: set[str] = set()
+        self._fallback_chain: dict[str, list[str]] = {}
+
+        self.player = Player()
+        self.viewer = Viewer()
+        self.banner = ErrorBanner()
+        self.controls = ControlsPanel(self.settings)
+
+        self._build_transport()
+        central = QWidget()
+        v = QVBoxLayout(central)
+        v.setContentsMargins(4, 4, 4, 2)
+        v.setSpacing(4)
+        v.addWidget(self.banner)
+        v.addWidget(self.viewer, 1)
+        v.addWidget(self.transport)
+        self.setCentralWidget(central)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.controls)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.controls.setMinimumWidth(230)
+        scroll.setMaximumWidth(380)
+        self.dock = QDockWidget("Enhancement", self)
+        self.dock.setObjectName("controlsDock")
+        self.dock.setWidget(scroll)
+        self.dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+
+        self._build_status()
+        self._build_actions()
+
+        # throttled seeking while the seek bar is dragged
+        self._seek_timer = QTimer(self)
+        self._seek_timer.setSingleShot(True)
+        self._seek_timer.setInterval(SEEK_THROTTLE_MS)
+        self._seek_timer.timeout.connect(self._seek_to_slider)
+
+        p = self.player
+        p.opened.connect(self._on_opened)
+        p.frame_ready.connect(self._on_frame)
+        p.stats_changed.connect(self._on_stats)
+        p.playing_changed.connect(self._on_playing)
+        p.method_ready.connect(self._on_method_ready)
+        p.method_failed.connect(self._on_method_failed)
+        p.error.connect(self.show_error)
+        p.reached_end.connect(lambda: self.statusBar().showMessage("End of clip", 3000))
+        self.controls.method_changed.connect(self._on_method_changed)
+        self.controls.params_changed.connect(self._on_params_changed)
+        self.controls.preset_message.connect(lambda m: self.statusBar().showMessage(m, 4000))
+        self.viewer.zoom_changed.connect(self.zoom_action.setChecked)
+
+        # restore settings
+        geo = self.settings.geometry
+        if geo is not None:
+            self.restoreGeometry(geo)
+        else:
+            self._default_size()
+        st = self.settings.window_state
+        if st is not None:
+            self.restoreState(st)
+        self.loop_box.setChecked(self.settings.loop)
+        p.set_loop(self.settings.loop)
+        self.set_view(self.settings.view if self.settings.view in Viewer.MODES else "split")
+
+        p.set_method("a", self.controls.method, self.controls.params())
+        p.set_method("b", self.controls.method_b, self.controls.params_b())
+        self._update_titles()
+        p.start()
+
+    # -- construction -------------------------------------------------------------
+    def showEvent(self, e) -> None:  # noqa: N802, ANN001 - Qt API
+        super().showEvent(e)
+        if not getattr(self, "_dock_sized", False) and self.settings.window_state is None:
+            self._dock_sized = True
+            # the picture gets the room: controls take about a quarter of the width
+            self.resizeDocks([self.dock], [max(240, min(320, self.width() // 4))],
+                             Qt.Orientation.Horizontal)
+
+    def _default_size(self) -> None:
+        """1280×800, or the available screen when it is smaller."""
+        w, h = 1280, 800
+        screen = self.screen()
+        if screen is not None:
+            avail = screen.availableGeometry()
+            w, h = min(w, avail.width()), min(h, avail.height())
+        self.resize(w, h)
+
+    def _build_transport(self) -> None:
+        self.transport = QWidget()
+        h = QHBoxLayout(self.transport)
+        h.setContentsMargins(0, 0, 0, 0)
+        st = self.style()
+        self.play_btn = QToolButton()
+        self.play_btn.setIcon(st.standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+        self.play_btn.setToolTip("Play / pause (Space)")
+        self.back_btn = QToolButton()
+        self.back_btn.setIcon(st.standardIcon(QStyle.StandardPixmap.SP_MediaSeekBackward))
+        self.back_btn.setToolTip("Step one frame back (Left)")
+        self.step_btn = QToolButton()
+        self.step_btn.setIcon(st.standardIcon(QStyle.StandardPixmap.SP_MediaSeekForward))
+        self.step_btn.setToolTip("Step one frame forward (Right)")
+        self.seek = QSlider(Qt.Orientation.Horizontal)
+        self.seek.setRange(0, 0)
+        self.seek.setToolTip("Seek")
+        self.seek.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.time_label = QLabel(format_time(None))
+        self.time_label.setMinimumWidth(110)
+        self.time_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.loop_box = QCheckBox("Loop")
+        self.loop_box.setToolTip("Loop files (L)")
+        self.in_btn = QPushButton("In")
+        self.in_btn.setToolTip("Set the export in point at the current frame (I)")
+        self.out_btn = QPushButton("Out")
+        self.out_btn.setToolTip("Set the export out point at the current frame (O)")
+        for b in (self.in_btn, self.out_btn):
+            b.setMaximumWidth(44)
+        for w in (self.back_btn, self.play_btn, self.step_btn):
+            h.addWidget(w)
+        h.addWidget(self.seek, 1)
+        h.addWidget(self.time_label)
+        h.addWidget(self.in_btn)
+        h.addWidget(self.out_btn)
+        h.addWidget(self.loop_box)
+        self.play_btn.clicked.connect(self.toggle_play)
+        self.back_btn.clicked.connect(lambda: self.player.step(-1))
+        self.step_btn.clicked.connect(lambda: self.player.step(1))
+        self.seek.sliderPressed.connect(self._seek_pressed)
+        self.seek.sliderReleased.connect(self._seek_released)
+        self.seek.valueChanged.connect(self._seek_moved)
+        self.loop_box.toggled.connect(self._loop_toggled)
+        self.in_btn.clicked.connect(self.set_in_point)
+        self.out_btn.clicked.connect(self.set_out_point)
+        self._set_transport_enabled(False)
+
+    def _build_status(self) -> None:
+        sb = self.statusBar()
+        self.fps_label = QLabel("– fps")
+        self.latency_label = QLabel("– ms")
+        self.dropped_label = QLabel("0 dropped")
+        self.device_label = QLabel("")
+        self.fps_label.setToolTip("Rendered frames per second")
+        self.latency_label.setToolTip("Time from reading a frame to having it enhanced")
+        self.dropped_label.setToolTip("Frames skipped because enhancement or display fell behind")
+        self.device_label.setToolTip("Backend and device of the method(s) in use")
+        for w in (self.fps_label, self.latency_label, self.dropped_label, self.device_label):
+            sb.addPermanentWidget(w)
+
+    def _act(self, text: str, slot: Callable, shortcut: str | QKeySequence | None = None,
+             tip: str = "", checkable: bool = False) -> QAction:
+        a = QAction(text, self)
+        if shortcut:
+            a.setShortcut(QKeySequence(shortcut))
+        if tip:
+            a.setStatusTip(tip)
+            a.setToolTip(tip)
+        a.setCheckable(checkable)
+        a.triggered.connect(slot)
+        self.addAction(a)
+        return a
+
+    def _build_actions(self) -> None:
+        mb = self.menuBar()
+        fm = mb.addMenu("&File")
+        fm.addAction(self._act("&Open file…", self.open_file_dialog, QKeySequence.StandardKey.Open,
+                               "Open a video, image or folder"))
+        fm.addAction(self._act("Open &folder of images…", self.open_folder_dialog, "Ctrl+Shift+O",
+                               "Play a folder of numbered images as a clip"))
+        fm.addAction(self._act("Open &camera…", self.open_camera_dialog, "Ctrl+K", "Pick a camera"))
+        fm.addAction(self._act("Open &demo clip", lambda: self.open_spec("demo"), "Ctrl+D",
+                               "The built-in dark demo clip"))
+        self.recent_menu = fm.addMenu("&Recent files")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        fm.addSeparator()
+        self.export_action = self._act("&Export video…", self.open_export_dialog, "Ctrl+E",
+                                       "Export the enhanced clip")
+        fm.addAction(self.export_action)
+        fm.addAction(self._act("Save &snapshot…", self.snapshot_dialog, "Ctrl+S",
+                               "Save the current view as PNG"))
+        fm.addSeparator()
+        fm.addAction(self._act("&Quit", self.close, QKeySequence.StandardKey.Quit))
+
+        vm = mb.addMenu("&View")
+        self.view_group = QActionGroup(self)
+        self.view_actions: dict[str, QAction] = {}
+        for i, mode in enumerate(Viewer.MODES, start=1):
+            a = self._act(Viewer.LABELS[mode], lambda _c=False, m=mode: self.set_view(m), str(i),
+                          checkable=True)
+            self.view_group.addAction(a)
+            vm.addAction(a)
+            self.view_actions[mode] = a
+        vm.addSeparator()
+        self.zoom_action = self._act("Zoom &100 %", self._toggle_zoom, "Z",
+                                     "Actual pixels (double-click the picture to zoom on a point)",
+                                     checkable=True)
+        vm.addAction(self.zoom_action)
+        vm.addAction(self.dock.toggleViewAction())
+
+        pm = mb.addMenu("&Playback")
+        pm.addAction(self._act("Play / pause", self.toggle_play, "Space"))
+        pm.addAction(self._act("Step forward", lambda: self.player.step(1), "Right"))
+        pm.addAction(self._act("Step back", lambda: self.player.step(-1), "Left"))
+        pm.addAction(self._act("Go to start", lambda: self.player.seek(0.0), "Home"))
+        pm.addAction(self._act("Toggle loop", self.loop_box.toggle, "L"))
+        pm.addSeparator()
+        pm.addAction(self._act("Set in point", self.set_in_point, "I"))
+        pm.addAction(self._act("Set out point", self.set_out_point, "O"))
+        pm.addAction(self._act("Clear in/out", self.clear_in_out, "Shift+X"))
+
+        hm = mb.addMenu("&Help")
+        hm.addAction(self._act("&About Lowlight Studio", self.show_about, "F1"))
+
+        tb = self.addToolBar("Main")
+        tb.setObjectName("mainToolbar")
+        tb.setMovable(False)
+        tb.addAction(self._act("Open", self.open_file_dialog, tip="Open a video, image or folder"))
+        tb.addAction(self._act("Camera", self.open_camera_dialog, tip="Pick a camera"))
+        tb.addAction(self._act("Demo", lambda: self.open_spec("demo"), tip="The built-in demo clip"))
+        tb.addSeparator()
+        for mode in Viewer.MODES:
+            tb.addAction(self.view_actions[mode])
+        tb.addSeparator()
+        tb.addAction(self.export_action)
+        tb.addAction(self._act("Snapshot", self.snapshot_dialog, tip="Save the current view as PNG"))
+
+    # -- sources ------------------------------------------------------------------
+    def open_spec(self, spec: str) -> None:
+        """Open a file path, folder, ``camera:N`` or ``demo`` in the player."""
+        spec = str(spec)
+        self.source_spec = spec
+        self.in_point = self.out_point = None
+        self.last_error = ""
+        self.banner.hide()
+        self.viewer.clear("Generating the demo clip (first use only)…" if spec == "demo" else "Opening…")
+        opener = self._opener
+        self.player.open_source(lambda: opener(spec))
+        if os.path.exists(spec):
+            self.settings.add_recent(os.path.abspath(spec))
+            self.settings.last_folder = str(Path(spec).resolve().parent)
+        self.setWindowTitle(f"Lowlight Studio — {self._spec_title(spec)}")
+
+    @staticmethod
+    def _spec_title(spec: str) -> str:
+        if spec == "demo":
+            return "demo clip"
+        return os.path.basename(spec.rstrip("/")) or spec
+
+    def open_file_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open video or image", self.settings.last_folder,
+                                              VIDEO_FILTER)
+        if path:
+            self.open_spec(path)
+
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open folder of images", self.settings.last_folder)
+        if path:
+            self.open_spec(path)
+
+    def open_camera_dialog(self) -> None:
+        from app.camera_dialog import CameraDialog
+
+        dlg = CameraDialog(self)
+        if dlg.exec() and dlg.spec:
+            self.open_spec(dlg.spec)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        items = self.settings.recent_files
+        for path in items:
+            a = self.recent_menu.addAction(path)
+            a.triggered.connect(lambda _c=False, p=path: self.open_spec(p))
+        if not items:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list").triggered.connect(self.settings.clear_recent)
+
+    def dragEnterEvent(self, e: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
+        if e.mimeData().hasUrls() and any(u.isLocalFile() for u in e.mimeData().urls()):
+            e.acceptProposedAction()
+
+    def dropEvent(self, e: QDropEvent) -> None:  # noqa: N802 - Qt API
+        for u in e.mimeData().urls():
+            if u.isLocalFile():
+                self.open_spec(u.toLocalFile())
+                e.acceptProposedAction()
+                return
+
+    # -- player signals -----------------------------------------------------------
+    def _on_opened(self, info: SourceInfo) -> None:
+        self.source_info = info
+        seekable = info.seekable and not info.is_live and (info.duration or 0) > 0
+        self._set_transport_enabled(True, seekable=seekable)
+        self.seek.blockSignals(True)
+        self.seek.setRange(0, int(round((info.duration or 0) * 1000)) if seekable else 0)
+        self.seek.setValue(0)
+        self.seek.blockSignals(False)
+        kind = "live" if info.is_live else f"{info.fps:.3g} fps"
+        self.statusBar().showMessage(
+            f"Opened {info.source_id}: {info.width}×{info.height}, {kind}"
+            + (", audio" if info.has_audio else ""), 5000)
+
+    def _on_frame(self, b: FrameBundle) -> None:
+        self.last_bundle = b
+        self.viewer.set_frames(b.original, b.enhanced, b.enhanced_b)
+        self.player.frame_shown()
+        self.frames_shown += 1
+        if b.pts is not None and not self._seeking:
+            self.seek.blockSignals(True)
+            self.seek.setValue(int(round(b.pts * 1000)))
+            self.seek.blockSignals(False)
+        dur = self.source_info.duration if self.source_info else None
+        self.time_label.setText(f"{format_time(b.pts)} / {format_time(dur)}")
+        self.frame_shown.emit(b)
+
+    def _on_stats(self, s: PlayerStats) -> None:
+        self.last_stats = s
+        self.fps_label.setText(f"{s.fps:.1f} fps" if s.fps else "paused")
+        self.latency_label.setText(f"{s.latency_ms:.0f} ms")
+        self.dropped_label.setText(f"{s.dropped} dropped")
+
+    def _on_playing(self, on: bool) -> None:
+        self._playing = on
+        self.play_btn.setIcon(self.style().standardIcon(
+            QStyle.StandardPixmap.SP_MediaPause if on else QStyle.StandardPixmap.SP_MediaPlay))
+
+    def _on_method_ready(self, slot: str, name: str, runtime: str) -> None:
+        self._runtime[slot] = runtime
+        self._fallback_chain.pop(slot, None)
+        if slot == "a":
+            self.controls.set_runtime(runtime)
+        self._update_device_label()
+
+    def _on_method_failed(self, slot: str, name: str, message: str) -> None:
+        """Say why ``name`` cannot run and move that slot to the next method that may.
+
+        Method B only matters in the A/B view: elsewhere its problems go to the status bar."""
+        self._failed_methods.add(name)
+        chain = self._fallback_chain.setdefault(slot, [])
+        if registry.get(name).title not in chain:
+            chain.append(registry.get(name).title)
+        title = ", ".join(chain)
+        current = self.controls.method if slot == "a" else self.controls.method_b
+        names = registry.names()
+        nxt = None
+        if current == name:
+            i = names.index(name)
+            order = names[i + 1:] + names[:i]
+            if slot == "b":  # B is for comparing: prefer a method other than A
+                order = [n for n in order if n != self.controls.method] + [self.controls.method]
+            nxt = next((n for n in order if n not in self._failed_methods), None)
+        verb = "are" if len(chain) > 1 else "is"
+        text = (f"{title} {verb} unavailable ({message}); using {registry.get(nxt).title}."
+                if nxt is not None else f"{title} {verb} unavailable: {message}")
+        short = f"{title} {verb} unavailable" + (
+            f"; using {registry.get(nxt).title}" if nxt is not None else "")
+        prefix = "" if slot == "a" else "Method B: "
+        if current != name:  # the user has already moved on to another method
+            self.errors.append(text)
+            self.statusBar().showMessage(prefix + short, 6000)
+        elif slot == "a" or self.viewer.mode == "ab":
+            self.show_error(text)
+        else:
+            self.errors.append(text)
+            self.statusBar().showMessage(prefix + short, 6000)
+        if nxt is not None:
+            if slot == "a":
+                self.controls.set_method(nxt)
+            else:
+                self.controls.set_method_b(nxt)
+        elif slot == "a":
+            self.controls.set_runtime("unavailable")
+
+    def _update_device_label(self) -> None:
+        text = f"A: {self._runtime['a']}" if self._runtime["a"] else ""
+        if self.viewer.mode == "ab" and self._runtime["b"]:
+            text += f"   B: {self._runtime['b']}"
+        self.device_label.setText(text)
+
+    def show_error(self, message: str) -> None:
+        """Show a one-line problem in the window (never a crash)."""
+        self.last_error = message
+        self.errors.append(message)
+        del self.errors[:-50]
+        self.banner.show_message(message)
+        if self.last_bundle is None:
+            self.viewer.clear(message)
+
+    # -- controls -----------------------------------------------------------------
+    def _on_method_changed(self, slot: str, name: str, params: object) -> None:
+        self.player.set_method(slot, name, params)  # type: ignore[arg-type]
+        self._update_titles()
+
+    def _on_params_changed(self, params: object) -> None:
+        self.player.set_params("a", params)  # type: ignore[arg-type]
+        self.player.set_params("b", self.controls.params_b())
+
+    def _update_titles(self) -> None:
+        self.viewer.set_titles(registry.get(self.controls.method).title,
+                               registry.get(self.controls.method_b).title)
+
+    def set_view(self, mode: str) -> None:
+        """Switch the viewer to ``mode`` (one of :attr:`Viewer.MODES`)."""
+        self.viewer.set_mode(mode)
+        self.view_actions[mode].setChecked(True)
+        self.settings.view = mode
+        self.player.set_ab(mode == "ab")
+        self._update_device_label()
+
+    def _toggle_zoom(self) -> None:
+        self.viewer.set_zoom(not self.viewer.zoomed)
+
+    # -- transport ----------------------------------------------------------------
+    def _set_transport_enabled(self, on: bool, seekable: bool = False) -> None:
+        for w in (self.play_btn, self.step_btn):
+            w.setEnabled(on)
+        for w in (self.back_btn, self.seek, self.in_btn, self.out_btn):
+            w.setEnabled(on and seekable)
+
+    def toggle_play(self) -> None:
+        self.player.toggle_play()
+
+    def _seek_pressed(self) -> None:
+        self._seeking = True
+
+    def _seek_released(self) -> None:
+        self._seeking = False
+        self._seek_timer.stop()
+        self._seek_to_slider()
+
+    def _seek_moved(self, _v: int) -> None:
+        if not self._seek_timer.isActive():
+            self._seek_timer.start()
+
+    def _seek_to_slider(self) -> None:
+        self.player.seek(self.seek.value() / 1000.0)
+
+    def _loop_toggled(self, on: bool) -> None:
+        self.settings.loop = on
+        self.player.set_loop(on)
+
+    def _current_time(self) -> float | None:
+        return self.last_bundle.pts if self.last_bundle is not None else None
+
+    def set_in_point(self) -> None:
+        self.in_point = self._current_time()
+        self._show_range()
+
+    def set_out_point(self) -> None:
+        self.out_point = self._current_time()
+        self._show_range()
+
+    def clear_in_out(self) -> None:
+        self.in_point = self.out_point = None
+        self._show_range()
+
+    def _show_range(self) -> None:
+        self.statusBar().showMessage(
+            f"Export range: {format_time(self.in_point) if self.in_point is not None else 'start'}"
+            f" → {format_time(self.out_point) if self.out_point is not None else 'end'}", 5000)
+
+    # -- export, snapshot, about --------------------------------------------------
+    def open_export_dialog(self) -> None:
+        from app.export_dialog import ExportDialog
+
+        if not self.source_spec or (self.source_info is not None and self.source_info.is_live):
+            self.show_error("Open a video file (or the demo clip) to export; cameras cannot be exported.")
+            return
+        self.player.pause()
+        dlg = ExportDialog(self.source_spec, self.controls.method, self.controls.params(),
+                           self.settings, in_point=self.in_point, out_point=self.out_point,
+                           has_audio=bool(self.source_info and self.source_info.has_audio), parent=self)
+        self._export_dialog = dlg
+        dlg.finished.connect(lambda _r: setattr(self, "_export_dialog", None))
+        dlg.open()
+
+    def save_snapshot(self, path: str) -> bool:
+        """Save the viewer as shown (current view, zoom, labels) to the PNG ``path``."""
+        ok = self.viewer.grab().save(path, "PNG")
+        if ok:
+            self.statusBar().showMessage(f"Snapshot saved: {path}", 5000)
+        else:
+            self.show_error(f"Could not save snapshot to {path}")
+        return ok
+
+    def snapshot_dialog(self) -> None:
+        name = time.strftime("snapshot-%Y%m%d-%H%M%S.png")
+        folder = self.settings.last_folder or str(Path.home())
+        path, _ = QFileDialog.getSaveFileName(self, "Save snapshot", str(Path(folder) / name),
+                                              "PNG image (*.png)")
+        if path:
+            if not path.lower().endswith(".png"):
+                path += ".png"
+            self.save_snapshot(path)
+
+    def about_html(self) -> str:
+        """About text: every registered method with its paper and licence (from descriptors)."""
+        rows = []
+        for d in registry.descriptors():
+            rows.append(f"<li><b>{html.escape(d.title)}</b> ({html.escape(d.family)}) — "
+                        f"{html.escape(d.summary)}<br><i>{html.escape(d.paper)}</i>"
+                        f"<br>Licence: {html.escape(d.licence)}</li>")
+        return ("<h3>Lowlight Studio</h3><p>Real-time enhancement of dark video.</p>"
+                "<p>Methods:</p><ul>" + "".join(rows) + "</ul>")
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About Lowlight Studio", self.about_html())
+
+    # -- shutdown -----------------------------------------------------------------
+    def closeEvent(self, e: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        self.settings.geometry = self.saveGeometry()
+        self.settings.window_state = self.saveState()
+        self.settings.set_params_for(self.controls.method, self.controls.params())
+        self.settings.sync()
+        if self._export_dialog is not None:
+            self._export_dialog.shutdown(timeout_ms=400)
+        self.player.stop(timeout_ms=500)
+        super().closeEvent(e)
+        self.closed.emit()
+
+    def keyPressEvent(self, e) -> None:  # noqa: N802, ANN001 - Qt API
+        if e.key() == Qt.Key.Key_Escape and self.viewer.zoomed:
+            self.viewer.set_zoom(False)
+            return
+        super().keyPressEvent(e)
