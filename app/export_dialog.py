@@ -54,15 +54,16 @@ def build_export_job(source_spec: str, target: str, method: str, params: Enhance
                      start: float | None = None, end: float | None = None,
                      overwrite: bool = False) -> ExportJob:
     """A job that exports ``source_spec`` enhanced by ``method``/``params`` to ``target``
-    through :func:`engine.video.export_video` (the engine writes a temporary file and
+    through :func:`engine.video.export.export_video` (the engine writes a temporary file and
     renames it on success; cancel or failure leaves neither target nor temporary file)."""
-    from engine.video import ExportOptions, export_video
+    from engine.video.export import ExportOptions, export_video
 
     options = ExportOptions(codec=codec, crf=crf, audio=audio, start=start, end=end,
                             overwrite=overwrite)
 
     def job(progress: Callable[[Any], None], cancel: threading.Event) -> Any:
-        return export_video(source_spec, target, method, options, progress, cancel, params=params)
+        return export_video(source_spec, target, method=method, params=params, options=options,
+                            progress=progress, cancel=cancel)
 
     return job
 
@@ -70,10 +71,10 @@ def build_export_job(source_spec: str, target: str, method: str, params: Enhance
 def progress_figures(p: Any) -> dict[str, Any]:
     """Display figures from an :class:`engine.video.ExportProgress`: done, total, fraction
     (0..1 or None when the length is unknown), fps, eta_text, final."""
-    done, total = int(p.frames_done), p.total
-    frac = min(1.0, done / total) if total else None
+    done, total = int(p.frames_done), p.frames_total
+    frac = p.fraction if p.fraction is not None else (min(1.0, done / total) if total else None)
     return {"done": done, "total": total, "fraction": frac, "fps": float(p.fps or 0.0),
-            "eta_text": format_eta(p.eta_s), "final": bool(total) and done >= total}
+            "eta_text": format_eta(p.eta_s), "final": bool(p.finished)}
 
 
 class ExportWorker(QThread):
@@ -112,7 +113,7 @@ class ExportWorker(QThread):
         if self.cancel_event.is_set():
             self.cancelled.emit()
         else:
-            self.succeeded.emit(str(getattr(result, "output", result)))
+            self.succeeded.emit(str(result.path))
 
 
 class ExportDialog(QDialog):

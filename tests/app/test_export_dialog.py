@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from app import cli_demo
 from app.export_dialog import ExportDialog, ExportWorker
 from app.settings import Settings
 from engine import registry
-
-
-@dataclass
-class _Progress:
-    frames_done: int
-    total: int
-    fps: float
-    eta_s: float
+from engine.video.export import ExportProgress, ExportResult
 
 
 def _scripted_job(target: Path, frames: int, gate: threading.Event | None = None):
@@ -34,13 +26,13 @@ def _scripted_job(target: Path, frames: int, gate: threading.Event | None = None
                 if gate is not None:
                     gate.wait(5)
                 f.write(b"x")
-                progress(_Progress(i + 1, frames, 100.0, (frames - i - 1) / 100.0))
+                progress(ExportProgress(i + 1, frames, (i + 1) / frames, 100.0, (frames - i - 1) / 100.0))
                 time.sleep(0.001)
         if cancel.is_set():
             tmp.unlink()
             raise RuntimeError("cancelled")
         tmp.replace(target)
-        return str(target)
+        return ExportResult(target, frames, 0.01, 100.0)
 
     return job
 
@@ -99,10 +91,10 @@ def test_dialog_failure_is_a_message(qtbot, tmp_path, monkeypatch):
 def test_worker_reports_through_signals(qtbot):
     seen: list = []
 
-    def job(progress, cancel: threading.Event) -> str:
+    def job(progress, cancel: threading.Event) -> ExportResult:
         for i in range(3):
             progress(i)
-        return "done.mp4"
+        return ExportResult(Path("done.mp4"), 3, 0.01, 300.0)
 
     w = ExportWorker(job)
     w.progress.connect(seen.append)
