@@ -5,7 +5,9 @@ a Zero-DCE curve parameter) is upsampled bilinearly to full size and, together w
 full-resolution uint8 value x of each sample, indexes a uint8 table whose rows span the
 map's value range. OpenCV's ``remap`` does the gather: the table is the "image", x is
 the column coordinate (an exact integer) and the upsampled map is the row coordinate,
-so rows are interpolated linearly (1/32-row fixed-point steps) at no extra cost.
+and the nearest of 1024 rows is taken (half the cost of interpolating between rows,
+measured; the row step is 1/1023 of the map range). Float chains (a previous stage's
+float32 output as x) interpolate linearly in both directions instead.
 
 Buffers for one frame size are kept and reused; the returned frame is always new
 (callers such as the video pipeline may still hold the previous one).
@@ -21,6 +23,31 @@ import numpy as np
 __all__ = ["Lut2D", "PairLut"]
 
 _LEVELS = np.arange(256, dtype=np.float64) / 255.0
+_REMAP_MAX = 32767  # OpenCV's remap takes planes below SHRT_MAX on each side
+_CHUNK_COLS = 4096
+
+
+def _gather(src: np.ndarray, cols: np.ndarray, rows: np.ndarray, out: np.ndarray, interp: int) -> None:
+    """``out = src[rows, cols]`` (with ``interp`` between rows/columns), element-wise over
+    equally shaped contiguous 2-D planes. Planes too large for one ``cv2.remap`` call
+    (e.g. 1×12000 frames) are gathered as flat chunks: the operation is per element,
+    so any reshaping of the three planes gives the same result."""
+    if out.shape[0] < _REMAP_MAX and out.shape[1] < _REMAP_MAX:
+        cv2.remap(src, cols, rows, interp, dst=out, borderMode=cv2.BORDER_REPLICATE)
+        return
+    c, r, o = cols.reshape(-1), rows.reshape(-1), out.reshape(-1)
+    n = o.size
+    step = _CHUNK_COLS * (_REMAP_MAX - 1)
+    for start in range(0, n, step):
+        end = min(n, start + step)
+        k = _CHUNK_COLS if end - start >= _CHUNK_COLS else end - start
+        full = start + (end - start) // k * k
+        shape = (-1, k)
+        cv2.remap(src, c[start:full].reshape(shape), r[start:full].reshape(shape), interp,
+                  dst=o[start:full].reshape(shape), borderMode=cv2.BORDER_REPLICATE)
+        if full < end:
+            cv2.remap(src, c[full:end].reshape(1, -1), r[full:end].reshape(1, -1), interp,
+                      dst=o[full:end].reshape(1, -1), borderMode=cv2.BORDER_REPLICATE)
 
 
 class _Buffers:
@@ -46,15 +73,16 @@ class Lut2D(_Gather):
     """A (rows, 256) uint8 table over map values v in [lo, hi] and levels x in 0..255.
 
     Args:
-        rows: table rows spanning [lo, hi] (512 rows = 128 KiB, stays in cache).
+        rows: table rows spanning [lo, hi] (1024 rows = 256 KiB, stays in cache).
         lo, hi: the map value range the rows cover; map values outside are clamped.
     """
 
-    def __init__(self, rows: int = 512, lo: float = 0.0, hi: float = 1.0) -> None:
+    def __init__(self, rows: int = 1024, lo: float = 0.0, hi: float = 1.0) -> None:
         super().__init__()
         self.rows, self.lo, self.hi = rows, float(lo), float(hi)
         self.values = np.linspace(self.lo, self.hi, rows)  # float64 (rows,)
         self.table = np.zeros((rows, 256), np.uint8)
+        self.levels = np.zeros((rows, 256), np.float32)  # unrounded, in levels 0..255
         self.exact: np.ndarray | None = None  # float64 (rows, 256) values in [0, 1]
         self._key: Hashable = object()
 
@@ -68,6 +96,7 @@ class Lut2D(_Gather):
             return
         exact = np.clip(np.broadcast_to(fn(self.values[:, None], _LEVELS[None, :]), (self.rows, 256)), 0.0, 1.0)
         self.exact = np.ascontiguousarray(exact, dtype=np.float64)
+        self.levels = np.ascontiguousarray(exact * 255.0, dtype=np.float32)
         self.table = np.ascontiguousarray(np.rint(exact * 255.0), dtype=np.uint8)
         self._key = key
 
@@ -77,10 +106,14 @@ class Lut2D(_Gather):
         r = (small.astype(np.float32, copy=False) - np.float32(self.lo)) * np.float32(scale)
         return np.clip(r, 0.0, self.rows - 1, out=r)
 
-    def apply(self, frame: np.ndarray, small: np.ndarray) -> np.ndarray:
-        """Apply the table to ``frame`` (uint8 (H, W, 3)) with the low-resolution map
-        ``small`` (float32 (h, w, 3), values in [lo, hi]) upsampled bilinearly to (H, W).
-        Returns a new uint8 (H, W, 3)."""
+    def apply(self, frame: np.ndarray, small: np.ndarray, float_out: bool = False) -> np.ndarray:
+        """Apply the table to ``frame`` with the low-resolution map ``small`` (float32
+        (h, w, 3), values in [lo, hi]) upsampled bilinearly to (H, W).
+
+        ``frame`` is uint8 (H, W, 3), or float32 (H, W, 3) in levels 0..255 (a previous
+        ``float_out`` result; fractional levels are interpolated between columns).
+        Returns a new uint8 (H, W, 3), or float32 levels when ``float_out``.
+        """
         h, w = frame.shape[:2]
         buf = self.buffers(h, w)
         rows_small = self.row_coords(small)
@@ -88,15 +121,22 @@ class Lut2D(_Gather):
             np.copyto(buf.rows, rows_small)
         else:
             cv2.resize(rows_small, (w, h), dst=buf.rows, interpolation=cv2.INTER_LINEAR)
-        np.copyto(buf.cols, frame.reshape(h, w * 3), casting="unsafe")
-        out = np.empty((h, w * 3), np.uint8)
-        cv2.remap(self.table, buf.cols, buf.rows.reshape(h, w * 3), cv2.INTER_LINEAR,
-                  dst=out, borderMode=cv2.BORDER_REPLICATE)
+        exact_cols = frame.dtype != np.float32
+        if exact_cols:
+            np.copyto(buf.cols, frame.reshape(h, w * 3), casting="unsafe")
+            cols = buf.cols
+        else:
+            cols = frame.reshape(h, w * 3)
+        src = self.levels if float_out else self.table
+        out = np.empty((h, w * 3), src.dtype)
+        interp = cv2.INTER_NEAREST if exact_cols and not float_out else cv2.INTER_LINEAR
+        _gather(src, cols, buf.rows.reshape(h, w * 3), out, interp)
         return out.reshape(h, w, 3)
 
 
 class PairLut(_Gather):
-    """A (256, 256) uint8 table ``out = T[b, a]`` over two uint8 planes a and b."""
+    """A (256, 256) uint8 table ``out = T[b, a]`` over a uint8 plane a and a plane b
+    (uint8, or float32 levels 0..255 interpolated between rows)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -113,13 +153,15 @@ class PairLut(_Gather):
         self._key = key
 
     def apply(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Per sample T[b, a] for uint8 (H, W, 3) planes; returns a new uint8 (H, W, 3)."""
+        """Per sample T[b, a] for (H, W, 3) planes; returns a new uint8 (H, W, 3)."""
         h, w = a.shape[:2]
         buf = self.buffers(h, w)
         np.copyto(buf.cols, a.reshape(h, w * 3), casting="unsafe")
-        rows = buf.rows.reshape(h, w * 3)
-        np.copyto(rows, b.reshape(h, w * 3), casting="unsafe")
+        if b.dtype == np.float32:
+            rows = b.reshape(h, w * 3)
+        else:
+            rows = buf.rows.reshape(h, w * 3)
+            np.copyto(rows, b.reshape(h, w * 3), casting="unsafe")
         out = np.empty((h, w * 3), np.uint8)
-        cv2.remap(self.table, buf.cols, rows, cv2.INTER_NEAREST, dst=out,
-                  borderMode=cv2.BORDER_REPLICATE)
+        _gather(self.table, buf.cols, rows, out, cv2.INTER_LINEAR)
         return out.reshape(h, w, 3)

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.enhancer import ParamMap, downscale
+from engine.enhancer import ParamMap
 from engine.models.common_params import DENOISE, SMOOTHING, iterations_spec, strength_spec
-from engine.models.learned_base import LearnedEnhancer, arch_kwargs, to_unit, to_uint8
+from engine.models.learned_base import LearnedEnhancer, arch_kwargs, fast_downscale, to_unit, to_uint8
 from engine.models.lut2d import Lut2D, PairLut
 from engine.params import EnhanceParams
 from engine.registry import MethodDescriptor, register
@@ -140,7 +140,7 @@ def build_inference_net(ckpt: dict) -> SCIResidualNet:
     return SCIResidualNet(stage)
 
 
-NETWORK = register_network(NetworkSpec("sci", "sci.pt", build_inference_net))
+NETWORK = register_network(NetworkSpec("sci", "sci.pt", build_inference_net, halo=4))  # 3 convs
 
 _EPS = 1e-4
 
@@ -156,15 +156,16 @@ class SCIEnhancer(LearnedEnhancer):
     Map (kind ``"sci_residual"``): float32 (h, w, 3K), the residuals r_k in (0, 1)
     estimated on the downscaled frame. Apply upsamples r_k and adds the
     full-resolution y: exact wherever r is smooth. Each stage is a 2-D table over
-    (r, y); for K > 1 and s ≠ 1 a second table over (x, y_K) raises the gain to s.
+    (r, y) (K = 1: uint8 table for x / i**s); for K > 1 the stages pass float32
+    levels and a second table over (x, y_K) raises the gain to s.
     """
 
     network = NETWORK
-    estimate_size = 384
+    estimate_size = 256
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._stage_lut = Lut2D(512, 0.0, 1.0)
+        self._stage_lut = Lut2D(1024, 0.0, 1.0)
         self._gain_lut = PairLut()
 
     def _stages(self, params: EnhanceParams) -> int:
@@ -182,7 +183,7 @@ class SCIEnhancer(LearnedEnhancer):
         return rs, log_i
 
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
-        small = downscale(self.check(frame), self.estimate_size)
+        small = fast_downscale(self.check(frame), self.estimate_size)
         rs, _ = self._residuals(to_unit(small), self._stages(params))
         data = np.ascontiguousarray(np.concatenate(rs, axis=2), dtype=np.float32)
         return ParamMap(data, "sci_residual", frame.shape[:2], small, {"stages": len(rs)})
@@ -196,12 +197,14 @@ class SCIEnhancer(LearnedEnhancer):
         if stages == 1:
             self._stage_lut.build(("stage", s), lambda r, x: x / np.clip(x + r, _EPS, 1.0) ** s)
             return self._stage_lut.apply(frame, pmap.data)
+        # K stages: y stays in float32 levels between stages (8-bit intermediates lost
+        # too much in dark pixels once the gain is raised to s).
         self._stage_lut.build(("stage", 1.0), lambda r, x: x / np.clip(x + r, _EPS, 1.0))
-        y = frame
+        y: np.ndarray = frame
         for k in range(stages):
-            y = self._stage_lut.apply(y, pmap.data[:, :, 3 * k:3 * k + 3])
+            y = self._stage_lut.apply(y, pmap.data[:, :, 3 * k:3 * k + 3], float_out=True)
         if s == 1.0:
-            return y
+            return np.rint(np.clip(y, 0.0, 255.0, out=y), out=y).astype(np.uint8)
         self._gain_lut.build(("gain", s), lambda b, a: a * np.maximum(b / np.maximum(a, 1e-12), 1.0) ** s)
         return self._gain_lut.apply(frame, y)
 

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.enhancer import ParamMap, downscale
+from engine.enhancer import ParamMap
 from engine.models.common_params import DENOISE, SMOOTHING, iterations_spec, strength_spec
-from engine.models.learned_base import LearnedEnhancer, arch_kwargs, to_unit, to_uint8
+from engine.models.learned_base import LearnedEnhancer, arch_kwargs, fast_downscale, to_unit, to_uint8
 from engine.models.lut2d import Lut2D
 from engine.params import EnhanceParams
 from engine.registry import MethodDescriptor, register
@@ -148,8 +148,9 @@ def _build(cls):
     return build
 
 
-NETWORK = register_network(NetworkSpec("zerodce", "zerodce.pt", _build(DCENet)))
-NETWORK_PP = register_network(NetworkSpec("zerodce++", "zerodcepp.pt", _build(DCENetPP)))
+# 7 chained 3x3 convolutions: receptive radius 7
+NETWORK = register_network(NetworkSpec("zerodce", "zerodce.pt", _build(DCENet), halo=8))
+NETWORK_PP = register_network(NetworkSpec("zerodce++", "zerodcepp.pt", _build(DCENetPP), halo=8))
 
 
 class _CurveEnhancer(LearnedEnhancer):
@@ -160,7 +161,7 @@ class _CurveEnhancer(LearnedEnhancer):
         return np.clip(self.infer(img), 0.0, 1.0)
 
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
-        small = downscale(self.check(frame), self.estimate_size)
+        small = fast_downscale(self.check(frame), self.estimate_size)
         return ParamMap(self._maps(to_unit(small)), "curve", frame.shape[:2], small)
 
     def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
@@ -177,11 +178,11 @@ class ZeroDCEPPEnhancer(_CurveEnhancer):
     change, indexed by the bilinearly upsampled low-resolution map."""
 
     network = NETWORK_PP
-    estimate_size = 256
+    estimate_size = 192  # 4.7 MB feature maps at 256 fall out of cache: 3.6x slower (measured)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._lut = Lut2D(512, 0.0, 1.0)
+        self._lut = Lut2D(1024, 0.0, 1.0)
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         self.check(frame)
@@ -202,40 +203,53 @@ class ZeroDCEEnhancer(_CurveEnhancer):
     README). a_eq grows with the strength, so raising it never darkens."""
 
     network = NETWORK
-    estimate_size = 160
+    # 128: 2x faster than 160 for 1.4 dB less agreement with the full-size reference
+    # (42.2 vs 43.6 dB median on dev-eval with a briefly trained net, measured).
+    estimate_size = 128
+
+    _Y_LEVELS = 1024  # resolution of the inverse table along the output value
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._lut = Lut2D(512, 0.0, 2.0)
-        self._sorted_key: object = None
-        self._sorted: np.ndarray | None = None
+        self._lut = Lut2D(1024, 0.0, 2.0)
+        self._inverse_key: object = None
+        self._inverse: np.ndarray | None = None
 
     def _inverse_table(self, n: int) -> np.ndarray:
-        """Columns of LE_a^n(x) over the a grid, offset by 2·x so one sorted array
-        serves a vectorised search in every column."""
+        """float64 (256, Y + 1): for level x and output y = j / Y, the smallest a ∈ [0, 2]
+        with LE_a^n(x) ≥ y (linear between grid points), nondecreasing in y. Built once
+        per iteration count with one vectorised search (each column is offset by 2·x so
+        all columns form one sorted array)."""
         self._lut.build(n, lambda a, x: enhance_curve(x, a, n, 1.0))
-        if self._sorted_key != n:
-            exact = self._lut.exact
-            self._sorted = (exact.T + 2.0 * np.arange(256)[:, None]).ravel()
-            self._sorted_key = n
-        return self._sorted
+        if self._inverse_key != n:
+            exact, grid, rows = self._lut.exact, self._lut.values, self._lut.rows
+            flat = (exact.T + 2.0 * np.arange(256)[:, None]).ravel()
+            y = np.linspace(0.0, 1.0, self._Y_LEVELS + 1)[None, :]
+            xq = np.arange(256)[:, None]
+            k = np.searchsorted(flat, y + 2.0 * xq, side="left") - xq * rows
+            k = np.clip(k, 1, rows - 1)
+            lo, hi = exact[k - 1, xq], exact[k, xq]
+            span = hi - lo
+            t = np.clip(np.divide(y - lo, span, out=np.ones_like(lo), where=span > 0), 0.0, 1.0)
+            self._inverse = grid[k - 1] + t * (grid[k] - grid[k - 1])
+            self._inverse_key = n
+        return self._inverse
 
     def equivalent_parameter(self, small: np.ndarray, maps: np.ndarray, n: int, s: float) -> np.ndarray:
         """a_eq (h, w, 3) float32 in [0, 2] for uint8 ``small`` (h, w, 3) and curve maps
         (h, w, 3K) at iterations ``n`` and strength ``s``."""
-        flat = self._inverse_table(n)
-        rows, exact, grid = self._lut.rows, self._lut.exact, self._lut.values
+        inv = self._inverse_table(n)
         # Solve at 1..254: at 0 and 255 every curve agrees, so a would be undetermined.
-        xq = np.clip(small.astype(np.int64), 1, 254)
-        xp = xq / 255.0
-        seq = [maps[:, :, 3 * k:3 * k + 3].astype(np.float64) for k in range(maps.shape[2] // 3)]
-        y = enhance_curve(xp, seq, n, s)
-        k = np.searchsorted(flat, y + 2.0 * xq, side="left") - xq * rows
-        k = np.clip(k, 1, rows - 1)
-        lo, hi = exact[k - 1, xq], exact[k, xq]
-        span = hi - lo
-        t = np.clip(np.divide(y - lo, span, out=np.ones_like(y), where=span > 0), 0.0, 1.0)
-        return (grid[k - 1] + t * (grid[k] - grid[k - 1])).astype(np.float32)
+        xq = np.clip(small, 1, 254).astype(np.intp)
+        xp = (xq * (1.0 / 255.0)).astype(np.float32)
+        seq = [maps[:, :, 3 * k:3 * k + 3] for k in range(maps.shape[2] // 3)]
+        y = enhance_curve(xp, seq, n, s) * np.float32(self._Y_LEVELS)
+        j = np.minimum(y.astype(np.intp), self._Y_LEVELS - 1)
+        t = y - j
+        flat = inv.ravel()
+        base = xq * (self._Y_LEVELS + 1) + j
+        a = flat[base] * (1.0 - t) + flat[base + 1] * t
+        return a.astype(np.float32)
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         self.check(frame)

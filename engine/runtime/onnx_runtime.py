@@ -54,9 +54,10 @@ class OnnxRuntime:
                 raise RuntimeError(
                     "device cuda requested but ONNX Runtime has no GPU provider (available: "
                     + ", ".join(ort.get_available_providers()) + ")")
-            providers = gpus + ["CPUExecutionProvider"]
+            # TensorRT first; if its libraries fail to load, CUDA alone next.
+            attempts = [gpus[i:] + ["CPUExecutionProvider"] for i in range(len(gpus))]
         else:
-            providers = ["CPUExecutionProvider"]
+            attempts = [["CPUExecutionProvider"]]
         so = ort.SessionOptions()
         so.intra_op_num_threads = cpu_threads()
         so.inter_op_num_threads = 1
@@ -69,12 +70,18 @@ class OnnxRuntime:
         # Near-zero activations of tiny nets are otherwise denormal floats, which made
         # SCI's stage several times slower on x86 (measured).
         so.add_session_config_entry("session.set_denormal_as_zero", "1")
-        try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=so, providers=providers)
-        except Exception as exc:  # corrupt graph, unsupported op, provider failure
-            raise RuntimeError(f"cannot open ONNX graph {self.path}: {exc}") from exc
-        self.device = device
+        errors = []
+        for providers in attempts:
+            try:
+                self.session = ort.InferenceSession(str(self.path), sess_options=so, providers=providers)
+                break
+            except Exception as exc:  # corrupt graph, unsupported op, provider failure
+                errors.append(f"{providers[0]}: {exc}")
+        else:
+            raise RuntimeError(f"cannot open ONNX graph {self.path}: " + "; ".join(errors))
         self.provider = self.session.get_providers()[0]
+        # ONNX Runtime falls back to the CPU when a GPU provider fails to start: say so.
+        self.device = "cpu" if self.provider == "CPUExecutionProvider" else "cuda"
         self._input = self.session.get_inputs()[0].name
 
     @property

