@@ -1,0 +1,200 @@
+"""``lowlight enhance``: enhance videos and images from the command line.
+
+    lowlight enhance clip.mp4 -o clip_bright.mp4 -m sci
+    lowlight enhance clip.mp4 -o out.mkv --codec ffv1 --start 5 --end 12 --audio aac
+    lowlight enhance night1.jpg night2.png -o out/            (stills, via engine.stills)
+    lowlight enhance 'frames/f_%04d.png' -o out.mp4            (numbered images read as a video)
+    lowlight enhance demo -o demo_bright.mp4
+
+Videos (a video file, a numbered pattern such as ``frames/f_%04d.png``, or ``demo``) go
+through :func:`engine.video.export.export_video` with a progress bar on stderr; image
+files and folders go through :func:`engine.stills.enhance_images`. With several video
+inputs ``-o`` is a folder. The exit status is 0 only when every input succeeded; user
+errors are one line each on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from engine.cli.options import add_method_options, params_from_args
+
+COMMAND = "enhance"
+HELP = "enhance videos (with progress, audio, trimming) and images"
+ORDER = 10
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", metavar="IN", nargs="+",
+                        help="video files, image files or folders, numbered image patterns "
+                             "(frames/f_%%04d.png, read as a video), or 'demo'")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="output video file (one video input), folder, or image pattern "
+                             "(out/f_%%05d.png writes a video as numbered images)")
+    add_method_options(parser)
+    parser.add_argument("--codec", choices=["h264", "h265", "ffv1"], default="h264",
+                        help="video codec (default h264; ffv1 is lossless and needs .mkv)")
+    parser.add_argument("--crf", type=int, default=None,
+                        help="quality for h264/h265, 0..51, lower is better (defaults 20 / 24)")
+    parser.add_argument("--preset", default="medium",
+                        choices=["ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
+                                 "slow", "slower", "veryslow"],
+                        help="x264/x265 speed preset (default medium)")
+    parser.add_argument("--start", type=float, default=None, metavar="SEC", help="trim: start time, seconds")
+    parser.add_argument("--end", type=float, default=None, metavar="SEC", help="trim: end time, seconds")
+    parser.add_argument("--audio", choices=["copy", "aac", "none"], default="copy",
+                        help="audio: copy (stream copy; AAC when the container refuses the codec), "
+                             "aac (re-encode), none (drop). Default copy")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--reference", action="store_true",
+                        help="full-resolution reference path (slow; the quality baseline) "
+                             "instead of the fast estimate/apply path")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def _err(msg: str) -> None:
+    print(f"lowlight enhance: error: {msg}", file=sys.stderr)
+
+
+def _is_video_input(spec: str) -> bool:
+    from engine.video.sources import is_image_path, is_video_path
+
+    if spec == "demo" or "%" in os.path.basename(spec):
+        return True
+    if os.path.isdir(spec) or is_image_path(spec):
+        return False
+    if is_video_path(spec):
+        return True
+    # unknown extension: a file PyAV will judge (a clear error if it is not a video)
+    return not os.path.exists(spec) or os.path.isfile(spec)
+
+
+class _ReferenceProcessor:
+    """Per-frame full-resolution reference (no temporal state): ``--reference``."""
+
+    def __init__(self, enhancer, params) -> None:
+        self.enhancer = enhancer
+        self.params = params
+
+    def process(self, image):
+        return self.enhancer.reference(image, self.params)
+
+
+def _fmt_time(s: float | None) -> str:
+    if s is None:
+        return "--:--"
+    s = int(round(s))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class _ProgressBar:
+    """One updating line on stderr: bar, frames, percent, fps, ETA."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self.label = label
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self._last_line = 0.0
+
+    def __call__(self, p) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not self.tty and not p.finished and now - self._last_line < 5.0:
+            return  # a log file gets a line every 5 s, not a flood
+        self._last_line = now
+        if p.fraction is not None:
+            n = int(p.fraction * 24)
+            bar = "[" + "#" * n + "-" * (24 - n) + f"] {p.fraction * 100:5.1f}%"
+            count = f"{p.frames_done}/{p.frames_total}"
+        else:
+            bar, count = "", f"{p.frames_done}"
+        line = f"{self.label} {bar} {count} frames {p.fps:6.1f} fps ETA {_fmt_time(p.eta_s)}"
+        if self.tty:
+            sys.stderr.write("\r" + line + ("\n" if p.finished else ""))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def _video_target(spec: str, output: str, n_videos: int, codec: str) -> str:
+    out = output
+    seq = "%" in os.path.basename(out)
+    if n_videos == 1 and not os.path.isdir(out) and not out.endswith(("/", os.sep)):
+        return out
+    if seq:
+        raise ValueError("an image pattern output takes one video input")
+    name = "demo" if spec == "demo" else Path(spec.replace("%", "")).stem or "video"
+    ext = ".mkv" if codec == "ffv1" else ".mp4"
+    return os.path.join(out, name + "_enhanced" + ext)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine import registry
+    from engine.processor import FrameProcessor
+    from engine.stills import StillError, enhance_images
+    from engine.video.base import VideoError
+    from engine.video.export import ExportCancelled, ExportOptions, export_video
+
+    try:
+        params = params_from_args(args.method, args)
+        enhancer = registry.create(args.method, backend=args.backend, device=args.device,
+                                   weights=getattr(args, "weights", None))
+    except Exception as exc:  # unknown method, missing weights, no CUDA...
+        _err(str(exc).strip("'\""))
+        return 2
+    print(f"method {args.method}, runtime {enhancer.runtime_label()}"
+          + (", reference path" if args.reference else ""), file=sys.stderr)
+
+    videos = [s for s in args.inputs if _is_video_input(s)]
+    stills = [s for s in args.inputs if s not in videos]
+    failed = 0
+    options = ExportOptions(codec=args.codec, crf=args.crf, audio=args.audio, start=args.start,
+                            end=args.end, overwrite=args.overwrite, preset=args.preset)
+    if len(videos) > 1 or (videos and stills):
+        try:
+            os.makedirs(args.output, exist_ok=True)
+        except OSError as exc:
+            _err(f"{args.output}: cannot create the output folder ({exc.strerror or exc})")
+            return 1
+    for spec in videos:
+        try:
+            target = _video_target(spec, args.output, len(videos), args.codec)
+            if args.reference:
+                processor = _ReferenceProcessor(enhancer, params)
+            else:
+                processor = FrameProcessor(enhancer, params)
+            bar = _ProgressBar(os.path.basename(spec) or spec, not args.quiet)
+            res = export_video(spec, target, processor=processor, options=options, progress=bar)
+            for line in res.problems:
+                print(f"lowlight enhance: warning: {spec}: {line}", file=sys.stderr)
+            if res.problems:
+                print(f"lowlight enhance: warning: {spec}: the input is damaged or truncated; "
+                      f"{res.frames} frames could be decoded and were written", file=sys.stderr)
+            print(f"{spec} -> {res.path} ({res.frames} frames, {res.seconds:.1f} s, "
+                  f"{res.fps:.1f} fps, audio {res.audio})")
+        except KeyboardInterrupt:
+            print("", file=sys.stderr)
+            _err(f"{spec}: interrupted; nothing was written")
+            return 130
+        except ExportCancelled as exc:
+            _err(str(exc))
+            failed += 1
+        except (VideoError, ValueError) as exc:
+            _err(str(exc))
+            failed += 1
+    if stills:
+        try:
+            ok, bad = enhance_images(stills, args.output, enhancer, params, overwrite=args.overwrite,
+                                     reference=args.reference,
+                                     log=lambda m: print(m, file=sys.stderr if m.startswith("error:") else sys.stdout))
+            failed += bad
+        except StillError as exc:
+            _err(str(exc))
+            failed += 1
+    return 1 if failed else 0
