@@ -12,14 +12,16 @@ reported by :func:`thread_info`):
   (``params_mode="defaults"``: smoothing and denoise 0.5, so the temporal stages run)
   and per frame (``params_mode="per_frame"``: smoothing = denoise = 0), which is what
   per-frame speed targets mean.
-* stage ``"end_to_end"``: a generated clip is written once to an H.264 file, then the
-  export path decodes it, enhances it (fast path, method defaults) and encodes it to
-  H.264 at the export's default quality; frames / wall time.
+* stage ``"end_to_end"``: a generated clip is written once to an H.264 file, then
+  :func:`engine.video.export.export_video` decodes it, enhances it (fast path, method
+  defaults) and encodes it to H.264 at the export's default quality and preset; fps =
+  frames / wall time of the export call (after one untimed warm-up export).
 * :func:`soak`: the export repeated on a 1080p clip for minutes while the resident set
   size (VmRSS) is sampled, to show whether memory grows.
 
 A record's ``fps_median`` is the median over ``repeat`` runs of (frames in the run /
-run seconds); ``ms_p95`` the 95th percentile of the per-frame latencies of all runs;
+run seconds); ``ms_p95`` the 95th percentile of the per-frame latencies of all runs
+(end-to-end: of the intervals between frames leaving the enhance stage of the pipeline);
 ``rss_mb`` the process's resident set after the record's runs.
 """
 
@@ -60,6 +62,7 @@ __all__ = [
     "synthetic_clip",
     "write_clip",
     "export_clip",
+    "END_TO_END_NOTE",
     "run_bench",
     "ratios",
     "soak",
@@ -76,6 +79,8 @@ STAGES = ("enhance", "end_to_end")
 BACKENDS = ("torch", "onnx", "numpy")
 #: frames of the reference path whose outputs are kept for the fast-vs-reference PSNR
 PSNR_FRAMES = 3
+END_TO_END_NOTE = ("export_video: H.264 at the export defaults; ms_p95 = intervals between frames "
+                   "leaving the enhance stage")
 
 
 class BenchError(ValueError):
@@ -229,89 +234,55 @@ def write_clip(path: str | os.PathLike[str], frames: Sequence[np.ndarray], fps: 
 
 # --------------------------------------------------------------------------- export
 
-def _export_api() -> tuple[Callable[..., Any], type] | None:
-    """``(export_video, ExportOptions)`` from :mod:`engine.video.export`, or None when the
-    video package does not provide them."""
-    try:
-        from engine.video.export import ExportOptions, export_video  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return export_video, ExportOptions
+class _TimedProcessor:
+    """A :class:`engine.processor.FrameProcessor` that also records when each frame
+    leaves it (perf_counter seconds), for the end-to-end per-frame intervals."""
+
+    def __init__(self, enhancer: Any, params: EnhanceParams) -> None:
+        from engine.processor import FrameProcessor
+
+        self._proc = FrameProcessor(enhancer, params)
+        self.done: list[float] = []
+
+    @property
+    def enhancer(self) -> Any:
+        return self._proc.enhancer
+
+    @property
+    def params(self) -> EnhanceParams:
+        return self._proc.params
+
+    def reset(self) -> None:
+        self._proc.reset()
+
+    def flush(self) -> None:
+        self._proc.flush()
+
+    def process(self, image: np.ndarray) -> np.ndarray:
+        out = self._proc.process(image)
+        self.done.append(time.perf_counter())
+        return out
 
 
-def export_backend() -> str:
-    """What :func:`export_clip` times: ``"engine.video.export"`` or ``"pyav-direct"``."""
-    return "engine.video.export" if _export_api() is not None else "pyav-direct"
+def export_clip(src: str | os.PathLike[str], dst: str | os.PathLike[str], enhancer: Any,
+                params: EnhanceParams, *, cancel: threading.Event | None = None) -> tuple[int, float, list[float]]:
+    """Export ``src`` through :func:`engine.video.export.export_video` (decode → FrameProcessor
+    with ``enhancer`` and ``params`` → H.264 at the export's default quality and preset)
+    into ``dst`` (replaced).
 
-
-def _pyav_export(src: Path, dst: Path, enhancer: Any, params: EnhanceParams,
-                 progress: Callable[[int], None] | None, cancel: Callable[[], bool] | None) -> int:
-    """Decode ``src`` with PyAV → FrameProcessor → libx264 at its default quality (CRF 23,
-    preset medium) into ``dst``. Used only where :mod:`engine.video.export` is absent."""
-    import av
-
-    from engine.processor import FrameProcessor
-
-    proc = FrameProcessor(enhancer, params)
-    n, cancelled = 0, False
-    tmp = dst.with_name(dst.name + ".part" + dst.suffix)
-    try:
-        with av.open(str(src)) as inp, av.open(str(tmp), "w") as out:
-            vin = inp.streams.video[0]
-            vin.thread_type = "AUTO"
-            st = out.add_stream("libx264", rate=vin.average_rate or 30)
-            st.width, st.height, st.pix_fmt = vin.codec_context.width, vin.codec_context.height, "yuv420p"
-            for fr in inp.decode(vin):
-                if cancel is not None and cancel():
-                    cancelled = True
-                    break
-                img = proc.process(fr.to_ndarray(format="rgb24"))
-                for pkt in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                    out.mux(pkt)
-                n += 1
-                if progress is not None:
-                    progress(n)
-            if not cancelled:
-                for pkt in st.encode():
-                    out.mux(pkt)
-        if not cancelled:  # a cancelled export leaves no target (as the real export does)
-            os.replace(tmp, dst)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return n
-
-
-def export_clip(src: str | os.PathLike[str], dst: str | os.PathLike[str], method: str, *,
-                params: EnhanceParams, backend: str, device: str, enhancer: Any = None,
-                progress: Callable[[int], None] | None = None,
-                cancel: Callable[[], bool] | None = None) -> int:
-    """Export ``src`` enhanced by ``method`` to ``dst`` (H.264 at the export's default
-    quality) and return the number of frames written.
-
-    Uses :func:`engine.video.export.export_video` when the video package provides it;
-    otherwise (``enhancer`` required) a direct PyAV decode → FrameProcessor → encode.
-    ``progress(n)`` is called after each frame with the frames done so far.
+    Returns (frames written, wall seconds of the export call, per-frame intervals in ms
+    between frames leaving the enhance stage). Raises ``ExportCancelled`` when ``cancel``
+    is set, ``VideoError`` on failure.
     """
-    api = _export_api()
-    if api is None:
-        if enhancer is None:
-            enhancer = registry.create(method, backend=backend, device=device)
-        return _pyav_export(Path(src), Path(dst), enhancer, params, progress, cancel)
-    export_video, ExportOptions = api
-    count = [0]
+    from engine.video.export import ExportOptions, export_video
 
-    def _progress(*args: Any, **kwargs: Any) -> None:
-        count[0] += 1
-        if progress is not None:
-            progress(count[0])
-
-    result = export_video(str(src), str(dst), method=method, params=params, options=ExportOptions(),
-                          progress=_progress, cancel=cancel, backend=backend, device=device)
-    frames = getattr(result, "frames", None)
-    if frames is None and isinstance(result, int):
-        frames = result
-    return int(frames) if frames is not None else count[0]
+    proc = _TimedProcessor(enhancer, params)
+    t0 = time.perf_counter()
+    res = export_video(str(src), str(dst), processor=proc, options=ExportOptions(overwrite=True),
+                       cancel=cancel)
+    dt = time.perf_counter() - t0
+    stamps = [t0] + proc.done
+    return res.frames, dt, [(b - a) * 1e3 for a, b in zip(stamps[1:], stamps[2:])]
 
 
 # --------------------------------------------------------------------------- records
@@ -524,8 +495,7 @@ def run_bench(config: BenchConfig, *, log: Log | None = None,
                 if "end_to_end" in config.stages and "fast" in config.paths:
                     if (w, h) not in files:
                         files[(w, h)] = write_clip(Path(tmpdir.name) / f"clip_{w}x{h}.mp4", clip)
-                    rec = _bench_end_to_end(d.name, enh, files[(w, h)], Path(tmpdir.name), defaults,
-                                            config, common, len(clip))
+                    rec = _bench_end_to_end(enh, files[(w, h)], Path(tmpdir.name), defaults, config, common)
                     records.append(rec)
                     say(_progress_line(rec))
                 if ratio_out is not None and fast_rec is not None and ref_rec is not None:
@@ -572,29 +542,24 @@ def _bench_reference(enh: Any, clip: Sequence[np.ndarray], params: EnhanceParams
                        params_mode="per_frame", params=params.as_dict(), note=note, **common), kept
 
 
-def _bench_end_to_end(method: str, enh: Any, src: Path, folder: Path, params: EnhanceParams,
-                      config: BenchConfig, common: dict[str, Any], n_frames: int) -> BenchRecord:
+def _bench_end_to_end(enh: Any, src: Path, folder: Path, params: EnhanceParams,
+                      config: BenchConfig, common: dict[str, Any]) -> BenchRecord:
     dst = folder / "out.mp4"
     fps, lat = [], []
     total = 0
     for r in range(config.repeat + 1):  # run 0 warms up (decoder, encoder, sessions)
-        stamps = [time.perf_counter()]
-        t0 = stamps[0]
-        n = export_clip(src, dst, method, params=params, backend=common["backend"], device=common["device"],
-                        enhancer=enh, progress=lambda _n: stamps.append(time.perf_counter()))
-        dt = time.perf_counter() - t0
+        n, dt, intervals = export_clip(src, dst, enh, params)
         if r == 0:
             continue
         total += n
         fps.append(n / dt if dt > 0 else float("inf"))
-        lat.extend((b - a) * 1e3 for a, b in zip(stamps, stamps[1:]))
+        lat.extend(intervals)
     if dst.exists():
         dst.unlink()
-    note = f"{export_backend()}; H.264 at the export default; ms_p95 from per-frame progress intervals"
     return BenchRecord(path="fast", stage="end_to_end", fps_median=statistics.median(fps),
                        ms_p95=_p95(lat) if lat else 1e3 / statistics.median(fps), rss_mb=rss_mb(),
                        frames=total, repeat=config.repeat, params_mode="defaults",
-                       params=params.as_dict(), note=note, **common)
+                       params=params.as_dict(), note=END_TO_END_NOTE, **common)
 
 
 def _ratio(enh: Any, clip: Sequence[np.ndarray], params: EnhanceParams, fast: BenchRecord,
@@ -675,6 +640,8 @@ def soak(minutes: float, *, method: str = "sci", size: tuple[int, int] = (1920, 
     """Export a generated ``size`` clip of ``frames`` frames again and again for
     ``minutes`` (the export in progress is cancelled at the deadline) while sampling VmRSS
     every ``interval`` seconds (default: 5 s, less for runs under a minute)."""
+    from engine.video.export import ExportCancelled
+
     if not minutes > 0:
         raise BenchError("--soak needs a positive number of minutes")
     d = registry.get(method)
@@ -699,27 +666,32 @@ def soak(minutes: float, *, method: str = "sci", size: tuple[int, int] = (1920, 
         th = threading.Thread(target=sampler, name="soak-rss", daemon=True)
         t_start = time.perf_counter()
         th.start()
-        deadline = t_start + seconds
-        cancel = lambda: time.perf_counter() >= deadline  # noqa: E731
+        cancel = threading.Event()
+        timer = threading.Timer(seconds, cancel.set)
+        timer.start()
         next_log = t_start
         try:
-            while time.perf_counter() < deadline:
-                done += export_clip(src, Path(tmp) / "out.mp4", d.name, params=p, backend=enh.backend,
-                                    device=enh.device, enhancer=enh, cancel=cancel)
+            while not cancel.is_set():
+                try:
+                    n, _dt, _iv = export_clip(src, Path(tmp) / "out.mp4", enh, p, cancel=cancel)
+                except ExportCancelled:  # the deadline fell inside an export
+                    break
+                done += n
                 exports += 1
                 if exports == 1:
                     warm_at[0] = time.perf_counter() - t_start
                 if log is not None and time.perf_counter() >= next_log:
                     next_log = time.perf_counter() + max(10.0, interval)
-                    log(f"soak: {time.perf_counter() - t_start:.0f} s, {exports} exports, {done} frames, "
-                        f"RSS {rss_mb():.0f} MiB")
+                    log(f"soak: {time.perf_counter() - t_start:.0f} s of {seconds:.0f}, {exports} exports, "
+                        f"{done} frames, RSS {rss_mb():.0f} MiB")
         finally:
+            timer.cancel()
             stop.set()
             th.join()
         elapsed = time.perf_counter() - t_start
     samples.append((elapsed, rss_mb()))
     steady = [s for s in samples if s[0] >= warm_at[0]]
-    note = export_backend()
+    note = "frames: completed exports only"
     if len(steady) < 2:
         steady = samples
         note += "; too short for a steady-state slope: slope over all samples (warm-up included)"

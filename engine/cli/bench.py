@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
         out: Any = {"records": recs, "ratios": [r.as_dict() for r in rs]} if args.ratios else recs
         print(json.dumps(_json_safe(out), indent=1))
         return 0
-    print(_threads_line(records[0].threads) + f"; end-to-end via {bench.export_backend()}")
+    print(_threads_line(records[0].threads))
     print(format_table(records))
     if args.ratios:
         print()

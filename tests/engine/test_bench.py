@@ -51,6 +51,8 @@ def test_quick_json_has_the_schema_for_every_record(weights, capsys):
         assert r["frames"] >= 1 and r["params_mode"] in ("defaults", "per_frame")
         assert (r["width"], r["height"]) in bench.QUICK_SIZES
         assert set(r["threads"]) >= {"torch", "onnx_intra_op", "cv2", "cpu_count"}
+        if r["stage"] == "end_to_end":  # timed through export_video, fast path, method defaults
+            assert r["path"] == "fast" and r["params_mode"] == "defaults" and r["note"] == bench.END_TO_END_NOTE
         if r["path"] == "reference":
             assert r["stage"] == "enhance" and r["params_mode"] == "per_frame"
         if r["params_mode"] == "per_frame":
