@@ -598,8 +598,13 @@ def _progress_line(r: BenchRecord) -> str:
 
 @dataclass
 class SoakResult:
-    """RSS over a long export loop, MiB; slope in MiB per minute (least squares over the
-    samples after the first export, which is warm-up)."""
+    """RSS over a long export loop, MiB.
+
+    ``slope_mb_per_min``: least-squares slope of the periodic samples after the first
+    export (warm-up). The samples rise and fall with every export (frames in flight,
+    encoder buffers), so ``between_slope_mb_per_min`` (the slope of the RSS taken right
+    after each completed export but the first, ``between_exports``) is the cleaner
+    growth figure."""
 
     method: str
     backend: str
@@ -617,6 +622,8 @@ class SoakResult:
     slope_mb_per_min: float
     samples: list[tuple[float, float]]
     interval_s: float
+    between_slope_mb_per_min: float
+    between_exports: list[tuple[float, float]]
     threads: dict[str, int]
     note: str = ""
 
@@ -660,6 +667,7 @@ def soak(minutes: float, *, method: str = "sci", size: tuple[int, int] = (1920, 
             stop.wait(interval)
 
     exports = done = 0
+    between: list[tuple[float, float]] = []  # RSS right after each completed export
     with tempfile.TemporaryDirectory(prefix="lowlight-soak-") as tmp:
         src = write_clip(Path(tmp) / "soak.mp4", synthetic_clip(*size, frames, seed=1))
         rss0 = rss_mb()
@@ -678,6 +686,7 @@ def soak(minutes: float, *, method: str = "sci", size: tuple[int, int] = (1920, 
                     break
                 done += n
                 exports += 1
+                between.append((time.perf_counter() - t_start, rss_mb()))
                 if exports == 1:
                     warm_at[0] = time.perf_counter() - t_start
                 if log is not None and time.perf_counter() >= next_log:
@@ -699,5 +708,7 @@ def soak(minutes: float, *, method: str = "sci", size: tuple[int, int] = (1920, 
                       seconds=elapsed, exports=exports, frames=done, fps=done / elapsed if elapsed > 0 else 0.0,
                       rss_start_mb=rss0, rss_peak_mb=max([rss0] + [s[1] for s in samples]),
                       rss_end_mb=samples[-1][1], vm_hwm_mb=peak_rss_mb(), slope_mb_per_min=_slope(steady),
+                      between_slope_mb_per_min=_slope(between[1:]),
+                      between_exports=[(round(t, 2), round(r, 1)) for t, r in between],
                       samples=[(round(t, 2), round(r, 1)) for t, r in samples], interval_s=interval,
                       threads=thread_info(), note=note)

@@ -167,7 +167,8 @@ def _run_soak(args: argparse.Namespace, log: Any) -> int:
           f"{res.exports} exports, {res.frames} frames, {res.fps:.1f} fps ({res.note})")
     print(f"RSS MiB: start {res.rss_start_mb:.0f}, peak {res.rss_peak_mb:.0f} (VmHWM {res.vm_hwm_mb:.0f}), "
           f"end {res.rss_end_mb:.0f}; growth {res.slope_mb_per_min:+.2f} MiB/min "
-          f"({len(res.samples)} samples every {res.interval_s:g} s)")
+          f"({len(res.samples)} samples every {res.interval_s:g} s), "
+          f"{res.between_slope_mb_per_min:+.2f} MiB/min between exports")
     return 0
 
 

@@ -111,11 +111,13 @@ def test_soak_reports_rss_summary(capsys):
     rc, out, _ = _run(capsys, "--soak", "0.05", "--quick", "--methods", "gamma", "--json")
     assert rc == 0
     s = json.loads(out)
-    for key in ("rss_start_mb", "rss_peak_mb", "rss_end_mb", "vm_hwm_mb", "slope_mb_per_min"):
+    for key in ("rss_start_mb", "rss_peak_mb", "rss_end_mb", "vm_hwm_mb", "slope_mb_per_min",
+                "between_slope_mb_per_min"):
         assert isinstance(s[key], float) and math.isfinite(s[key])
     assert s["rss_peak_mb"] >= s["rss_start_mb"] and s["rss_peak_mb"] >= s["rss_end_mb"]
     assert s["vm_hwm_mb"] >= s["rss_peak_mb"] - 1.0
     assert s["exports"] >= 1 and s["frames"] >= 1 and len(s["samples"]) >= 2
+    assert len(s["between_exports"]) == s["exports"]
     assert (s["width"], s["height"]) == bench.QUICK_SIZES[-1]
     assert 2.5 <= s["seconds"] < 60  # stops at the deadline (0.05 min = 3 s)
     rc, out, _ = _run(capsys, "--soak", "0.02", "--quick", "--methods", "gamma")
