@@ -602,9 +602,9 @@ class SoakResult:
 
     ``slope_mb_per_min``: least-squares slope of the periodic samples after the first
     export (warm-up). The samples rise and fall with every export (frames in flight,
-    encoder buffers), so ``between_slope_mb_per_min`` (the slope of the RSS taken right
-    after each completed export but the first, ``between_exports``) is the cleaner
-    growth figure."""
+    encoder buffers), so ``between_slope_mb_per_min`` (the Theil–Sen slope of the RSS
+    taken right after each completed export but the first, ``between_exports``) is the
+    cleaner growth figure."""
 
     method: str
     backend: str
@@ -639,6 +639,14 @@ def _slope(samples: Sequence[tuple[float, float]]) -> float:
     if float(np.ptp(t)) == 0.0:
         return 0.0
     return float(np.polyfit(t, r, 1)[0])
+
+
+def _robust_slope(samples: Sequence[tuple[float, float]]) -> float:
+    """Theil–Sen slope (median of the pairwise slopes), MiB per minute: one export that
+    happened to end with its buffers still resident does not tilt it."""
+    pts = [(t / 60.0, r) for t, r in samples]
+    slopes = [(b[1] - a[1]) / (b[0] - a[0]) for i, a in enumerate(pts) for b in pts[i + 1:] if b[0] > a[0]]
+    return float(statistics.median(slopes)) if slopes else 0.0
 
 
 def soak(minutes: float, *, method: str = "sci", size: tuple[int, int] = (1920, 1080), frames: int = 60,
@@ -708,7 +716,7 @@ def soak(minutes: float, *, method: str = "sci", size: tuple[int, int] = (1920, 
                       seconds=elapsed, exports=exports, frames=done, fps=done / elapsed if elapsed > 0 else 0.0,
                       rss_start_mb=rss0, rss_peak_mb=max([rss0] + [s[1] for s in samples]),
                       rss_end_mb=samples[-1][1], vm_hwm_mb=peak_rss_mb(), slope_mb_per_min=_slope(steady),
-                      between_slope_mb_per_min=_slope(between[1:]),
+                      between_slope_mb_per_min=_robust_slope(between[1:]),
                       between_exports=[(round(t, 2), round(r, 1)) for t, r in between],
                       samples=[(round(t, 2), round(r, 1)) for t, r in samples], interval_s=interval,
                       threads=thread_info(), note=note)

@@ -178,3 +178,14 @@ def test_synthetic_clip_is_dark_and_moves():
     clip = bench.synthetic_clip(160, 90, 5)
     assert all(f.mean() < 60 for f in clip)  # dark
     assert np.abs(clip[4].astype(int) - clip[0].astype(int)).mean() > 2  # motion + noise
+
+
+def test_soak_growth_slopes():
+    flat = [(t * 10.0, 500.0) for t in range(12)]
+    spiky = list(flat)
+    spiky[6] = (60.0, 1000.0)  # one export that ended with its buffers still resident
+    assert bench._robust_slope(spiky) == 0.0
+    assert bench._slope(spiky) != 0.0  # least squares is tilted by it
+    rising = [(t * 60.0, 500.0 + 2.0 * t) for t in range(6)]  # 2 MiB per minute
+    assert bench._robust_slope(rising) == pytest.approx(2.0)
+    assert bench._slope(rising) == pytest.approx(2.0)
