@@ -1,0 +1,191 @@
+"""``lowlight bench``: record schema, table, ratios, soak summary and error paths.
+
+No timing assertions: only the shape and meaning of the output. Runs use --quick
+(96x54 and 160x90 frames, 4 frames, 1 run) with small untrained checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import bench
+from engine.cli import main
+from learned_helpers import WeightsEnv, make_weights
+
+REQUIRED = {"method": str, "backend": str, "device": str, "path": str, "stage": str, "width": int,
+            "height": int, "fps_median": float, "ms_p95": float, "rss_mb": float}
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    env = WeightsEnv(make_weights(tmp_path_factory.mktemp("bench-weights"), onnx=True))
+    try:
+        yield env.folder
+    finally:
+        env.restore()
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = main(["bench", *argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_quick_json_has_the_schema_for_every_record(weights, capsys):
+    rc, out, _ = _run(capsys, "--quick", "--json")
+    assert rc == 0
+    records = json.loads(out)
+    assert isinstance(records, list) and records
+    for r in records:
+        for key, kind in REQUIRED.items():
+            assert isinstance(r[key], kind), (key, r)
+        assert r["path"] in ("fast", "reference")
+        assert r["stage"] in ("enhance", "end_to_end")
+        assert r["fps_median"] > 0 and r["ms_p95"] >= 0 and r["rss_mb"] > 0
+        assert r["frames"] >= 1 and r["params_mode"] in ("defaults", "per_frame")
+        assert (r["width"], r["height"]) in bench.QUICK_SIZES
+        assert set(r["threads"]) >= {"torch", "onnx_intra_op", "cv2", "cpu_count"}
+        if r["stage"] == "end_to_end":  # timed through export_video, fast path, method defaults
+            assert r["path"] == "fast" and r["params_mode"] == "defaults" and r["note"] == bench.END_TO_END_NOTE
+        if r["path"] == "reference":
+            assert r["stage"] == "enhance" and r["params_mode"] == "per_frame"
+        if r["params_mode"] == "per_frame":
+            assert r["params"]["smoothing"] == 0 and r["params"]["denoise"] == 0
+    seen = {(r["method"], r["backend"]) for r in records}
+    for m in ("sci", "zerodce", "zerodce++"):
+        assert (m, "torch") in seen and (m, "onnx") in seen
+    assert ("gamma", "numpy") in seen
+    # every method: both paths, both stages, both parameter sets, at each size
+    sci = {(r["path"], r["stage"], r["params_mode"], r["width"]) for r in records
+           if r["method"] == "sci" and r["backend"] == "onnx"}
+    for w, _h in bench.QUICK_SIZES:
+        assert {("fast", "enhance", "defaults", w), ("fast", "enhance", "per_frame", w),
+                ("reference", "enhance", "per_frame", w), ("fast", "end_to_end", "defaults", w)} <= sci
+    # default smoothing/denoise are what the defaults records ran with
+    d = next(r for r in records if r["method"] == "sci" and r["params_mode"] == "defaults")
+    assert d["params"]["smoothing"] == 0.5 and d["params"]["denoise"] == 0.5
+
+
+def test_table_output(capsys):
+    rc, out, err = _run(capsys, "--quick", "--methods", "gamma,clahe", "--stages", "enhance")
+    assert rc == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("threads: torch ")
+    header = lines[1].split()
+    assert header[:5] == ["method", "backend", "device", "path", "stage"]
+    rows = [ln.split() for ln in lines[3:]]
+    # 2 methods × 2 sizes × (fast defaults, fast per-frame, reference)
+    assert len(rows) == 12
+    assert {r[0] for r in rows} == {"gamma", "clahe"}
+    assert all(r[1] == "numpy" and float(r[7]) > 0 for r in rows)
+    assert "gamma" in err  # progress lines on stderr
+
+
+def test_ratios_pair_fast_and_reference_with_psnr(weights, capsys):
+    rc, out, _ = _run(capsys, "--quick", "--methods", "sci,gamma", "--backends", "onnx,numpy",
+                      "--stages", "enhance", "--ratios", "--json")
+    assert rc == 0
+    data = json.loads(out)
+    assert set(data) == {"records", "ratios"}
+    rs = data["ratios"]
+    assert {(r["method"], r["width"]) for r in rs} == {(m, w) for m in ("sci", "gamma") for w, _ in bench.QUICK_SIZES}
+    for r in rs:
+        assert r["ratio"] == pytest.approx(r["fast_fps"] / r["reference_fps"])
+        assert r["psnr_target_db"] == bench.PSNR_TARGET_DB
+        # below the estimate size the fast path is the reference: near-identical output
+        assert r["psnr_db"] is None or r["psnr_db"] > 35.0  # None = identical (inf)
+    assert next(r for r in rs if r["method"] == "sci")["ratio_target"] == 10.0
+    assert next(r for r in rs if r["method"] == "gamma")["ratio_target"] is None
+    # the text form
+    rc, out, _ = _run(capsys, "--quick", "--methods", "gamma", "--stages", "enhance", "--ratios")
+    assert rc == 0 and "fast (per-frame params) vs reference" in out and "PSNR dB" in out
+
+
+def test_soak_reports_rss_summary(capsys):
+    rc, out, _ = _run(capsys, "--soak", "0.05", "--quick", "--methods", "gamma", "--json")
+    assert rc == 0
+    s = json.loads(out)
+    for key in ("rss_start_mb", "rss_peak_mb", "rss_end_mb", "vm_hwm_mb", "slope_mb_per_min",
+                "between_slope_mb_per_min"):
+        assert isinstance(s[key], float) and math.isfinite(s[key])
+    assert s["rss_peak_mb"] >= s["rss_start_mb"] and s["rss_peak_mb"] >= s["rss_end_mb"]
+    assert s["vm_hwm_mb"] >= s["rss_peak_mb"] - 1.0
+    assert s["exports"] >= 1 and s["frames"] >= 1 and len(s["samples"]) >= 2
+    assert len(s["between_exports"]) == s["exports"]
+    assert (s["width"], s["height"]) == bench.QUICK_SIZES[-1]
+    assert 2.5 <= s["seconds"] < 60  # stops at the deadline (0.05 min = 3 s)
+    rc, out, _ = _run(capsys, "--soak", "0.02", "--quick", "--methods", "gamma")
+    assert rc == 0 and "RSS MiB: start" in out and "MiB/min" in out
+
+
+def test_missing_weights_are_skipped_with_a_note(tmp_path, capsys):
+    env = WeightsEnv(tmp_path)  # empty folder: no checkpoints
+    try:
+        rc, out, err = _run(capsys, "--quick", "--methods", "sci,gamma", "--stages", "enhance",
+                            "--paths", "fast", "--json")
+    finally:
+        env.restore()
+    assert rc == 0
+    assert {r["method"] for r in json.loads(out)} == {"gamma"}
+    assert "skipped sci (torch)" in err and "weights file not found" in err
+
+
+@pytest.mark.parametrize("argv, word", [
+    (["--methods", "nosuch"], "unknown method 'nosuch'"),
+    (["--sizes", "640x"], "bad size"),
+    (["--sizes", "axb"], "bad size"),
+    (["--sizes", "1x360"], "2..16384"),
+    (["--sizes", "641x361"], "even sizes"),
+    (["--backends", "tensorflow"], "unknown backend"),
+    (["--paths", "slow"], "unknown path"),
+    (["--params", "colour=3"], "bad --params"),
+    (["--frames", "0"], "at least 1"),
+    (["--soak", "0.01", "--methods", "nosuch"], "unknown method"),
+    (["--soak", "0"], "positive"),
+])
+def test_errors_exit_nonzero_with_one_line(capsys, argv, word):
+    rc, out, err = _run(capsys, "--quick", *argv)
+    assert rc != 0
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lowlight bench: ") and word in lines[0]
+
+
+def test_parse_sizes():
+    assert bench.parse_sizes("640x360, 1280X720") == [(640, 360), (1280, 720)]
+    with pytest.raises(bench.BenchError):
+        bench.parse_sizes(",")
+
+
+@settings(max_examples=25, deadline=None)
+@given(w=st.integers(1, 40), h=st.integers(1, 40), n=st.integers(1, 3))
+def test_synthetic_clip_any_size_is_deterministic(w, h, n):
+    a = bench.synthetic_clip(w, h, n)
+    b = bench.synthetic_clip(w, h, n)
+    assert len(a) == n
+    for x, y in zip(a, b):
+        assert x.shape == (h, w, 3) and x.dtype == np.uint8 and x.flags.c_contiguous
+        assert np.array_equal(x, y)
+
+
+def test_synthetic_clip_is_dark_and_moves():
+    clip = bench.synthetic_clip(160, 90, 5)
+    assert all(f.mean() < 60 for f in clip)  # dark
+    assert np.abs(clip[4].astype(int) - clip[0].astype(int)).mean() > 2  # motion + noise
+
+
+def test_soak_growth_slopes():
+    flat = [(t * 10.0, 500.0) for t in range(12)]
+    spiky = list(flat)
+    spiky[6] = (60.0, 1000.0)  # one export that ended with its buffers still resident
+    assert bench._robust_slope(spiky) == 0.0
+    assert bench._slope(spiky) != 0.0  # least squares is tilted by it
+    rising = [(t * 60.0, 500.0 + 2.0 * t) for t in range(6)]  # 2 MiB per minute
+    assert bench._robust_slope(rising) == pytest.approx(2.0)
+    assert bench._slope(rising) == pytest.approx(2.0)
