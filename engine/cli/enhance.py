@@ -53,6 +53,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", action="store_true",
                         help="full-resolution reference path (slow; the quality baseline) "
                              "instead of the fast estimate/apply path")
+    parser.add_argument("--segment-seconds", type=float, default=None, metavar="SEC",
+                        help="write video files in journaled segments of SEC source seconds; "
+                             "after a crash or Ctrl-C, running the same command again resumes "
+                             "from the last finished segment (e.g. 30)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -170,7 +174,12 @@ def run(args: argparse.Namespace) -> int:
             else:
                 processor = FrameProcessor(enhancer, params)
             bar = _ProgressBar(os.path.basename(spec) or spec, not args.quiet)
-            res = export_video(spec, target, processor=processor, options=options, progress=bar)
+            res = export_video(spec, target, processor=processor, options=options, progress=bar,
+                               segment_seconds=args.segment_seconds,
+                               weights=getattr(args, "weights", None))
+            if res.resumed_frames:
+                print(f"lowlight enhance: {spec}: resumed; {res.resumed_frames} frames came from "
+                      "the earlier run's finished segments", file=sys.stderr)
             for line in res.problems:
                 print(f"lowlight enhance: warning: {spec}: {line}", file=sys.stderr)
             if res.problems:

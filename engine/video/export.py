@@ -149,6 +149,8 @@ class ExportResult:
         problems: decode problems met on the way (e.g. a truncated file), one line each.
         runtime: the enhancer's runtime label (e.g. ``"onnx/cpu"``), "" when unknown.
         stats: the pipeline's final figures (per-stage ms per frame, latency).
+        resumed_frames: frames taken from an earlier, interrupted run's finished segments
+            (segmented exports only; 0 otherwise).
     """
 
     path: Path
@@ -159,6 +161,7 @@ class ExportResult:
     problems: tuple[str, ...] = ()
     runtime: str = ""
     stats: PipelineStats | None = None
+    resumed_frames: int = 0
 
 
 # ----------------------------------------------------------------------------- targets
@@ -659,7 +662,8 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
                  progress: Callable[[ExportProgress], None] | None = None,
                  cancel: threading.Event | None = None, backend: str = "auto",
                  device: str = "auto", processor: Any = None, weights: str | None = None,
-                 queue_size: int = 4) -> ExportResult:
+                 queue_size: int = 4, pause: threading.Event | None = None,
+                 segment_seconds: float | None = None) -> ExportResult:
     """Enhance a video (or any source) and write it to ``target``.
 
     Args:
@@ -678,6 +682,12 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
             :class:`engine.processor.FrameProcessor`) used instead of ``method``; None
             with no method copies the frames unchanged (a re-encode).
         queue_size: frames buffered between stages.
+        pause: while set, reading stops (the export idles); clear it to go on. The output
+            is the same as an unpaused run's. Progress keeps being reported.
+        segment_seconds: a video-file input and video-file target are exported in
+            journaled segments of about this many source seconds, resumable after a crash
+            or cancel by running the same export again (see :mod:`engine.video.segments`).
+            None = one pass (nothing to resume).
 
     Returns:
         :class:`ExportResult`.
@@ -705,6 +715,16 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
         reset = getattr(processor, "reset", None)
         if reset is not None:
             reset()  # a new stream: no temporal state from a previous one
+    t_str = os.fspath(target)
+    if segment_seconds and src_path is not None and not isinstance(source_spec, Source) \
+            and not is_image_path(src_path) and not _is_sequence_target(t_str):
+        from engine.video.segments import export_segmented, processing_settings
+
+        return export_segmented(src_path, t_str, processor=processor, options=options,
+                                segment_seconds=segment_seconds,
+                                settings=processing_settings(processor, weights),
+                                progress=progress, cancel=cancel, pause=pause,
+                                queue_size=queue_size, runtime=runtime)
     if isinstance(source_spec, Source):
         source = source_spec
     elif src_path is not None and not is_image_path(src_path):
@@ -717,9 +737,16 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
     except BaseException:
         source.close()
         raise
+    if isinstance(sink, VideoFileSink) and sink._out is not None:
+        import json
+
+        from engine.video.segments import processing_settings
+
+        sink._out.metadata["comment"] = "lowlight " + json.dumps(
+            processing_settings(processor, weights), sort_keys=True, separators=(",", ":"))
     total = source.info.frame_count
     t0 = time.perf_counter()
-    pipe = Pipeline(source, processor, sink, mode="export", queue_size=queue_size)
+    pipe = Pipeline(source, processor, sink, mode="export", queue_size=queue_size, pause=pause)
     last_report = 0.0
 
     def report(finished: bool = False) -> None:
