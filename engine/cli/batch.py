@@ -23,6 +23,7 @@ import threading
 import time
 
 from engine.cli.options import add_method_options, params_from_args
+from engine.video.export import CODECS
 
 COMMAND = "batch"
 HELP = "enhance many videos through a queue (parallel jobs, pause, resume, Ray)"
@@ -33,7 +34,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", metavar="IN", nargs="+", help="video files or folders of videos")
     parser.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder")
     add_method_options(parser, default_method="gamma")
-    parser.add_argument("--codec", choices=["h264", "h265", "ffv1"], default="h264")
+    parser.add_argument("--codec", choices=list(CODECS), default="h264",
+                        help="video codec (hardware ones fall back to software when they cannot open)")
+    parser.add_argument("--pix-fmt", default=None, metavar="FMT", help="encoder pixel format (e.g. yuv420p10le)")
     parser.add_argument("--crf", type=int, default=None)
     parser.add_argument("--preset", default="medium")
     parser.add_argument("--audio", choices=["copy", "aac", "none"], default="copy")
@@ -110,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     settings = JobSettings(method=args.method, params=params.as_dict(),
                            options=ExportOptions(codec=args.codec, crf=args.crf, audio=args.audio,
-                                                 overwrite=args.overwrite, preset=args.preset),
+                                                 overwrite=args.overwrite, preset=args.preset,
+                                                 pix_fmt=args.pix_fmt),
                            backend=args.backend, device=args.device, weights=args.weights,
                            segment_seconds=args.segment_seconds)
     t0 = time.perf_counter()

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from engine.cli.options import add_method_options, params_from_args
+from engine.video.export import CODECS
 
 COMMAND = "enhance"
 HELP = "enhance videos (with progress, audio, trimming) and images"
@@ -36,8 +37,13 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="output video file (one video input), folder, or image pattern "
                              "(out/f_%%05d.png writes a video as numbered images)")
     add_method_options(parser)
-    parser.add_argument("--codec", choices=["h264", "h265", "ffv1"], default="h264",
-                        help="video codec (default h264; ffv1 is lossless and needs .mkv)")
+    parser.add_argument("--codec", choices=list(CODECS), default="h264",
+                        help="video codec (default h264; ffv1 is lossless and needs .mkv; "
+                             "h264_nvenc, hevc_nvenc, *_qsv, *_vaapi use the GPU when FFmpeg has "
+                             "the encoder and it opens, else software)")
+    parser.add_argument("--pix-fmt", default=None, metavar="FMT",
+                        help="encoder pixel format, e.g. yuv420p10le (default: 4:2:0, 10-bit for "
+                             "10-bit inputs when the codec takes it)")
     parser.add_argument("--crf", type=int, default=None,
                         help="quality for h264/h265, 0..51, lower is better (defaults 20 / 24)")
     parser.add_argument("--preset", default="medium",
@@ -159,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
     stills = [s for s in args.inputs if s not in videos]
     failed = 0
     options = ExportOptions(codec=args.codec, crf=args.crf, audio=args.audio, start=args.start,
-                            end=args.end, overwrite=args.overwrite, preset=args.preset)
+                            end=args.end, overwrite=args.overwrite, preset=args.preset,
+                            pix_fmt=args.pix_fmt)
     if len(videos) > 1 or (videos and stills):
         try:
             os.makedirs(args.output, exist_ok=True)
@@ -180,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
             if res.resumed_frames:
                 print(f"lowlight enhance: {spec}: resumed; {res.resumed_frames} frames came from "
                       "the earlier run's finished segments", file=sys.stderr)
+            for line in res.notes:
+                print(f"lowlight enhance: note: {spec}: {line}", file=sys.stderr)
             for line in res.problems:
                 print(f"lowlight enhance: warning: {spec}: {line}", file=sys.stderr)
             if res.problems:

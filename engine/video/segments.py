@@ -132,24 +132,24 @@ class _ConcatSink:
 
     def __init__(self, target: str, options: Any, *, template: Any, rotation_ccw: int,
                  audio_source: str | None, time_offset: float, end: float | None,
-                 metadata: dict[str, str]) -> None:
+                 metadata: dict[str, str], streams_source: str | None) -> None:
         from engine.video.export import VideoFileSink
 
         self.sink = VideoFileSink(target, options, rotation_ccw=rotation_ccw,
                                   audio_source=audio_source, time_offset=time_offset, end=end,
-                                  time_base=template.time_base)
+                                  time_base=template.time_base, streams_source=streams_source,
+                                  metadata=metadata)
         s = self.sink
         try:
             s._vs = s._out.add_stream_from_template(template)
             s._vs.time_base = template.time_base
             if rotation_ccw:
                 s._vs.set_display_rotation(rotation_ccw)
-            for k, v in metadata.items():
-                s._out.metadata[k] = v
             if options.audio != "none" and audio_source:
                 s._setup_audio()
             elif options.audio == "none":
                 s.audio_mode = "none"
+            s._setup_extras()
         except BaseException:
             s.abort()
             raise
@@ -168,12 +168,14 @@ class _ConcatSink:
         s._mux(pkt)
         if pkt.pts is not None:
             s._pump_audio(float(pkt.pts * tb) + 0.5)
+            s._pump_extra(float(pkt.pts * tb) + 0.5)
 
     def close(self) -> None:
         s = self.sink
         try:
             s._pump_audio(None)
             s._finish_audio()
+            s._pump_extra(None)
             s._out.close()
             s._out = None
             s._close_audio_in()
@@ -228,6 +230,9 @@ class _SegmentingSink(Sink):
         meta["next_t"] = next_t
         meta["preroll_t"] = preroll_t
         meta["status"] = "done"
+        meta["encoder"] = self.cur.encoder
+        if self.cur.notes:
+            meta["notes"] = list(self.cur.notes)
         self.journal["segments"].append(meta)
         _write_journal(self.folder, self.journal)
         self.cur = self.cur_meta = None
@@ -296,7 +301,7 @@ class _PrerollProcessor:
 def _settings_key(options: Any, settings: dict[str, Any], segment_seconds: float, preroll: int) -> dict:
     return {"processing": settings,
             "options": {k: getattr(options, k) for k in ("codec", "crf", "preset", "start", "end",
-                                                          "audio", "audio_bitrate")},
+                                                          "audio", "audio_bitrate", "pix_fmt")},
             "segment_seconds": float(segment_seconds), "preroll": int(preroll)}
 
 
@@ -339,7 +344,10 @@ def export_segmented(src_path: str, target: str, *, processor: Any, options: Any
         shutil.rmtree(folder, ignore_errors=True)  # another input or other settings: start over
         journal = None
     probe = VideoFileSource(src_path, start=options.start, end=options.end)
+    from engine.video.export import _pix_fmt_of
+
     info, time_base, rotation = probe.info, probe.time_base, probe.rotation_ccw
+    src_pix = _pix_fmt_of(probe)
     has_audio = info.has_audio
     probe.close()
     if journal is None:
@@ -357,7 +365,7 @@ def export_segmented(src_path: str, target: str, *, processor: Any, options: Any
     done_frames = sum(s["frames"] for s in segs)
     resumed = done_frames
     sink_kw = {"fps": info.fps, "time_base": time_base, "rotation_ccw": rotation,
-               "time_offset": options.start or 0.0}
+               "time_offset": options.start or 0.0, "source_pix_fmt": src_pix}
     t0 = time.perf_counter()
     stats = None
     if not journal.get("ended"):
@@ -434,7 +442,8 @@ def export_segmented(src_path: str, target: str, *, processor: Any, options: Any
     try:
         out = _ConcatSink(target, options, template=first.streams.video[0], rotation_ccw=rotation,
                           audio_source=src_path if has_audio else None,
-                          time_offset=options.start or 0.0, end=options.end, metadata=meta)
+                          time_offset=options.start or 0.0, end=options.end, metadata=meta,
+                          streams_source=src_path)
     except BaseException:
         first.close()
         raise
@@ -463,7 +472,12 @@ def export_segmented(src_path: str, target: str, *, processor: Any, options: Any
                                 0.0, True))
     return ExportResult(Path(target), frames, seconds,
                         (frames - resumed) / seconds if seconds > 0 else 0.0, out.sink.audio_mode,
-                        (), runtime, stats, resumed)
+                        (), runtime, stats, resumed,
+                        tuple(segs[0].get("notes", [])) + tuple(out.sink.notes), _encoder_of(folder, segs))
+
+
+def _encoder_of(folder: Path, segs: list[dict[str, Any]]) -> str:
+    return str(segs[0].get("encoder", "")) if segs else ""
 
 
 class _PushBack:
