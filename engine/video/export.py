@@ -297,13 +297,17 @@ class VideoFileSink(Sink):
             container metadata are copied (those the output container accepts).
         source_pix_fmt: the input's pixel format (10-bit inputs stay 10-bit).
         metadata: container metadata tags to write (e.g. the processing settings).
+        deterministic: encode x264/x265 single-threaded, so the same frames always give
+            the same bitstream (multi-threaded x264 was seen to differ between runs);
+            resumable exports need it so a resumed result equals an uninterrupted one.
     """
 
     def __init__(self, target: str | os.PathLike, options: ExportOptions, *, fps: float = 30.0,
                  time_base: Fraction | None = None, rotation_ccw: int = 0,
                  audio_source: str | None = None, time_offset: float = 0.0,
                  end: float | None = None, streams_source: str | None = None,
-                 source_pix_fmt: str | None = None, metadata: dict[str, str] | None = None) -> None:
+                 source_pix_fmt: str | None = None, metadata: dict[str, str] | None = None,
+                 deterministic: bool = False) -> None:
         import av
 
         self.target = os.fspath(target)
@@ -345,6 +349,7 @@ class VideoFileSink(Sink):
         self._streams_source = streams_source
         self._source_pix_fmt = source_pix_fmt
         self._metadata = dict(metadata or {})
+        self._deterministic = deterministic
         self._extra: list[tuple[float, Any]] = []  # (output seconds, packet) of copied streams
         self.notes: list[str] = []
         self.encoder = enc
@@ -397,6 +402,8 @@ class VideoFileSink(Sink):
             vs.options = opts
         vs.codec_context.time_base = self.time_base
         vs.time_base = self.time_base
+        if self._deterministic and self._encoder in ("libx264", "libx265"):
+            vs.codec_context.thread_count = 1
         if self.rotation_ccw:
             vs.set_display_rotation(self.rotation_ccw)
         self._vs = vs
@@ -653,6 +660,9 @@ class VideoFileSink(Sink):
                 raise VideoError(f"{self.target}: frame {frame.index} is {w}x{h}, "
                                  f"the video is {self._vs.width}x{self._vs.height}")
             vf = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            # convert here rather than inside encode(): the implicit conversion there was seen
+            # to give run-to-run different bitstreams for the same pictures
+            vf = vf.reformat(format=self._vs.pix_fmt)
             vf.pts = self._pts_of(frame)
             vf.time_base = self.time_base
             for p in self._vs.encode(vf):

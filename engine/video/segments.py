@@ -359,13 +359,14 @@ def export_segmented(src_path: str, target: str, *, processor: Any, options: Any
         per_seg = max(1, int(round(segment_seconds * (info.fps or 30.0))))
         journal = {"version": JOURNAL_VERSION, "input": ident, "key": key,
                    "target": os.path.abspath(target), "frames_per_segment": per_seg,
-                   "segment_ext": ".nut", "segments": [], "ended": False}
+                   "segment_ext": ".mov", "segments": [], "ended": False}
         _write_journal(folder, journal)
     segs = journal["segments"]
     done_frames = sum(s["frames"] for s in segs)
     resumed = done_frames
     sink_kw = {"fps": info.fps, "time_base": time_base, "rotation_ccw": rotation,
-               "time_offset": options.start or 0.0, "source_pix_fmt": src_pix}
+               "time_offset": options.start or 0.0, "source_pix_fmt": src_pix,
+               "deterministic": True}
     t0 = time.perf_counter()
     stats = None
     if not journal.get("ended"):

@@ -34,5 +34,5 @@ class HangingProcessor(FrameProcessor):
 if __name__ == "__main__":
     src, out, seg, hang = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
     proc = HangingProcessor(registry.create("gamma"), hang)
-    export_video(src, out, processor=proc, options=ExportOptions(preset="ultrafast"),
+    export_video(src, out, processor=proc, options=ExportOptions(preset="veryfast"),
                  segment_seconds=seg)
