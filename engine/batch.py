@@ -89,7 +89,7 @@ class QueueItem:
 @dataclass(frozen=True)
 class QueueProgress:
     """The whole queue: counts by status, fraction of frames done (items of unknown
-    length count as one frame each), and an ETA from the frames per second so far."""
+    length count as the mean known length), and an ETA from the progress rate so far."""
 
     counts: dict[str, int]
     fraction: float
@@ -226,11 +226,13 @@ class Queue:
             items = list(self._items)
         counts = {s: 0 for s in STATUSES}
         done = total = 0.0
+        known = [it.frames_total for it in items if it.frames_total]
+        typical = sum(known) / len(known) if known else 1.0  # items not started yet
         for it in items:
             counts[it.status] += 1
             if it.status == "cancelled" and it.frames_done == 0:
                 continue
-            n = float(it.frames_total or 1)
+            n = float(it.frames_total or typical)
             total += n
             done += n if it.status in ("done", "failed", "cancelled") else it.fraction * n
         el = time.perf_counter() - self._t0 if self._t0 else 0.0

@@ -126,7 +126,7 @@ def test_changed_settings_start_over(clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
     folder = work_folder(out)
     folder.mkdir()
-    (folder / JOURNAL_NAME).write_text(json.dumps({"version": 1, "input": {}, "key": {}, "segments": [
+    (folder / JOURNAL_NAME).write_text(json.dumps({"version": 2, "input": {}, "key": {}, "segments": [
         {"file": "seg_00000.nut", "frames": 10}]}))
     res = export_video(clip, out, method="gamma", options=OPTS, segment_seconds=1.0)
     assert res.resumed_frames == 0 and res.frames == 30 and not folder.exists()
