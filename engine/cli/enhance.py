@@ -5,6 +5,9 @@
     lowlight enhance night1.jpg night2.png -o out/            (stills, via engine.stills)
     lowlight enhance 'frames/f_%04d.png' -o out.mp4            (numbered images read as a video)
     lowlight enhance demo -o demo_bright.mp4
+    lowlight enhance long.mp4 -o long_bright.mp4 --segment-seconds 30   (resumable: rerun after a crash)
+    lowlight enhance clip10bit.mkv -o out.mkv --codec h265 --pix-fmt yuv420p10le
+    lowlight enhance clip.mp4 -o out.mp4 --codec h264_nvenc            (software if no NVENC here)
 
 Videos (a video file, a numbered pattern such as ``frames/f_%04d.png``, or ``demo``) go
 through :func:`engine.video.export.export_video` with a progress bar on stderr; image
@@ -201,7 +204,9 @@ def run(args: argparse.Namespace) -> int:
                   f"{res.fps:.1f} fps, audio {res.audio}{stages})")
         except KeyboardInterrupt:
             print("", file=sys.stderr)
-            _err(f"{spec}: interrupted; nothing was written")
+            _err(f"{spec}: interrupted; nothing was written"
+                 + ("; the finished segments are kept: run the same command again to resume"
+                    if args.segment_seconds else ""))
             return 130
         except ExportCancelled as exc:
             _err(str(exc))
