@@ -5,6 +5,9 @@
     lowlight enhance night1.jpg night2.png -o out/            (stills, via engine.stills)
     lowlight enhance 'frames/f_%04d.png' -o out.mp4            (numbered images read as a video)
     lowlight enhance demo -o demo_bright.mp4
+    lowlight enhance long.mp4 -o long_bright.mp4 --segment-seconds 30   (resumable: rerun after a crash)
+    lowlight enhance clip10bit.mkv -o out.mkv --codec h265 --pix-fmt yuv420p10le
+    lowlight enhance clip.mp4 -o out.mp4 --codec h264_nvenc            (software if no NVENC here)
 
 Videos (a video file, a numbered pattern such as ``frames/f_%04d.png``, or ``demo``) go
 through :func:`engine.video.export.export_video` with a progress bar on stderr; image
@@ -22,6 +25,7 @@ import time
 from pathlib import Path
 
 from engine.cli.options import add_method_options, params_from_args
+from engine.video.export import CODECS
 
 COMMAND = "enhance"
 HELP = "enhance videos (with progress, audio, trimming) and images"
@@ -36,8 +40,13 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="output video file (one video input), folder, or image pattern "
                              "(out/f_%%05d.png writes a video as numbered images)")
     add_method_options(parser)
-    parser.add_argument("--codec", choices=["h264", "h265", "ffv1"], default="h264",
-                        help="video codec (default h264; ffv1 is lossless and needs .mkv)")
+    parser.add_argument("--codec", choices=list(CODECS), default="h264",
+                        help="video codec (default h264; ffv1 is lossless and needs .mkv; "
+                             "h264_nvenc, hevc_nvenc, *_qsv, *_vaapi use the GPU when FFmpeg has "
+                             "the encoder and it opens, else software)")
+    parser.add_argument("--pix-fmt", default=None, metavar="FMT",
+                        help="encoder pixel format, e.g. yuv420p10le (default: 4:2:0, 10-bit for "
+                             "10-bit inputs when the codec takes it)")
     parser.add_argument("--crf", type=int, default=None,
                         help="quality for h264/h265, 0..51, lower is better (defaults 20 / 24)")
     parser.add_argument("--preset", default="medium",
@@ -53,6 +62,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", action="store_true",
                         help="full-resolution reference path (slow; the quality baseline) "
                              "instead of the fast estimate/apply path")
+    parser.add_argument("--segment-seconds", type=float, default=None, metavar="SEC",
+                        help="write video files in journaled segments of SEC source seconds; "
+                             "after a crash or Ctrl-C, running the same command again resumes "
+                             "from the last finished segment (e.g. 30)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -155,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
     stills = [s for s in args.inputs if s not in videos]
     failed = 0
     options = ExportOptions(codec=args.codec, crf=args.crf, audio=args.audio, start=args.start,
-                            end=args.end, overwrite=args.overwrite, preset=args.preset)
+                            end=args.end, overwrite=args.overwrite, preset=args.preset,
+                            pix_fmt=args.pix_fmt)
     if len(videos) > 1 or (videos and stills):
         try:
             os.makedirs(args.output, exist_ok=True)
@@ -170,7 +184,14 @@ def run(args: argparse.Namespace) -> int:
             else:
                 processor = FrameProcessor(enhancer, params)
             bar = _ProgressBar(os.path.basename(spec) or spec, not args.quiet)
-            res = export_video(spec, target, processor=processor, options=options, progress=bar)
+            res = export_video(spec, target, processor=processor, options=options, progress=bar,
+                               segment_seconds=args.segment_seconds,
+                               weights=getattr(args, "weights", None))
+            if res.resumed_frames:
+                print(f"lowlight enhance: {spec}: resumed; {res.resumed_frames} frames came from "
+                      "the earlier run's finished segments", file=sys.stderr)
+            for line in res.notes:
+                print(f"lowlight enhance: note: {spec}: {line}", file=sys.stderr)
             for line in res.problems:
                 print(f"lowlight enhance: warning: {spec}: {line}", file=sys.stderr)
             if res.problems:
@@ -183,7 +204,9 @@ def run(args: argparse.Namespace) -> int:
                   f"{res.fps:.1f} fps, audio {res.audio}{stages})")
         except KeyboardInterrupt:
             print("", file=sys.stderr)
-            _err(f"{spec}: interrupted; nothing was written")
+            _err(f"{spec}: interrupted; nothing was written"
+                 + ("; the finished segments are kept: run the same command again to resume"
+                    if args.segment_seconds else ""))
             return 130
         except ExportCancelled as exc:
             _err(str(exc))

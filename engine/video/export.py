@@ -40,7 +40,7 @@ import shutil
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable
@@ -64,7 +64,52 @@ CODECS: dict[str, tuple[str, int | None]] = {
     "h264": ("libx264", 20),
     "h265": ("libx265", 24),
     "ffv1": ("ffv1", None),
+    # hardware encoders: used when PyAV's FFmpeg has them and they open on this machine,
+    # else the export falls back to the software encoder of the same format (with a note)
+    "h264_nvenc": ("h264_nvenc", 23),
+    "hevc_nvenc": ("hevc_nvenc", 25),
+    "h264_qsv": ("h264_qsv", 23),
+    "hevc_qsv": ("hevc_qsv", 25),
+    "h264_vaapi": ("h264_vaapi", 23),
+    "hevc_vaapi": ("hevc_vaapi", 25),
 }
+HARDWARE_CODECS = tuple(k for k in CODECS if "_" in k)
+_SOFTWARE_FALLBACK = {"h264": "h264", "hevc": "h265"}
+_encoder_cache: dict[tuple[str, int, int, str], bool] = {}
+
+
+def available_codecs() -> list[str]:
+    """The ``codec`` choices whose encoder PyAV's FFmpeg has (hardware ones may still fail
+    to open on a machine without the device; the export then falls back to software)."""
+    import av
+
+    return [k for k, (enc, _) in CODECS.items() if enc in av.codecs_available]
+
+
+def encoder_opens(name: str, width: int, height: int, pix_fmt: str) -> bool:
+    """True when FFmpeg's encoder ``name`` opens for this size and pixel format here
+    (probes a hardware encoder's device; cached)."""
+    key = (name, width, height, pix_fmt)
+    if key not in _encoder_cache:
+        import av
+
+        ok = False
+        if name in av.codecs_available:
+            try:
+                cc = av.CodecContext.create(name, "w")
+                cc.width, cc.height, cc.pix_fmt = width, height, pix_fmt
+                cc.time_base = Fraction(1, 25)
+                cc.open()
+                ok = True
+            except Exception:
+                ok = False
+        _encoder_cache[key] = ok
+    return _encoder_cache[key]
+
+
+def _is_deep(pix_fmt: str | None) -> bool:
+    """True for a 10/12/16-bit pixel format name (``yuv420p10le``...)."""
+    return bool(pix_fmt) and bool(re.search(r"(1[0246])(le|be)$", pix_fmt or ""))
 _FFV1_CONTAINERS = (".mkv", ".avi", ".nut")
 _AUDIO_COPY_TIME_TOLERANCE = 1e-6
 
@@ -89,6 +134,11 @@ class ExportOptions:
         preset: x264/x265 speed preset (``ultrafast`` … ``veryslow``).
         audio_bitrate: AAC bit rate in bit/s when re-encoding.
         image_format: extension of image-sequence frames when the target is a folder.
+        pix_fmt: encoder pixel format (``yuv420p``, ``yuv420p10le``, ``yuv444p10le``...);
+            None = automatic: 4:2:0 (4:4:4 for odd sizes), 10-bit when the input is
+            10-bit or deeper and the encoder takes it. Frames cross the engine as 8-bit
+            RGB, so 10-bit keeps the output's format and smooth gradients of the
+            enhanced picture, not the input's extra precision.
     """
 
     codec: str = "h264"
@@ -100,6 +150,7 @@ class ExportOptions:
     preset: str = "medium"
     audio_bitrate: int = 160_000
     image_format: str = ".png"
+    pix_fmt: str | None = None
 
     def validate(self) -> None:
         if self.codec not in CODECS:
@@ -149,6 +200,11 @@ class ExportResult:
         problems: decode problems met on the way (e.g. a truncated file), one line each.
         runtime: the enhancer's runtime label (e.g. ``"onnx/cpu"``), "" when unknown.
         stats: the pipeline's final figures (per-stage ms per frame, latency).
+        resumed_frames: frames taken from an earlier, interrupted run's finished segments
+            (segmented exports only; 0 otherwise).
+        notes: what the output could not keep or did differently (a subtitle stream the
+            container cannot hold, a hardware encoder replaced by software), one line each.
+        encoder: the FFmpeg video encoder used ("" for image sequences).
     """
 
     path: Path
@@ -159,6 +215,9 @@ class ExportResult:
     problems: tuple[str, ...] = ()
     runtime: str = ""
     stats: PipelineStats | None = None
+    resumed_frames: int = 0
+    notes: tuple[str, ...] = ()
+    encoder: str = ""
 
 
 # ----------------------------------------------------------------------------- targets
@@ -234,12 +293,21 @@ class VideoFileSink(Sink):
         audio_source: path of the file whose first audio stream is copied/re-encoded.
         time_offset: seconds subtracted from every timestamp (the trim start).
         end: audio is cut at this source time (the trim end), None = the end.
+        streams_source: path of the file whose subtitle and data streams, chapters and
+            container metadata are copied (those the output container accepts).
+        source_pix_fmt: the input's pixel format (10-bit inputs stay 10-bit).
+        metadata: container metadata tags to write (e.g. the processing settings).
+        deterministic: encode x264/x265 single-threaded, so the same frames always give
+            the same bitstream (multi-threaded x264 was seen to differ between runs);
+            resumable exports need it so a resumed result equals an uninterrupted one.
     """
 
     def __init__(self, target: str | os.PathLike, options: ExportOptions, *, fps: float = 30.0,
                  time_base: Fraction | None = None, rotation_ccw: int = 0,
                  audio_source: str | None = None, time_offset: float = 0.0,
-                 end: float | None = None) -> None:
+                 end: float | None = None, streams_source: str | None = None,
+                 source_pix_fmt: str | None = None, metadata: dict[str, str] | None = None,
+                 deterministic: bool = False) -> None:
         import av
 
         self.target = os.fspath(target)
@@ -278,6 +346,14 @@ class VideoFileSink(Sink):
         self._audio_source = audio_source
         self._resampler: Any = None
         self._audio_samples = 0
+        self._streams_source = streams_source
+        self._source_pix_fmt = source_pix_fmt
+        self._metadata = dict(metadata or {})
+        self._deterministic = deterministic
+        self._extra: list[tuple[float, Any]] = []  # (output seconds, packet) of copied streams
+        self.notes: list[str] = []
+        self.encoder = enc
+        self.copied_streams: list[str] = []
         try:
             self._out = av.open(self._tmp, "w", format=_format_for(suffix))
         except Exception as exc:
@@ -288,9 +364,18 @@ class VideoFileSink(Sink):
     def _setup(self, width: int, height: int) -> None:
         av = self._av
         o = self.options
+        odd = (width % 2) or (height % 2)
+        pix = self._pix_fmt(width, height, bool(odd))
+        if o.codec in HARDWARE_CODECS and not encoder_opens(self._encoder, width, height, pix):
+            soft = _SOFTWARE_FALLBACK[o.codec.split("_")[0]]
+            self.notes.append(f"{o.codec} is not usable here (no device or driver); encoded with "
+                              f"{CODECS[soft][0]} instead")
+            self._encoder = CODECS[soft][0]
+            o = replace(o, codec=soft)
+            pix = self._pix_fmt(width, height, bool(odd), o)
+        self.encoder = self._encoder
         vs = self._out.add_stream(self._encoder, rate=Fraction(self.fps).limit_denominator(100000))
         vs.width, vs.height = width, height
-        odd = (width % 2) or (height % 2)
         if o.codec == "h265" and (width < 16 or height < 16):
             raise VideoError(f"{self.target}: H.265 (x265) needs frames of at least 16x16 pixels, "
                              f"these are {width}x{height}; use h264 or ffv1")
@@ -299,16 +384,26 @@ class VideoFileSink(Sink):
             # version 3 (slices, CRCs) cannot slice tiny pictures; version 1 takes any size
             vs.options = {"level": "3", "slicecrc": "1"} if min(width, height) >= 16 else {"level": "1"}
         else:
-            vs.pix_fmt = "yuv444p" if odd else "yuv420p"
+            vs.pix_fmt = pix
             crf = o.crf if o.crf is not None else CODECS[o.codec][1]
-            opts = {"crf": str(int(crf)), "preset": o.preset}
+            if "nvenc" in o.codec:
+                opts = {"rc": "vbr", "cq": str(int(crf))}
+            elif "qsv" in o.codec:
+                opts = {"global_quality": str(int(crf))}
+            elif "vaapi" in o.codec:
+                opts = {"qp": str(int(crf))}
+            else:
+                opts = {"crf": str(int(crf)), "preset": o.preset}
             if o.codec == "h265":
                 opts["x265-params"] = "log-level=error"
+            if o.codec in ("h265", "hevc_nvenc", "hevc_qsv", "hevc_vaapi"):
                 if Path(self.target).suffix.lower() in (".mp4", ".mov", ".m4v"):
                     vs.codec_tag = "hvc1"  # the tag Apple players expect
             vs.options = opts
         vs.codec_context.time_base = self.time_base
         vs.time_base = self.time_base
+        if self._deterministic and self._encoder in ("libx264", "libx265"):
+            vs.codec_context.thread_count = 1
         if self.rotation_ccw:
             vs.set_display_rotation(self.rotation_ccw)
         self._vs = vs
@@ -316,6 +411,114 @@ class VideoFileSink(Sink):
             self._setup_audio()
         elif o.audio == "none":
             self.audio_mode = "none"
+        self._setup_extras()
+
+    def _pix_fmt(self, width: int, height: int, odd: bool, o: "ExportOptions | None" = None) -> str:
+        """The encoder pixel format: the option, else 4:2:0 / 4:4:4 (odd sizes), 10-bit
+        for 10-bit-or-deeper inputs when the encoder takes it."""
+        import av
+
+        o = o or self.options
+        enc = CODECS[o.codec][0]
+        try:
+            formats = {f.name for f in (av.codec.Codec(enc, "w").video_formats or ())}
+        except Exception:
+            formats = set()
+        if o.pix_fmt:
+            if formats and o.pix_fmt not in formats:
+                raise VideoError(f"{self.target}: {enc} cannot encode pixel format {o.pix_fmt} "
+                                 f"(it takes {', '.join(sorted(formats))})")
+            if odd and ("420" in o.pix_fmt or "422" in o.pix_fmt or o.pix_fmt.startswith("nv")):
+                raise VideoError(f"{self.target}: {o.pix_fmt} needs even sizes, the frames are "
+                                 f"{width}x{height}; use a 4:4:4 format")
+            return o.pix_fmt
+        base = "yuv444p" if odd else "yuv420p"
+        if _is_deep(self._source_pix_fmt) and base + "10le" in formats:
+            return base + "10le"
+        if formats and base not in formats and "nv12" in formats and not odd:
+            return "nv12"  # hardware encoders
+        return base
+
+    def _setup_extras(self) -> None:
+        """Copy what else the source carries: subtitle and data streams (when the output
+        container accepts their codec), chapters and container metadata, all cut to the
+        trim range; then write our own metadata tags."""
+        av = self._av
+        for k, v in self._metadata.items():
+            self._out.metadata[k] = v
+        if not self._streams_source:
+            return
+        try:
+            inp = av.open(self._streams_source, "r")
+        except Exception:
+            return
+        try:
+            for k, v in inp.metadata.items():
+                if k not in ("major_brand", "minor_version", "compatible_brands", "encoder",
+                             "creation_time") and k not in self._metadata:
+                    self._out.metadata[k] = v
+            t0 = float(inp.start_time) / 1e6 if inp.start_time and inp.start_time > 0 else 0.0
+            lo, hi = self.time_offset, self.end
+            chapters = []
+            for ch in inp.chapters():
+                tb = ch["time_base"] or Fraction(1, 1000)
+                a, b = float(ch["start"] * tb), float(ch["end"] * tb)
+                if (hi is not None and a >= hi) or b <= lo:
+                    continue
+                a, b = max(a, lo) - lo, (min(b, hi) if hi is not None else b) - lo
+                chapters.append({"id": len(chapters) + 1, "start": int(round(a / tb)),
+                                 "end": int(round(b / tb)), "time_base": tb,
+                                 "metadata": dict(ch["metadata"])})
+            if chapters:
+                self._out.set_chapters(chapters)
+            pairs = []
+            for st in inp.streams:
+                if st.type not in ("subtitle", "data"):
+                    continue
+                name = st.codec_context.name if st.codec_context is not None else None
+                label = f"{st.type} stream {st.index} ({name or 'unknown codec'})"
+                if not name or name not in self._out.supported_codecs:
+                    self.notes.append(f"{label} not copied: {Path(self.target).suffix} cannot "
+                                      "hold it (try .mkv)")
+                    continue
+                try:
+                    out_st = self._out.add_stream_from_template(st)
+                except Exception as exc:
+                    self.notes.append(f"{label} not copied ({exc})")
+                    continue
+                for k, v in st.metadata.items():
+                    out_st.metadata[k] = v
+                pairs.append((st, out_st))
+                self.copied_streams.append(label)
+            if pairs:
+                for pkt in inp.demux(*[p[0] for p in pairs]):
+                    if pkt.pts is None or pkt.size == 0:
+                        continue
+                    out_st = dict((a.index, b) for a, b in pairs)[pkt.stream.index]
+                    tb = pkt.time_base
+                    t = float(pkt.pts * tb) - t0
+                    if t < lo - 1e-6 or (hi is not None and t >= hi):
+                        continue
+                    shift = int(round((t0 + lo) / tb))
+                    pkt.pts -= shift
+                    if pkt.dts is not None:
+                        pkt.dts -= shift
+                    pkt.stream = out_st
+                    self._extra.append((t - lo, pkt))
+                self._extra.sort(key=lambda e: e[0])
+        finally:
+            inp.close()
+
+    def _pump_extra(self, until: float | None) -> None:
+        """Mux copied subtitle/data packets up to ``until`` output seconds (None = all)."""
+        n = 0
+        for t, pkt in self._extra:
+            if until is not None and t > until:
+                break
+            self._mux(pkt)
+            n += 1
+        if n:
+            del self._extra[:n]
 
     def _setup_audio(self) -> None:
         av = self._av
@@ -457,12 +660,16 @@ class VideoFileSink(Sink):
                 raise VideoError(f"{self.target}: frame {frame.index} is {w}x{h}, "
                                  f"the video is {self._vs.width}x{self._vs.height}")
             vf = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            # convert here rather than inside encode(): the implicit conversion there was seen
+            # to give run-to-run different bitstreams for the same pictures
+            vf = vf.reformat(format=self._vs.pix_fmt)
             vf.pts = self._pts_of(frame)
             vf.time_base = self.time_base
             for p in self._vs.encode(vf):
                 self._mux(p)
             self.frames += 1
             self._pump_audio(float(vf.pts * self.time_base) + 0.5)
+            self._pump_extra(float(vf.pts * self.time_base) + 0.5)
         except VideoError:
             raise
         except OSError as exc:
@@ -482,6 +689,7 @@ class VideoFileSink(Sink):
                 self._mux(p)
             self._pump_audio(None)
             self._finish_audio()
+            self._pump_extra(None)
             self._out.close()
             self._out = None
             self._close_audio_in()
@@ -629,9 +837,18 @@ def open_sink(target: str | os.PathLike, options: ExportOptions, source: Source 
     if isinstance(source, VideoFileSource):
         kw["time_base"] = source.time_base
         kw["rotation_ccw"] = source.rotation_ccw
+        kw["streams_source"] = source.path
+        kw["source_pix_fmt"] = _pix_fmt_of(source)
         if source.info.has_audio:
             kw["audio_source"] = source.path
     return VideoFileSink(t, options, **kw)
+
+
+def _pix_fmt_of(source: VideoFileSource) -> str | None:
+    try:
+        return source.stream.codec_context.format.name
+    except Exception:
+        return None
 
 
 # ----------------------------------------------------------------------------- export
@@ -659,7 +876,8 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
                  progress: Callable[[ExportProgress], None] | None = None,
                  cancel: threading.Event | None = None, backend: str = "auto",
                  device: str = "auto", processor: Any = None, weights: str | None = None,
-                 queue_size: int = 4) -> ExportResult:
+                 queue_size: int = 4, pause: threading.Event | None = None,
+                 segment_seconds: float | None = None) -> ExportResult:
     """Enhance a video (or any source) and write it to ``target``.
 
     Args:
@@ -678,6 +896,12 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
             :class:`engine.processor.FrameProcessor`) used instead of ``method``; None
             with no method copies the frames unchanged (a re-encode).
         queue_size: frames buffered between stages.
+        pause: while set, reading stops (the export idles); clear it to go on. The output
+            is the same as an unpaused run's. Progress keeps being reported.
+        segment_seconds: a video-file input and video-file target are exported in
+            journaled segments of about this many source seconds, resumable after a crash
+            or cancel by running the same export again (see :mod:`engine.video.segments`).
+            None = one pass (nothing to resume).
 
     Returns:
         :class:`ExportResult`.
@@ -705,6 +929,16 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
         reset = getattr(processor, "reset", None)
         if reset is not None:
             reset()  # a new stream: no temporal state from a previous one
+    t_str = os.fspath(target)
+    if segment_seconds and src_path is not None and not isinstance(source_spec, Source) \
+            and not is_image_path(src_path) and not _is_sequence_target(t_str):
+        from engine.video.segments import export_segmented, processing_settings
+
+        return export_segmented(src_path, t_str, processor=processor, options=options,
+                                segment_seconds=segment_seconds,
+                                settings=processing_settings(processor, weights),
+                                progress=progress, cancel=cancel, pause=pause,
+                                queue_size=queue_size, runtime=runtime)
     if isinstance(source_spec, Source):
         source = source_spec
     elif src_path is not None and not is_image_path(src_path):
@@ -717,9 +951,16 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
     except BaseException:
         source.close()
         raise
+    if isinstance(sink, VideoFileSink) and sink._out is not None:
+        import json
+
+        from engine.video.segments import processing_settings
+
+        sink._metadata["comment"] = "lowlight " + json.dumps(
+            processing_settings(processor, weights), sort_keys=True, separators=(",", ":"))
     total = source.info.frame_count
     t0 = time.perf_counter()
-    pipe = Pipeline(source, processor, sink, mode="export", queue_size=queue_size)
+    pipe = Pipeline(source, processor, sink, mode="export", queue_size=queue_size, pause=pause)
     last_report = 0.0
 
     def report(finished: bool = False) -> None:
@@ -770,4 +1011,4 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
     audio = getattr(sink, "audio_mode", "absent")
     return ExportResult(Path(os.fspath(target)), stats.frames_out, seconds,
                         stats.frames_out / seconds if seconds > 0 else 0.0, audio, problems, runtime,
-                        stats)
+                        stats, 0, tuple(getattr(sink, "notes", ())), getattr(sink, "encoder", ""))

@@ -139,6 +139,9 @@ class Pipeline:
             (not after a stop or an error).
         pace: read at the speed of the frames' ``pts`` (playing a file as if live);
             cameras pace themselves.
+        pause: while this event is set the source stage reads nothing (the frames in
+            flight still finish); clearing it resumes exactly where it stopped, so the
+            output equals an unpaused run's. ``stop`` still works while paused.
 
     Use: ``start()``, then ``wait()`` (re-raises a stage's error) or ``stop()``; or as a
     context manager (``close`` on exit). ``stats()`` may be called at any time.
@@ -148,7 +151,7 @@ class Pipeline:
                  *, on_frame: Callable[[Frame], None] | None = None, mode: str = "export",
                  queue_size: int = 4, on_error: Callable[[BaseException], None] | None = None,
                  on_finished: Callable[[PipelineStats], None] | None = None,
-                 pace: bool = False) -> None:
+                 pace: bool = False, pause: threading.Event | None = None) -> None:
         if mode not in ("export", "live"):
             raise ValueError(f"mode must be 'export' or 'live', got {mode!r}")
         if sink is None and on_frame is None:
@@ -158,6 +161,7 @@ class Pipeline:
         self.sink: Sink = sink if sink is not None else CallbackSink(on_frame)  # type: ignore[arg-type]
         self.mode = mode
         self.pace = pace
+        self.pause_event = pause
         self._on_error = on_error
         self._on_finished = on_finished
         if mode == "live":
@@ -325,6 +329,9 @@ class Pipeline:
         clock0: tuple[float, float] | None = None
         try:
             while not self._stop.is_set():
+                if self.pause_event is not None and self.pause_event.is_set():
+                    time.sleep(_POLL_S)
+                    continue
                 t0 = time.perf_counter()
                 frame = self.source.read()
                 t1 = time.perf_counter()

@@ -1,0 +1,502 @@
+"""Resumable (segmented, journaled) video export.
+
+:func:`export_segmented` encodes the output in segments of about ``segment_seconds`` of
+source time, each its own closed-GOP file in a hidden work folder beside the target
+(``.NAME.lowlight-work/``), with a small JSON journal rewritten atomically after every
+finished segment. Re-running the same export after a crash, a kill or a cancel skips
+the finished segments (the source is seeked, not decoded from the start) and goes on;
+at the end the segment packets are remuxed into the target (no re-encode) with the
+audio muxed once over the whole range, and the work folder is removed.
+
+Frame-exactness across a resume: the processor's temporal state is the only thing a
+resumed run could not recreate, so at *every* segment start (in an uninterrupted run as
+well) the processor is reset and fed the ``preroll`` source frames before the segment
+(their outputs are discarded). A resumed run therefore sees exactly the same processor
+inputs as an uninterrupted one, and the result is identical in decoded frames, pts and
+audio packets. The cost is ``preroll`` extra enhanced frames per segment.
+
+The journal records the input (path, size, mtime), the processing settings (method,
+parameters, weights sha256, engine version) and the output options; a journal that does
+not match the current run is discarded (the export starts over).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from collections import deque
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+from engine.frame import Frame
+from engine.video.base import Sink, VideoError
+
+__all__ = ["export_segmented", "work_folder", "read_journal", "processing_settings",
+           "JOURNAL_NAME", "DEFAULT_PREROLL"]
+
+JOURNAL_NAME = "journal.json"
+JOURNAL_VERSION = 2  # 2: .mov segments, deterministic encodes
+#: source frames re-processed (outputs dropped) before each segment to rebuild temporal state
+DEFAULT_PREROLL = 8
+
+
+def work_folder(target: str | os.PathLike) -> Path:
+    """The hidden work folder of a segmented export to ``target``."""
+    t = Path(os.path.abspath(os.fspath(target)))
+    return t.parent / f".{t.name}.lowlight-work"
+
+
+def read_journal(target: str | os.PathLike) -> dict[str, Any] | None:
+    """The journal of an unfinished segmented export to ``target``, or None."""
+    p = work_folder(target) / JOURNAL_NAME
+    try:
+        with p.open(encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _write_journal(folder: Path, journal: dict[str, Any]) -> None:
+    tmp = folder / (JOURNAL_NAME + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        json.dump(journal, f, indent=1, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, folder / JOURNAL_NAME)
+
+
+def engine_version() -> str:
+    """The installed Lowlight Studio version (pyproject's), or "dev"."""
+    try:
+        from importlib.metadata import version
+
+        return version("lowlight-studio")
+    except Exception:
+        try:
+            import tomllib
+
+            root = Path(__file__).resolve().parents[2] / "pyproject.toml"
+            return str(tomllib.loads(root.read_text())["project"]["version"])
+        except Exception:
+            return "dev"
+
+
+def processing_settings(processor: Any, weights: str | None = None) -> dict[str, Any]:
+    """What reproduces a result: method name, parameters, weights file and sha256, engine
+    version. ``processor`` is a :class:`engine.processor.FrameProcessor` (or any object
+    with ``enhancer``/``params``); None means frames copied unchanged."""
+    out: dict[str, Any] = {"engine_version": engine_version(), "method": None}
+    if processor is None:
+        return out
+    enh = getattr(processor, "enhancer", None)
+    desc = getattr(enh, "descriptor", None)
+    out["method"] = getattr(desc, "name", None) or type(processor).__name__
+    params = getattr(processor, "params", None)
+    if params is not None and hasattr(params, "as_dict"):
+        out["params"] = params.as_dict()
+    from engine.processor import FrameProcessor
+
+    if not isinstance(processor, FrameProcessor):
+        out["path"] = type(processor).__name__  # e.g. the CLI's reference path
+    wfile = weights or getattr(desc, "weights", None)
+    if wfile:
+        from engine import weights as W
+
+        out["weights"] = os.path.basename(wfile)
+        sha = None
+        try:
+            if weights and os.path.isfile(weights):
+                sha = W.sha256_file(weights)
+            else:
+                e = W.manifest_entry(os.path.basename(wfile))
+                sha = e.get("sha256") if e else None
+        except Exception:
+            sha = None
+        out["weights_sha256"] = sha
+    return out
+
+
+def _input_identity(path: str) -> dict[str, Any]:
+    st = os.stat(path)
+    return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+class _ConcatSink:
+    """Remux segment packets into the target and interleave the audio (copied or AAC)
+    over the whole range, reusing :class:`VideoFileSink`'s temp file, audio and atomic
+    rename."""
+
+    def __init__(self, target: str, options: Any, *, template: Any, rotation_ccw: int,
+                 audio_source: str | None, time_offset: float, end: float | None,
+                 metadata: dict[str, str], streams_source: str | None) -> None:
+        from engine.video.export import VideoFileSink
+
+        self.sink = VideoFileSink(target, options, rotation_ccw=rotation_ccw,
+                                  audio_source=audio_source, time_offset=time_offset, end=end,
+                                  time_base=template.time_base, streams_source=streams_source,
+                                  metadata=metadata)
+        s = self.sink
+        try:
+            s._vs = s._out.add_stream_from_template(template)
+            s._vs.time_base = template.time_base
+            if rotation_ccw:
+                s._vs.set_display_rotation(rotation_ccw)
+            if options.audio != "none" and audio_source:
+                s._setup_audio()
+            elif options.audio == "none":
+                s.audio_mode = "none"
+            s._setup_extras()
+        except BaseException:
+            s.abort()
+            raise
+        self._last_dts: int | None = None
+
+    def write_packet(self, pkt: Any, tb: Any) -> None:
+        s = self.sink
+        if pkt.dts is not None and self._last_dts is not None and pkt.dts <= self._last_dts:
+            # segments start their decode clocks afresh; keep dts increasing (pts untouched)
+            pkt.dts = self._last_dts + 1
+            if pkt.pts is not None and pkt.dts > pkt.pts:
+                raise VideoError(f"{s.target}: cannot join the segments (timestamps overlap)")
+        if pkt.dts is not None:
+            self._last_dts = pkt.dts
+        pkt.stream = s._vs
+        s._mux(pkt)
+        if pkt.pts is not None:
+            s._pump_audio(float(pkt.pts * tb) + 0.5)
+            s._pump_extra(float(pkt.pts * tb) + 0.5)
+
+    def close(self) -> None:
+        s = self.sink
+        try:
+            s._pump_audio(None)
+            s._finish_audio()
+            s._pump_extra(None)
+            s._out.close()
+            s._out = None
+            s._close_audio_in()
+            os.replace(s._tmp, s.target)
+            s._closed = True
+        except BaseException:
+            s.abort()
+            raise
+
+    def abort(self) -> None:
+        self.sink.abort()
+
+
+class _SegmentingSink(Sink):
+    """Pipeline sink that writes frames into per-segment files and keeps the journal.
+
+    A segment is closed (its encoder flushed, the file renamed into place, the journal
+    updated) when the first frame of the next one arrives, or at the end of the stream.
+    """
+
+    def __init__(self, folder: Path, journal: dict[str, Any], options: Any, sink_kw: dict[str, Any],
+                 first_index: int, on_segment: Callable[[dict[str, Any]], None] | None) -> None:
+        self.folder = folder
+        self.journal = journal
+        self.options = options
+        self.sink_kw = sink_kw
+        self.index = first_index  # output frame index of the next frame
+        self.cur: Any = None
+        self.cur_meta: dict[str, Any] | None = None
+        self.frames = 0
+        self.on_segment = on_segment
+        self.per_seg = int(journal["frames_per_segment"])
+        self.preroll = int(journal["key"]["preroll"])
+        self.pts_history: deque[float | None] = deque(maxlen=max(self.preroll, 1))
+        self.audio_mode = "absent"
+
+    def _open(self, frame: Frame) -> None:
+        from engine.video.export import VideoFileSink
+
+        k = self.index // self.per_seg
+        name = f"seg_{k:05d}{self.journal['segment_ext']}"
+        opts = replace(self.options, audio="none", overwrite=True, start=None, end=None)
+        self.cur = VideoFileSink(str(self.folder / name), opts, **self.sink_kw)
+        self.cur_meta = {"segment": k, "file": name, "first_frame": self.index,
+                         "first_t": frame.pts, "status": "running"}
+
+    def _finish(self, next_t: float | None, preroll_t: float | None) -> None:
+        assert self.cur is not None and self.cur_meta is not None
+        self.cur.close()
+        meta = self.cur_meta
+        meta["frames"] = self.index - meta["first_frame"]
+        meta["next_t"] = next_t
+        meta["preroll_t"] = preroll_t
+        meta["status"] = "done"
+        meta["encoder"] = self.cur.encoder
+        if self.cur.notes:
+            meta["notes"] = list(self.cur.notes)
+        self.journal["segments"].append(meta)
+        _write_journal(self.folder, self.journal)
+        self.cur = self.cur_meta = None
+        if self.on_segment is not None:
+            self.on_segment(meta)
+
+    def write(self, frame: Frame) -> None:
+        if self.cur is not None and self.index % self.per_seg == 0:
+            hist = list(self.pts_history) if self.preroll else []
+            self._finish(frame.pts, hist[0] if hist else frame.pts)
+        if self.cur is None:
+            self._open(frame)
+        self.cur.write(frame)
+        self.pts_history.append(frame.pts)
+        self.index += 1
+        self.frames += 1
+
+    def close(self) -> None:
+        if self.cur is not None:
+            self._finish(None, None)
+        self.journal["ended"] = True
+        self.journal["total_frames"] = self.index
+        _write_journal(self.folder, self.journal)
+
+    def abort(self) -> None:
+        if self.cur is not None:
+            self.cur.abort()  # the unfinished segment only; finished ones stay for a resume
+            self.cur = self.cur_meta = None
+
+
+class _PrerollProcessor:
+    """Wraps the real processor (runs in the enhance thread): at each segment start
+    (output index a multiple of ``per_seg``) it resets the temporal state and replays
+    the last ``preroll`` source images (outputs dropped), so every segment starts from
+    the same state whether the run was resumed or not."""
+
+    def __init__(self, processor: Any, per_seg: int, preroll: int, first_index: int,
+                 history: list[Any]) -> None:
+        self.processor = processor
+        self.enhancer = getattr(processor, "enhancer", None)
+        self.params = getattr(processor, "params", None)
+        self.per_seg = per_seg
+        self.preroll = preroll
+        self.history: deque[Any] = deque(history[-preroll:] if preroll else [], maxlen=max(preroll, 1))
+        self.index = first_index
+
+    def process(self, image: Any) -> Any:
+        if self.index % self.per_seg == 0:
+            reset = getattr(self.processor, "reset", None)
+            if reset is not None:
+                reset()
+            for h in (list(self.history) if self.preroll else []):
+                self.processor.process(h)
+        out = self.processor.process(image)
+        if self.preroll:
+            self.history.append(image)
+        self.index += 1
+        return out
+
+    def flush(self) -> None:
+        flush = getattr(self.processor, "flush", None)
+        if flush is not None:
+            flush()
+
+
+def _settings_key(options: Any, settings: dict[str, Any], segment_seconds: float, preroll: int) -> dict:
+    return {"processing": settings,
+            "options": {k: getattr(options, k) for k in ("codec", "crf", "preset", "start", "end",
+                                                          "audio", "audio_bitrate", "pix_fmt")},
+            "segment_seconds": float(segment_seconds), "preroll": int(preroll)}
+
+
+def export_segmented(src_path: str, target: str, *, processor: Any, options: Any,
+                     segment_seconds: float, preroll: int = DEFAULT_PREROLL,
+                     settings: dict[str, Any] | None = None, progress: Callable[[Any], None] | None = None,
+                     cancel: threading.Event | None = None, pause: threading.Event | None = None,
+                     queue_size: int = 4, runtime: str = "",
+                     on_segment: Callable[[dict[str, Any]], None] | None = None) -> Any:
+    """Segmented, resumable export of the video file ``src_path`` to ``target`` (a video
+    file). See the module docstring; arguments as :func:`engine.video.export.export_video`
+    plus ``segment_seconds`` (segment length in source seconds, > 0), ``preroll`` (frames
+    replayed before each segment) and ``on_segment(meta)`` called after each finished
+    segment (from the sink thread). Returns an :class:`ExportResult` whose ``frames``
+    counts the whole output and ``resumed_frames`` the frames taken from an earlier run.
+
+    Raises:
+        VideoError, ExportCancelled: as ``export_video``; finished segments are kept.
+    """
+    from engine.video.export import (ExportCancelled, ExportProgress, ExportResult, _disk_full,
+                                     _halt)
+    from engine.video.pipeline import Pipeline
+    from engine.video.sources import VideoFileSource
+
+    import av
+
+    if not segment_seconds or segment_seconds <= 0:
+        raise VideoError(f"segment length must be > 0 s, got {segment_seconds}")
+    suffix = Path(target).suffix.lower()
+    if not suffix:
+        raise VideoError(f"{target}: give the output a file extension (.mp4, .mkv, .mov)")
+    settings = settings if settings is not None else processing_settings(processor)
+    key = _settings_key(options, settings, segment_seconds, preroll)
+    ident = _input_identity(src_path)
+    folder = work_folder(target)
+    journal = read_journal(target)
+    if journal is not None and (journal.get("version") != JOURNAL_VERSION or journal.get("input") != ident
+                                or journal.get("key") != key or journal.get("target") != os.path.abspath(target)
+                                or not all((folder / s["file"]).is_file() for s in journal.get("segments", []))):
+        shutil.rmtree(folder, ignore_errors=True)  # another input or other settings: start over
+        journal = None
+    probe = VideoFileSource(src_path, start=options.start, end=options.end)
+    from engine.video.export import _pix_fmt_of
+
+    info, time_base, rotation = probe.info, probe.time_base, probe.rotation_ccw
+    src_pix = _pix_fmt_of(probe)
+    has_audio = info.has_audio
+    probe.close()
+    if journal is None:
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise _disk_full(target, exc) or VideoError(
+                f"{target}: cannot create the work folder {folder} ({exc.strerror or exc})") from exc
+        per_seg = max(1, int(round(segment_seconds * (info.fps or 30.0))))
+        journal = {"version": JOURNAL_VERSION, "input": ident, "key": key,
+                   "target": os.path.abspath(target), "frames_per_segment": per_seg,
+                   "segment_ext": ".mov", "segments": [], "ended": False}
+        _write_journal(folder, journal)
+    segs = journal["segments"]
+    done_frames = sum(s["frames"] for s in segs)
+    resumed = done_frames
+    sink_kw = {"fps": info.fps, "time_base": time_base, "rotation_ccw": rotation,
+               "time_offset": options.start or 0.0, "source_pix_fmt": src_pix,
+               "deterministic": True}
+    t0 = time.perf_counter()
+    stats = None
+    if not journal.get("ended"):
+        history: list[Any] = []
+        pts_hist: list[float | None] = []
+        if segs:
+            last = segs[-1]
+            seek_t, seg_t = last["preroll_t"], last["next_t"]
+            source: Any = VideoFileSource(src_path, start=min(seek_t, seg_t), end=options.end)
+            try:  # the frames before the segment only rebuild the temporal state
+                while True:
+                    f = source.read()
+                    if f is None:
+                        raise VideoError(f"{src_path}: ended before the journal's next segment "
+                                         f"({seg_t:.3f} s); delete {folder} to start over")
+                    if f.pts is not None and f.pts >= seg_t - 1e-9:
+                        break
+                    history.append(f.image)
+                    pts_hist.append(f.pts)
+            except BaseException:
+                source.close()
+                raise
+        else:
+            source = VideoFileSource(src_path, start=options.start, end=options.end)
+        pre = _PrerollProcessor(processor, journal["frames_per_segment"], preroll, done_frames, history)
+        sink = _SegmentingSink(folder, journal, options, sink_kw, done_frames, on_segment)
+        sink.pts_history.extend(pts_hist)
+        pipe = Pipeline(_PushBack(source, f) if segs else source, pre, sink, mode="export",
+                        queue_size=queue_size, pause=pause)
+        total = info.frame_count
+        last_report = 0.0
+
+        def report() -> None:
+            if progress is None:
+                return
+            done = resumed + pipe.stats().frames_out
+            el = time.perf_counter() - t0
+            fps = (done - resumed) / el if el > 0 else 0.0
+            tot = max(total, done) if total else None
+            frac = min(1.0, done / tot) if tot else None
+            eta = (tot - done) / fps if tot and fps > 0 else None
+            progress(ExportProgress(done, tot, frac, fps, eta, False))
+
+        msg = f"{target}: export cancelled; the finished segments are kept in {folder} for a resume"
+        try:
+            pipe.start()
+            while pipe.is_running():
+                pipe.join(0.05)
+                if cancel is not None and cancel.is_set():
+                    raise ExportCancelled(msg)
+                now = time.perf_counter()
+                if now - last_report >= 0.1:
+                    last_report = now
+                    report()
+            stats = pipe.wait()
+            if not pipe.completed:
+                if cancel is not None and cancel.is_set():
+                    raise ExportCancelled(msg)
+                raise VideoError(f"{target}: export stopped before the end")
+        except BaseException as exc:
+            _halt(pipe)
+            if isinstance(exc, OSError):
+                raise _disk_full(target, exc) or VideoError(f"{target}: {exc.strerror or exc}") from exc
+            raise
+        finally:
+            if not pipe.join_sink(0):
+                sink.abort()
+    # join the segments into the target
+    segs = journal["segments"]
+    if not segs:
+        raise VideoError(f"{src_path}: no frames to write")
+    meta = {"comment": "lowlight " + json.dumps(settings, sort_keys=True, separators=(",", ":"))}
+    first = av.open(str(folder / segs[0]["file"]))
+    try:
+        out = _ConcatSink(target, options, template=first.streams.video[0], rotation_ccw=rotation,
+                          audio_source=src_path if has_audio else None,
+                          time_offset=options.start or 0.0, end=options.end, metadata=meta,
+                          streams_source=src_path)
+    except BaseException:
+        first.close()
+        raise
+    try:
+        for i, s in enumerate(segs):
+            c = first if i == 0 else av.open(str(folder / s["file"]))
+            try:
+                vs = c.streams.video[0]
+                for pkt in c.demux(vs):
+                    if pkt.size == 0:
+                        continue
+                    out.write_packet(pkt, vs.time_base)
+            finally:
+                c.close()
+        out.close()
+    except BaseException as exc:
+        out.abort()
+        if isinstance(exc, OSError):
+            raise _disk_full(target, exc) or VideoError(f"{target}: joining failed ({exc})") from exc
+        raise
+    shutil.rmtree(folder, ignore_errors=True)
+    frames = int(journal.get("total_frames") or sum(s["frames"] for s in segs))
+    seconds = time.perf_counter() - t0
+    if progress is not None:
+        progress(ExportProgress(frames, frames, 1.0, (frames - resumed) / seconds if seconds > 0 else 0.0,
+                                0.0, True))
+    return ExportResult(Path(target), frames, seconds,
+                        (frames - resumed) / seconds if seconds > 0 else 0.0, out.sink.audio_mode,
+                        (), runtime, stats, resumed,
+                        tuple(segs[0].get("notes", [])) + tuple(out.sink.notes), _encoder_of(folder, segs))
+
+
+def _encoder_of(folder: Path, segs: list[dict[str, Any]]) -> str:
+    return str(segs[0].get("encoder", "")) if segs else ""
+
+
+class _PushBack:
+    """A source that returns ``first`` and then the rest of ``source``."""
+
+    def __init__(self, source: Any, first: Frame) -> None:
+        self.source = source
+        self.first: Frame | None = first
+
+    @property
+    def info(self) -> Any:
+        return self.source.info
+
+    def read(self) -> Frame | None:
+        if self.first is not None:
+            f, self.first = self.first, None
+            return f
+        return self.source.read()
+
+    def close(self) -> None:
+        self.source.close()

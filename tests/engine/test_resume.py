@@ -1,0 +1,151 @@
+"""Resumable (segmented, journaled) export: kill -9 mid-export, rerun, same result."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from engine import registry
+from engine.processor import FrameProcessor
+from engine.video.export import ExportCancelled, ExportOptions, export_video
+from engine.video.segments import JOURNAL_NAME, read_journal, work_folder
+from tests.engine.video_clips import make_clip
+
+HERE = Path(__file__).resolve().parent
+OPTS = ExportOptions(preset="veryfast")  # B-frames: segments must join with reordering
+
+
+def decode_all(path: Path) -> tuple[list[tuple[Fraction, np.ndarray]], list[tuple[int, bytes]], dict]:
+    """Decoded video frames (pts in seconds as a Fraction, RGB pixels), audio packets
+    (pts, bytes) and container metadata of ``path``."""
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        frames = [(Fraction(f.pts) * v.time_base, f.to_ndarray(format="rgb24")) for f in c.decode(v)]
+    with av.open(str(path)) as c:
+        audio = [(p.pts, bytes(p)) for p in c.demux(c.streams.audio[0]) if p.size] if c.streams.audio else []
+        meta = dict(c.metadata)
+    return frames, audio, meta
+
+
+def assert_same(a: Path, b: Path) -> None:
+    fa, aa, _ = decode_all(a)
+    fb, ab, _ = decode_all(b)
+    assert len(fa) == len(fb)
+    assert [t for t, _ in fa] == [t for t, _ in fb]
+    for (_, x), (_, y) in zip(fa, fb):
+        assert np.array_equal(x, y)
+    assert aa == ab and len(aa) > 0
+
+
+@pytest.fixture()
+def clip(tmp_path: Path) -> Path:
+    return make_clip(tmp_path / "in.mp4", frames=30, fps=10)
+
+
+def test_segmented_export_matches_frame_count_pts_and_audio_of_plain_export(clip: Path, tmp_path: Path) -> None:
+    plain = export_video(clip, tmp_path / "plain.mp4", method="gamma", options=OPTS)
+    seg = export_video(clip, tmp_path / "seg.mp4", method="gamma", options=OPTS, segment_seconds=1.0)
+    assert seg.frames == plain.frames == 30 and seg.audio == "copied" and seg.resumed_frames == 0
+    fa, aa, _ = decode_all(tmp_path / "plain.mp4")
+    fb, ab, meta = decode_all(tmp_path / "seg.mp4")
+    assert [t for t, _ in fa] == [t for t, _ in fb]
+    assert aa == ab
+    assert not work_folder(tmp_path / "seg.mp4").exists()  # removed on success
+    settings = json.loads(meta["comment"].split(" ", 1)[1])
+    assert settings["method"] == "gamma" and "strength" in settings["params"]
+
+
+def test_kill_and_resume_equals_uninterrupted_run(clip: Path, tmp_path: Path) -> None:
+    ref = tmp_path / "ref.mp4"
+    export_video(clip, ref, method="gamma", options=OPTS, segment_seconds=1.0)
+    out = tmp_path / "out.mp4"
+    child = subprocess.Popen([sys.executable, str(HERE / "resume_child.py"), str(clip), str(out), "1.0", "26"],
+                             cwd=str(HERE.parents[1]), stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            j = read_journal(out)
+            if j is not None and len(j["segments"]) >= 1:
+                break
+            assert child.poll() is None, child.stderr.read().decode()
+            time.sleep(0.05)
+        else:
+            pytest.fail("the child never finished a segment")
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.stderr.close()
+    assert not out.exists()  # no target until done
+    j = read_journal(out)
+    assert j is not None and not j["ended"] and j["segments"][0]["status"] == "done"
+    res = export_video(clip, out, method="gamma", options=OPTS, segment_seconds=1.0)
+    assert res.resumed_frames >= 10 and res.frames == 30
+    assert_same(ref, out)
+    assert not work_folder(out).exists()
+
+
+def test_cancel_keeps_segments_and_resume_finishes(clip: Path, tmp_path: Path) -> None:
+    ref = tmp_path / "ref.mp4"
+    export_video(clip, ref, method="gamma", options=OPTS, segment_seconds=1.0)
+    out = tmp_path / "out.mp4"
+    cancel = threading.Event()
+
+    class Cancelling(FrameProcessor):
+        n = 0
+
+        def process(self, frame):
+            self.n += 1
+            if self.n == 24:  # after the first segment's frames went by
+                cancel.set()
+            return super().process(frame)
+
+    # the cancel lands once segment 0 is in the journal (the sink thread writes it)
+    proc = Cancelling(registry.create("gamma"))
+    with pytest.raises(ExportCancelled):
+        export_video(clip, out, processor=proc, options=OPTS, segment_seconds=1.0, cancel=cancel)
+    assert not out.exists()
+    res = export_video(clip, out, method="gamma", options=OPTS, segment_seconds=1.0)
+    assert res.frames == 30
+    assert_same(ref, out)
+
+
+def test_changed_settings_start_over(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    folder = work_folder(out)
+    folder.mkdir()
+    (folder / JOURNAL_NAME).write_text(json.dumps({"version": 2, "input": {}, "key": {}, "segments": [
+        {"file": "seg_00000.nut", "frames": 10}]}))
+    res = export_video(clip, out, method="gamma", options=OPTS, segment_seconds=1.0)
+    assert res.resumed_frames == 0 and res.frames == 30 and not folder.exists()
+
+
+def test_pause_gives_the_same_frames(clip: Path, tmp_path: Path) -> None:
+    pause = threading.Event()
+    pause.set()
+    while_paused: list[int] = []
+
+    def progress(p) -> None:  # a few reports while paused, then go on
+        if pause.is_set():
+            while_paused.append(p.frames_done)
+            if len(while_paused) >= 3:
+                pause.clear()
+
+    # lossless FFV1: a plain (multi-threaded) x264 encode may differ between runs by itself
+    lossless = ExportOptions(codec="ffv1")
+    export_video(clip, tmp_path / "p.mkv", method="gamma", options=lossless, pause=pause, progress=progress)
+    export_video(clip, tmp_path / "u.mkv", method="gamma", options=lossless)
+    assert_same(tmp_path / "u.mkv", tmp_path / "p.mkv")
+    assert while_paused == [0, 0, 0]  # nothing moved while paused
