@@ -23,10 +23,20 @@ ORT_GPU = pytest.mark.skipif(not gpu_providers(), reason="ONNX Runtime has no GP
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
 
 
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    return make_weights(tmp_path_factory.mktemp("exported"), onnx=True)
+
+
 @pytest.fixture
-def weights(tmp_path, monkeypatch):
-    monkeypatch.setenv("LOWLIGHT_WEIGHTS", str(tmp_path))
-    return make_weights(tmp_path, onnx=True)
+def weights(exported, tmp_path, monkeypatch):
+    """A fresh copy of the exported weights per test (tests alter files)."""
+    import shutil
+
+    folder = tmp_path / "weights"
+    shutil.copytree(exported, folder)
+    monkeypatch.setenv("LOWLIGHT_WEIGHTS", str(folder))
+    return folder
 
 
 def test_auto_prefers_current_onnx_graph(weights) -> None:
