@@ -9,17 +9,22 @@ recursive filter that blends each new frame with the previous denoised one,
 with a per-pixel weight ``w`` that is small (strong averaging) where the pixel did not
 change beyond the noise level, and rises to 1 (no averaging, no smear) where it did:
 
-    d = box3×3(luma(|in_t − g·out_{t−1}|))                  (uint8, grey levels)
-    w = w_min + (1 − w_min) · clip((d − 2·m) / (2·m), 0, 1),  w_min = 1 / (1 + 7 · denoise)
+    d = |box7×7(luma(in_t)) − box7×7(luma(g·out_{t−1}))|     (eighths of a grey level)
+    w = w_min + (1 − w_min) · clip((d − 3·m) / (3·m), 0, 1),  w_min = 1 / (1 + 7 · denoise)
 
 where ``g`` is the global exposure ratio of ``in_t`` to ``out_{t−1}`` (the previous
 output is re-exposed by it, so exposure flicker and lamps are followed, not averaged
-away) and ``m`` is the running median of ``d`` over the frame (the noise scale; most of
-a frame is static). ``denoise`` 1 averages about 15 static frames (noise std × 0.26), the
-default about 5. The amount fades in with the noise: a source whose ``m`` is below half
-a grey level (clean, or flattened by a codec) passes through untouched, because
-re-quantising its temporal average to 8 bits would only add texture; full strength from
-``m`` = 1.5. All steps are OpenCV vectorised operations on preallocated uint8/float32
+away) and ``m`` is the running median of ``d`` over the frame (most of a frame is
+static; for Gaussian noise 3·m ≈ 2 σ_d). Averaging 7×7 pixels *before* the difference
+cuts the noise std about 7-fold while a moving object's change stays, so a dim object on
+a dark, very noisy source is still seen to move (a per-pixel test, even with |diff|
+blurred afterwards, keeps the noise's mean and missed it: the object was averaged into
+a ghost trail). The noise scale that fades the filter in (``noise_level``) is the median
+of box3×3(luma(|in_t − g·out_{t−1}|)), in grey levels. ``denoise`` 1 averages about 15
+static frames (noise std × 0.26), the default about 5. The amount fades in with the
+noise: a source whose ``noise_level`` is below half a grey level (clean, or flattened by
+a codec) passes through untouched, because re-quantising its temporal average to 8 bits
+would only add texture; full strength from ``noise_level`` = 1.5. All steps are OpenCV vectorised operations on preallocated uint8/float32
 buffers (one 256-entry LUT maps ``d`` to ``w``); the cost at 1280×720 is a few
 milliseconds on one core.
 """
@@ -34,9 +39,9 @@ __all__ = ["TemporalDenoiser", "DEFAULT_DENOISE", "min_weight"]
 #: Default ``denoise`` (measured: see the denoise figures in the temporal README section).
 DEFAULT_DENOISE = 0.5
 
-_LOW, _HIGH = 2.0, 4.0   # ramp of w between LOW·m and HIGH·m (m: median motion difference;
-                         # for Gaussian noise 2·m ≈ 1.35 σ and 4·m ≈ 2.7 σ)
-_MOTION_BOX = 5          # box size (pixels) the lumas are averaged over for the motion test
+_LOW, _HIGH = 3.0, 6.0   # ramp of w between LOW·m and HIGH·m (m: median motion difference;
+                         # for Gaussian noise 3·m ≈ 2 σ and 6·m ≈ 4 σ)
+_MOTION_BOX = 7          # box size (pixels) the lumas are averaged over for the motion test
 _SCALE = 8.0             # motion differences are kept in eighths of a grey level
 _MIN_M = 2.0             # floor of m, eighths of a grey level
 _CLEAN, _RAMP = 0.5, 1.0  # no denoising below m = 0.5 grey levels, full strength from 1.5
@@ -78,7 +83,8 @@ class TemporalDenoiser:
     ``denoise`` 0 returns the input and drops the state. One instance serves one stream.
 
     Attributes:
-        noise_level: running median of the blurred luma difference, grey levels.
+        noise_level: running median of the box3×3 luma |difference|, grey levels.
+        motion_noise: running median of the motion difference ``d``, grey levels.
         moving_fraction: fraction of pixels of the last frame taken as moving (w > w_min).
         effective: the denoise amount actually used on the last frame: ``denoise`` scaled
             by how noisy the source is (0 below m = 0.5 grey levels, full from m = 1.5).
@@ -160,7 +166,7 @@ class TemporalDenoiser:
         # track the noise scale slowly; motion bursts raise it only gradually
         self.noise_level = median if self._fresh else (
             0.9 * self.noise_level + 0.1 * min(median, 2.0 * self.noise_level + 1.0))
-        # motion test: on the difference of box-blurred lumas (signed, then absolute), in
+        # motion test: on the difference of box-averaged lumas (signed, then absolute), in
         # eighths of a grey level. Averaging K×K pixels before taking the difference cuts the
         # noise std K-fold while a moving object's change stays; a per-pixel test (as |·|
         # blurred afterwards) keeps the noise's mean and missed dim objects on heavy noise,
