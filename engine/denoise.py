@@ -9,17 +9,22 @@ recursive filter that blends each new frame with the previous denoised one,
 with a per-pixel weight ``w`` that is small (strong averaging) where the pixel did not
 change beyond the noise level, and rises to 1 (no averaging, no smear) where it did:
 
-    d = box3×3(luma(|in_t − g·out_{t−1}|))                  (uint8, grey levels)
-    w = w_min + (1 − w_min) · clip((d − 2·m) / (2·m), 0, 1),  w_min = 1 / (1 + 7 · denoise)
+    d = |box7×7(luma(in_t)) − box7×7(luma(g·out_{t−1}))|     (eighths of a grey level)
+    w = w_min + (1 − w_min) · clip((d − 3·m) / (3·m), 0, 1),  w_min = 1 / (1 + 7 · denoise)
 
 where ``g`` is the global exposure ratio of ``in_t`` to ``out_{t−1}`` (the previous
 output is re-exposed by it, so exposure flicker and lamps are followed, not averaged
-away) and ``m`` is the running median of ``d`` over the frame (the noise scale; most of
-a frame is static). ``denoise`` 1 averages about 15 static frames (noise std × 0.26), the
-default about 5. The amount fades in with the noise: a source whose ``m`` is below half
-a grey level (clean, or flattened by a codec) passes through untouched, because
-re-quantising its temporal average to 8 bits would only add texture; full strength from
-``m`` = 1.5. All steps are OpenCV vectorised operations on preallocated uint8/float32
+away) and ``m`` is the running median of ``d`` over the frame (most of a frame is
+static; for Gaussian noise 3·m ≈ 2 σ_d). Averaging 7×7 pixels *before* the difference
+cuts the noise std about 7-fold while a moving object's change stays, so a dim object on
+a dark, very noisy source is still seen to move (a per-pixel test, even with |diff|
+blurred afterwards, keeps the noise's mean and missed it: the object was averaged into
+a ghost trail). The noise scale that fades the filter in (``noise_level``) is the median
+of box3×3(luma(|in_t − g·out_{t−1}|)), in grey levels. ``denoise`` 1 averages about 15
+static frames (noise std × 0.26), the default about 5. The amount fades in with the
+noise: a source whose ``noise_level`` is below half a grey level (clean, or flattened by
+a codec) passes through untouched, because re-quantising its temporal average to 8 bits
+would only add texture; full strength from ``noise_level`` = 1.5. All steps are OpenCV vectorised operations on preallocated uint8/float32
 buffers (one 256-entry LUT maps ``d`` to ``w``); the cost at 1280×720 is a few
 milliseconds on one core.
 """
@@ -34,7 +39,11 @@ __all__ = ["TemporalDenoiser", "DEFAULT_DENOISE", "min_weight"]
 #: Default ``denoise`` (measured: see the denoise figures in the temporal README section).
 DEFAULT_DENOISE = 0.5
 
-_LOW, _HIGH = 2.0, 4.0   # ramp of w between LOW·m and HIGH·m (m: median difference)
+_LOW, _HIGH = 3.0, 6.0   # ramp of w between LOW·m and HIGH·m (m: median motion difference;
+                         # for Gaussian noise 3·m ≈ 2 σ and 6·m ≈ 4 σ)
+_MOTION_BOX = 7          # box size (pixels) the lumas are averaged over for the motion test
+_SCALE = 8.0             # motion differences are kept in eighths of a grey level
+_MIN_M = 2.0             # floor of m, eighths of a grey level
 _CLEAN, _RAMP = 0.5, 1.0  # no denoising below m = 0.5 grey levels, full strength from 1.5
 
 
@@ -74,7 +83,8 @@ class TemporalDenoiser:
     ``denoise`` 0 returns the input and drops the state. One instance serves one stream.
 
     Attributes:
-        noise_level: running median of the blurred luma difference, grey levels.
+        noise_level: running median of the box3×3 luma |difference|, grey levels.
+        motion_noise: running median of the motion difference ``d``, grey levels.
         moving_fraction: fraction of pixels of the last frame taken as moving (w > w_min).
         effective: the denoise amount actually used on the last frame: ``denoise`` scaled
             by how noisy the source is (0 below m = 0.5 grey levels, full from m = 1.5).
@@ -94,6 +104,8 @@ class TemporalDenoiser:
         self._lut: np.ndarray | None = None
         self._lut_key: tuple[float, float] | None = None
         self.noise_level = 0.0
+        self._motion_level = 0.0   # running median of the motion difference, eighths of a level
+        self.motion_noise = 0.0
         self._fresh = True
         self.moving_fraction = 0.0
         self.gain = 1.0
@@ -104,7 +116,7 @@ class TemporalDenoiser:
         self.reset()
 
     def _weights_lut(self, median: float, denoise: float) -> np.ndarray:
-        m = max(0.75, round(median * 4.0) / 4.0)  # quantised so the LUT is rarely rebuilt
+        m = max(_MIN_M, round(median * 2.0) / 2.0)  # quantised so the LUT is rarely rebuilt
         key = (m, round(float(denoise), 3))
         if key != self._lut_key:
             wmin = min_weight(denoise)
@@ -114,6 +126,15 @@ class TemporalDenoiser:
             self._lut_key = key
         assert self._lut is not None
         return self._lut
+
+    def _motion_diff(self, frame: np.ndarray) -> np.ndarray:
+        """|box_K(luma(frame)) − box_K(luma(prev))| as uint8 in eighths of a grey level
+        (saturating at 31.9 levels), same (H, W) as ``frame``."""
+        assert self._prev is not None
+        k = _MOTION_BOX
+        sf = cv2.boxFilter(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.CV_16U, (k, k), normalize=False)
+        sp = cv2.boxFilter(cv2.cvtColor(self._prev, cv2.COLOR_RGB2GRAY), cv2.CV_16U, (k, k), normalize=False)
+        return cv2.convertScaleAbs(cv2.absdiff(sf, sp), alpha=_SCALE / (k * k))
 
     def process(self, frame: np.ndarray, denoise: float) -> np.ndarray:
         """Denoise one uint8 (H, W, 3) RGB frame; ``denoise`` in [0, 1] (0 = off)."""
@@ -134,6 +155,7 @@ class TemporalDenoiser:
         if abs(gain - 1.0) > 0.01:
             cv2.addWeighted(self._state, gain, self._state, 0.0, 0.0, dst=self._state)
             self._prev = cv2.convertScaleAbs(self._prev, alpha=gain)
+        # noise scale (drives the fade-in): box3×3 of the per-pixel luma difference
         diff = cv2.absdiff(frame, self._prev)
         d = cv2.cvtColor(diff, cv2.COLOR_RGB2GRAY)
         d = cv2.blur(d, (3, 3))
@@ -144,6 +166,18 @@ class TemporalDenoiser:
         # track the noise scale slowly; motion bursts raise it only gradually
         self.noise_level = median if self._fresh else (
             0.9 * self.noise_level + 0.1 * min(median, 2.0 * self.noise_level + 1.0))
+        # motion test: on the difference of box-averaged lumas (signed, then absolute), in
+        # eighths of a grey level. Averaging K×K pixels before taking the difference cuts the
+        # noise std K-fold while a moving object's change stays; a per-pixel test (as |·|
+        # blurred afterwards) keeps the noise's mean and missed dim objects on heavy noise,
+        # which the filter then smeared into a ghost trail.
+        mk = self._motion_diff(frame)
+        msub = mk[::4, ::4].ravel()
+        mhist = np.bincount(msub, minlength=256)
+        mmed = float(np.searchsorted(np.cumsum(mhist), 0.5 * msub.size))
+        self._motion_level = mmed if self._fresh else (
+            0.9 * self._motion_level + 0.1 * min(mmed, 2.0 * self._motion_level + 1.0))
+        self.motion_noise = self._motion_level / _SCALE
         self._fresh = False
         # a clean (or codec-flattened) source has nothing to average out, and re-quantising
         # a temporal average to 8 bits would only add texture: fade in with the noise
@@ -154,10 +188,10 @@ class TemporalDenoiser:
             self._prev = np.ascontiguousarray(frame).copy()
             self.moving_fraction = 0.0
             return frame
-        lut = self._weights_lut(self.noise_level, amount)
-        w = cv2.LUT(d, lut)
+        lut = self._weights_lut(self._motion_level, amount)
+        w = cv2.LUT(mk, lut)
         first_moving = int(np.argmax(lut > lut[0] + 1e-6)) if lut[-1] > lut[0] + 1e-6 else 256
-        self.moving_fraction = float(hist[first_moving:].sum()) / max(1, sub.size)
+        self.moving_fraction = float(mhist[first_moving:].sum()) / max(1, msub.size)
         np.copyto(self._cur, frame, casting="unsafe")
         self._state = cv2.blendLinear(self._cur, self._state, w, 1.0 - w)
         out = cv2.convertScaleAbs(self._state)  # rounds and saturates to uint8
