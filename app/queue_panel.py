@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal
+from PySide6.QtCore import QObject, QSize, Qt, QThread, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar,
     QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
@@ -46,6 +46,17 @@ def settings_summary(settings: JobSettings) -> str:
     params = desc.params_from(dict(settings.params or {}))
     vals = ", ".join(f"{s.name} {getattr(params, s.name):.3g}" for s in desc.params)
     return f"{desc.title}: {vals}" if vals else desc.title
+
+
+def _unique(path: str, taken: set[str]) -> str:
+    """``path``, or ``stem_2.ext``, ``stem_3.ext``... when another queued item writes it."""
+    if path not in taken:
+        return path
+    stem, ext = os.path.splitext(path)
+    n = 2
+    while f"{stem}_{n}{ext}" in taken:
+        n += 1
+    return f"{stem}_{n}{ext}"
 
 
 class _Bridge(QObject):
@@ -105,6 +116,7 @@ class QueuePanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.table.setAlternatingRowColors(True)
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -167,6 +179,10 @@ class QueuePanel(QWidget):
         lay.addWidget(self.summary)
         self._update_buttons()
 
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        # a docked queue should leave the picture most of the height
+        return QSize(720, 230)
+
     # -- worker side: only signals ------------------------------------------------
     def _emit_change(self, item: QueueItem) -> None:
         """Called by the queue on its worker thread: hand a copy to the GUI thread."""
@@ -205,8 +221,12 @@ class QueuePanel(QWidget):
         desc = registry.get(method)
         job = JobSettings(method=method,
                           params={s.name: getattr(params, s.name) for s in desc.params})
-        added = [self.queue.add(p, output_for(p, self.output_folder, job.options.codec), job)
-                 for p in expand_inputs([os.fspath(p) for p in paths])]
+        taken = {it.output for it in self.queue.items}
+        added = []
+        for p in expand_inputs([os.fspath(p) for p in paths]):
+            out = _unique(output_for(p, self.output_folder, job.options.codec), taken)
+            taken.add(out)
+            added.append(self.queue.add(p, out, job))
         if not added:
             self.last_error = "no video files found"
             self.summary.setText("No video files found there")
@@ -372,7 +392,9 @@ class QueuePanel(QWidget):
         self.overall.setValue(int(round(p.fraction * 1000)))
         parts = [f"{c['done']}/{len(items)} done"]
         if c["failed"]:
-            parts.append(f"{c['failed']} failed")
+            last = [it for it in items if it.status == "failed"][-1]
+            why = last.error if len(last.error) <= 70 else last.error[:69] + "…"
+            parts.append(f"{c['failed']} failed (last: {os.path.basename(last.input)}: {why})")
         if c["cancelled"]:
             parts.append(f"{c['cancelled']} cancelled")
         if self.running:

@@ -232,3 +232,13 @@ def test_export_dialog_pause_and_resume(qtbot, tmp_path):
     assert d.state == "done", d.message
     assert _frames(str(target)) == 200
     assert not d.pause_btn.isVisible()
+
+
+def test_same_clip_twice_gets_distinct_outputs(qtbot, clips):
+    a, bad, b, out = clips
+    panel = _panel(qtbot, out)
+    i1, i2 = panel.add_paths([a, a])
+    assert i1.output != i2.output and Path(i2.output).name == "a_enhanced_2.mp4"
+    with qtbot.waitSignal(panel.run_finished, timeout=120000):
+        panel.run()
+    assert [it.status for it in panel.queue.items] == ["done", "done"]
