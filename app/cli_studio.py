@@ -7,6 +7,7 @@ Registered as a ``lowlight`` sub-command through the ``lowlight.commands`` entry
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -34,6 +35,11 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="render --after frames, save a screenshot of the whole window to PNG, exit")
     parser.add_argument("--after", type=int, default=30, metavar="N",
                         help="frames to render before the screenshot (default: 30)")
+    parser.add_argument("--queue", nargs="*", default=None, metavar="FILE",
+                        help="show the queue panel (View > Queue, Ctrl+B), adding FILEs (videos or "
+                             "folders) with method A; outputs go to --queue-output or the remembered folder")
+    parser.add_argument("--queue-output", default=None, metavar="DIR",
+                        help="output folder of the queue (remembered)")
     parser.set_defaults(run=run)
 
 
@@ -49,11 +55,13 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
 
 def run_studio(source: str = "demo", *, method: str | None = None, view: str | None = None,
                size: tuple[int, int] | None = None, screenshot: str | None = None,
-               after: int = 30) -> int:
+               after: int = 30, queue: list[str] | None = None,
+               queue_output: str | None = None) -> int:
     """Run the studio on ``source`` until the window closes; returns the exit status.
 
     With ``screenshot``, play ``after`` frames, save the whole window as PNG there and
-    exit (status 1 when the source failed to show any frame).
+    exit (status 1 when the source failed to show any frame). ``queue`` (a list, may be
+    empty) shows the queue panel with those files added.
     """
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
@@ -72,6 +80,17 @@ def run_studio(source: str = "demo", *, method: str | None = None, view: str | N
         win.set_view(view)
     if size:
         win.resize(*size)
+    if queue is not None:
+        if queue_output:
+            os.makedirs(queue_output, exist_ok=True)
+            win.queue_panel.set_output_folder(os.path.abspath(queue_output))
+        if queue and not win.queue_panel.output_folder:
+            print("lowlight studio: --queue FILE needs --queue-output DIR (once; it is remembered)",
+                  file=sys.stderr)
+            return 2
+        win.queue_dock.show()
+        if queue:
+            win.queue_panel.add_paths(queue)
     win.show()
     status = {"code": 0}
     if screenshot:
@@ -120,7 +139,8 @@ def run_studio(source: str = "demo", *, method: str | None = None, view: str | N
 
 def run(args: argparse.Namespace) -> int:
     return run_studio(args.source, method=args.method, view=args.view, size=_parse_size(args.size),
-                      screenshot=args.screenshot, after=args.after)
+                      screenshot=args.screenshot, after=args.after, queue=args.queue,
+                      queue_output=args.queue_output)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,8 +1,9 @@
-"""Export dialog: target, codec, quality, audio and range; progress, ETA, fps and cancel.
+"""Export dialog: target, codec, quality, audio and range; progress, ETA, fps, pause and cancel.
 
 The export itself is the engine's ``export_video``, run in an :class:`ExportWorker`
 (``QThread``). The worker reports through signals only; cancelling sets the engine's
-cancel event, and the engine leaves no file behind.
+cancel event, and the engine leaves no file behind. Pause sets the engine's pause event
+(reading stops, nothing is lost; the output equals an unpaused run's).
 """
 
 from __future__ import annotations
@@ -52,10 +53,11 @@ def engine_codecs() -> dict[str, tuple[str, int | None]]:
 def build_export_job(source_spec: str, target: str, method: str, params: EnhanceParams, *,
                      codec: str = "h264", crf: int | None = None, audio: str = "copy",
                      start: float | None = None, end: float | None = None,
-                     overwrite: bool = False) -> ExportJob:
+                     overwrite: bool = False, pause: threading.Event | None = None) -> ExportJob:
     """A job that exports ``source_spec`` enhanced by ``method``/``params`` to ``target``
     through :func:`engine.video.export.export_video` (the engine writes a temporary file and
-    renames it on success; cancel or failure leaves neither target nor temporary file)."""
+    renames it on success; cancel or failure leaves neither target nor temporary file).
+    While ``pause`` is set the export idles (see ``export_video``)."""
     from engine.video.export import ExportOptions, export_video
 
     options = ExportOptions(codec=codec, crf=crf, audio=audio, start=start, end=end,
@@ -63,7 +65,7 @@ def build_export_job(source_spec: str, target: str, method: str, params: Enhance
 
     def job(progress: Callable[[Any], None], cancel: threading.Event) -> Any:
         return export_video(source_spec, target, method=method, params=params, options=options,
-                            progress=progress, cancel=cancel)
+                            progress=progress, cancel=cancel, pause=pause)
 
     return job
 
@@ -143,6 +145,8 @@ class ExportDialog(QDialog):
         self.state = "idle"  # idle | running | done | failed | cancelled
         self.message = ""
         self._t0 = 0.0
+        self.pause_event = threading.Event()  # passed to the engine's export as ``pause``
+        self._last_fig: dict[str, Any] | None = None
 
         form = QFormLayout()
         self.target_edit = QLineEdit(self._default_target())
@@ -196,6 +200,10 @@ class ExportDialog(QDialog):
 
         self.buttons = QDialogButtonBox()
         self.start_btn = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.pause_btn = self.buttons.addButton("Pause", QDialogButtonBox.ButtonRole.ActionRole)
+        self.pause_btn.setToolTip("Pause the export (nothing is lost); press again to resume")
+        self.pause_btn.hide()
+        self.pause_btn.clicked.connect(self.toggle_pause)
         self.cancel_btn = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         self.close_btn = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.close_btn.hide()
@@ -246,20 +254,48 @@ class ExportDialog(QDialog):
         return build_export_job(self.source_spec, target, self.method, self.params,
                                 codec=str(self.codec_combo.currentData()), crf=crf,
                                 audio=str(self.audio_combo.currentData()), start=start, end=end,
-                                overwrite=overwrite)
+                                overwrite=overwrite, pause=self.pause_event)
 
     def _on_progress(self, p: Any) -> None:
         if self.state != "running":
             return
         fig = progress_figures(p)
+        self._last_fig = fig
         if fig["fraction"] is not None:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(round(fig["fraction"] * 1000)))
         else:
             self.progress.setRange(0, 0)  # busy indicator: length unknown
+        self._show_figures(fig)
+
+    def _show_figures(self, fig: dict[str, Any]) -> None:
         total = f" / {fig['total']}" if fig["total"] else ""
-        self.status.setText(f"Frame {fig['done']}{total}  ·  {fig['fps']:.1f} fps  ·  "
-                            f"ETA {fig['eta_text']}")
+        tail = "paused" if self.paused else f"{fig['fps']:.1f} fps  ·  ETA {fig['eta_text']}"
+        self.status.setText(f"Frame {fig['done']}{total}  ·  {tail}")
+
+    @property
+    def paused(self) -> bool:
+        return self.pause_event.is_set()
+
+    @property
+    def frames_done(self) -> int:
+        """Frames written so far by the running (or last) export, as last reported."""
+        return int(self._last_fig["done"]) if self._last_fig else 0
+
+    def toggle_pause(self) -> bool:
+        """Pause or resume the running export; returns True when now paused."""
+        if self.state != "running":
+            return False
+        if self.pause_event.is_set():
+            self.pause_event.clear()
+        else:
+            self.pause_event.set()
+        self.pause_btn.setText("Resume" if self.paused else "Pause")
+        if self._last_fig is not None:
+            self._show_figures(self._last_fig)
+        else:
+            self.status.setText("Paused" if self.paused else "Starting…")
+        return self.paused
 
     def _default_target(self) -> str:
         stem = "demo" if self.source_spec == "demo" else Path(self.source_spec).stem
@@ -306,6 +342,10 @@ class ExportDialog(QDialog):
         self.state = "running"
         self.message = ""
         self._t0 = time.perf_counter()
+        self.pause_event.clear()
+        self._last_fig = None
+        self.pause_btn.setText("Pause")
+        self.pause_btn.show()
         self.progress.setValue(0)
         self.status.setText("Starting…")
         self._quality_was_enabled = self.quality_spin.isEnabled()
@@ -324,6 +364,7 @@ class ExportDialog(QDialog):
     def cancel_or_close(self) -> None:
         if self.worker is not None and self.worker.isRunning():
             self.worker.cancel()
+            self.pause_event.clear()  # the engine stops while paused too; do not leave it idle
             self.status.setText("Cancelling…")
             self.cancel_btn.setEnabled(False)
         else:
@@ -333,6 +374,7 @@ class ExportDialog(QDialog):
         """Cancel a running export and wait up to ``timeout_ms`` (window closing)."""
         if self.worker is not None and self.worker.isRunning():
             self.worker.cancel()
+            self.pause_event.clear()
             if not self.worker.wait(timeout_ms):
                 from app.player import keep_until_finished
 
@@ -342,6 +384,8 @@ class ExportDialog(QDialog):
         self.state = state
         self.message = message
         self.result_path = path
+        self.pause_event.clear()
+        self.pause_btn.hide()
         self.status.setText(message)
         self.progress.setRange(0, 1000)  # leave the busy indicator of unknown lengths
         if state == "done":

@@ -147,6 +147,16 @@ class MainWindow(QMainWindow):
                               | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
 
+        from app.queue_panel import QueuePanel
+
+        # the job queue (View ▸ Queue, Ctrl+B): items keep method A and parameters as added
+        self.queue_panel = QueuePanel(self.settings, lambda: (self.controls.method, self.controls.params()))
+        self.queue_dock = QDockWidget("Queue", self)
+        self.queue_dock.setObjectName("queueDock")
+        self.queue_dock.setWidget(self.queue_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.queue_dock)
+        self.queue_dock.hide()
+
         self._build_status()
         self._build_actions()
 
@@ -315,6 +325,12 @@ class MainWindow(QMainWindow):
                                      checkable=True)
         vm.addAction(self.zoom_action)
         vm.addAction(self.dock.toggleViewAction())
+        self.queue_action = self.queue_dock.toggleViewAction()
+        self.queue_action.setText("&Queue")
+        self.queue_action.setShortcut(QKeySequence("Ctrl+B"))
+        self.queue_action.setStatusTip("Enhance many clips one after another")
+        self.addAction(self.queue_action)
+        vm.addAction(self.queue_action)
 
         pm = mb.addMenu("&Playback")
         pm.addAction(self._act("Play / pause", self.toggle_play, "Space"))
@@ -341,6 +357,7 @@ class MainWindow(QMainWindow):
             tb.addAction(self.view_actions[mode])
         tb.addSeparator()
         tb.addAction(self.export_action)
+        tb.addAction(self.queue_action)
         tb.addAction(self._act("Snapshot", self.snapshot_dialog, tip="Save the current view as PNG"))
 
     # -- sources ------------------------------------------------------------------
@@ -634,6 +651,7 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         if self._export_dialog is not None:
             self._export_dialog.shutdown(timeout_ms=400)
+        self.queue_panel.shutdown(timeout_ms=400)
         self.player.stop(timeout_ms=500)
         super().closeEvent(e)
         self.closed.emit()

@@ -53,6 +53,15 @@ class Settings:
         self.qs.setValue("files/last_folder", folder)
 
     @property
+    def queue_output_folder(self) -> str:
+        """Where the queue panel writes its outputs ("" until chosen once)."""
+        return self._get_str("queue/output_folder", "")
+
+    @queue_output_folder.setter
+    def queue_output_folder(self, folder: str) -> None:
+        self.qs.setValue("queue/output_folder", folder)
+
+    @property
     def recent_files(self) -> list[str]:
         raw = self._get_str("files/recent", "[]")
         try:
