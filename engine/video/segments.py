@@ -39,7 +39,7 @@ __all__ = ["export_segmented", "work_folder", "read_journal", "processing_settin
            "JOURNAL_NAME", "DEFAULT_PREROLL"]
 
 JOURNAL_NAME = "journal.json"
-JOURNAL_VERSION = 2  # 2: .mov segments, deterministic encodes
+JOURNAL_VERSION = 3  # 2: .mov segments, deterministic encodes; 3: x264 segments without mbtree
 #: source frames re-processed (outputs dropped) before each segment to rebuild temporal state
 DEFAULT_PREROLL = 8
 
