@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from engine.train import losses as L
-from engine.train.data import CropSampler, DataError, list_images, split_holdout
+from engine.train.data import CropSampler, DataError, list_images, mean_grey, select_dark, split_holdout
 from engine.train.loop import TrainConfig, build_training_net, compute_losses, train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,6 +128,27 @@ def test_crop_sampler_is_seeded_and_in_range():
         assert torch.equal(x, y)
         assert x.dtype == torch.float32 and x.shape[1] == 3 and x.shape[2] % 16 == 0
         assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+
+
+def test_select_dark_keeps_only_images_below_the_mean():
+    imgs = np.stack([np.full((8, 8, 3), v, np.uint8) for v in (20, 200, 60, 77, 76)])
+    np.testing.assert_allclose(mean_grey(imgs), np.array([20, 200, 60, 77, 76]) / 255.0)
+    assert select_dark(imgs, 0.3).tolist() == [0, 2, 4]  # 76/255 = 0.298 < 0.3 <= 77/255
+    with pytest.raises(DataError, match="no training image"):
+        select_dark(imgs, 0.05)
+    with pytest.raises(DataError, match="must be in"):
+        select_dark(imgs, 0.0)
+
+
+def test_train_max_mean_selects_under_exposed_images(tmp_path):
+    data = tmp_path / "data"
+    _write_images(data, 4, dark=True)
+    for i in range(5, 9):  # bright images, interleaved in natural order after the dark ones
+        cv2.imwrite(str(data / f"{i}.png"), np.full((40, 40, 3), 170, np.uint8))
+    r = train(_cfg(tmp_path, "sci", data, max_mean=0.3), progress=False, log=lambda s: None)
+    assert r["train_images"] == 4 and r["candidate_images"] == 8
+    r = train(_cfg(tmp_path / "all", "sci", data), progress=False, log=lambda s: None)
+    assert r["train_images"] == 8
 
 
 # ---------------------------------------------------------------- loop
