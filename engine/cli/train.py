@@ -41,7 +41,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exposure-level", type=float, default=0.6,
                         help="well-exposedness level E of the exposure loss, 0..1 (default 0.6)")
     parser.add_argument("--weight", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a loss weight (Zero-DCE: spa, exp, col, tv; SCI: fid, smooth, exp)")
+                        help="override a loss weight (Zero-DCE: spa, exp, col, tv; SCI: fid, smooth, exp, col)")
     parser.add_argument("--max-images", type=int, default=None, help="train on this many images (evenly spaced)")
     parser.add_argument("--max-mean", type=float, default=None,
                         help="train only on images whose mean brightness (0..1) is below this, "

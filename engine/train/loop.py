@@ -58,9 +58,10 @@ class TrainError(RuntimeError):
 
 def default_weights(method: str) -> dict[str, float]:
     """Loss weights. Zero-DCE: spa 1, exp 10, col 5, tv 200 (Zero-DCE++: tv 1600).
-    SCI: fid 1.5, smooth 1 (exp 0: the optional exposure term is off by default)."""
+    SCI: fid 1.5, smooth 1 (exp 0 and col 0: the optional exposure and colour-constancy
+    terms on the output are off by default)."""
     if method == "sci":
-        return {"fid": 1.5, "smooth": 1.0, "exp": 0.0}
+        return {"fid": 1.5, "smooth": 1.0, "exp": 0.0, "col": 0.0}
     if method == "zerodce":
         return {"spa": 1.0, "exp": 10.0, "col": 5.0, "tv": 200.0}
     if method == "zerodce++":
@@ -156,6 +157,12 @@ def compute_losses(
             terms["exp"] = e.item()
         else:
             terms["mean_out"] = outs[0].mean().item()
+        if w["col"] > 0:
+            # SCI's illumination is per channel; with the exposure term alone the
+            # channels drift apart (a green/cyan cast), so pull the channel means together.
+            c = L.color_constancy_loss(outs[0])
+            total = total + w["col"] * c
+            terms["col"] = c.item()
         return total, terms
     a = net(x)
     enhanced = apply_curve(x, a, ITERATIONS)

@@ -314,3 +314,20 @@ def test_cli_trains_and_records(tmp_path):
     assert entry["file"] == "zerodcepp.pt" and entry["loss_weights"]["tv"] == 800.0
     assert entry["command"].startswith("lowlight train --method zerodce++")
     assert (tmp_path / "run" / "last.pt").exists()
+
+
+def test_sci_colour_term_is_optional_and_penalises_a_cast(tmp_path):
+    torch.manual_seed(0)
+    cfg = _cfg(tmp_path, "sci", tmp_path, weights={"exp": 10.0, "col": 10.0}, exposure_level=0.5)
+    net = build_training_net(cfg)
+    grey = torch.full((2, 3, 32, 32), 0.1)
+    cast = grey.clone()
+    cast[:, 1] = 0.2  # green cast
+    w = cfg.resolved_weights()
+    _, t_grey = compute_losses(cfg, net, grey, w)
+    _, t_cast = compute_losses(cfg, net, cast, w)
+    assert t_cast["col"] > t_grey["col"]
+    off = _cfg(tmp_path, "sci", tmp_path)
+    assert off.resolved_weights()["col"] == 0.0
+    _, t = compute_losses(off, net, grey, off.resolved_weights())
+    assert "col" not in t
