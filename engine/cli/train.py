@@ -41,8 +41,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exposure-level", type=float, default=0.6,
                         help="well-exposedness level E of the exposure loss, 0..1 (default 0.6)")
     parser.add_argument("--weight", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a loss weight (Zero-DCE: spa, exp, col, tv; SCI: fid, smooth, exp)")
+                        help="override a loss weight (Zero-DCE: spa, exp, col, tv; SCI: fid, smooth, exp, col)")
     parser.add_argument("--max-images", type=int, default=None, help="train on this many images (evenly spaced)")
+    parser.add_argument("--max-mean", type=float, default=None,
+                        help="train only on images whose mean brightness (0..1) is below this, "
+                             "e.g. 0.3 for the under-exposed part of SICE (applied before --max-images)")
     parser.add_argument("--holdout", type=float, default=0.05,
                         help="fraction of images (the last, in natural order) held out (default 0.05)")
     parser.add_argument("--workers", type=int, default=2, help="CPU threads (default 2)")
@@ -84,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         method=args.method, data=args.data, epochs=args.epochs, out=str(out), seed=args.seed,
         batch=args.batch, lr=args.lr if args.lr is not None else (3e-4 if args.method == "sci" else 1e-4),
         size=args.size, crop_min=args.crop[0], crop_max=args.crop[1],
-        exposure_level=args.exposure_level, max_images=args.max_images, holdout=args.holdout,
+        exposure_level=args.exposure_level, max_images=args.max_images,
+        max_mean=args.max_mean, holdout=args.holdout,
         threads=args.workers, run_dir=args.run_dir, resume=args.resume, weights=weights,
         use_cache=not args.no_cache,
     )

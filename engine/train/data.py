@@ -29,6 +29,8 @@ __all__ = [
     "load_image_set",
     "ImageSet",
     "CropSampler",
+    "mean_grey",
+    "select_dark",
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -144,6 +146,25 @@ def load_image_set(
         meta = {"files": len(files), "first": str(files[0]), "size": size}
         cache_file.with_suffix(".json").write_text(json.dumps(meta), encoding="utf-8")
     return ImageSet(arr, files, size, cache_file)
+
+
+def mean_grey(images: np.ndarray) -> np.ndarray:
+    """Mean grey level in [0, 1] (plain RGB average) of each uint8 (N, H, W, 3) image: float64 (N,)."""
+    n = images.shape[0]
+    return images.reshape(n, -1).mean(axis=1, dtype=np.float64) / 255.0
+
+
+def select_dark(images: np.ndarray, max_mean: float) -> np.ndarray:
+    """Indices (sorted, int64) of the images whose mean grey level is below ``max_mean``
+    (0..1): the under-exposed part of a mixed-exposure set such as SICE.
+
+    Raises :class:`DataError` when ``max_mean`` is outside (0, 1] or no image qualifies."""
+    if not 0.0 < max_mean <= 1.0:
+        raise DataError(f"max mean brightness must be in (0, 1], got {max_mean}")
+    idx = np.flatnonzero(mean_grey(images) < max_mean)
+    if idx.size == 0:
+        raise DataError(f"no training image has a mean brightness below {max_mean}")
+    return idx.astype(np.int64)
 
 
 class CropSampler:

@@ -31,7 +31,7 @@ from torch import nn
 from engine.models.sci import IlluminationStage, SCITrainingNet
 from engine.models.zerodce import DCENet, DCENetPP, apply_curve
 from engine.train import losses as L
-from engine.train.data import CropSampler, ImageSet, list_images, load_image_set, split_holdout
+from engine.train.data import CropSampler, ImageSet, list_images, load_image_set, select_dark, split_holdout
 
 __all__ = [
     "METHODS",
@@ -58,9 +58,10 @@ class TrainError(RuntimeError):
 
 def default_weights(method: str) -> dict[str, float]:
     """Loss weights. Zero-DCE: spa 1, exp 10, col 5, tv 200 (Zero-DCE++: tv 1600).
-    SCI: fid 1.5, smooth 1 (exp 0: the optional exposure term is off by default)."""
+    SCI: fid 1.5, smooth 1 (exp 0 and col 0: the optional exposure and colour-constancy
+    terms on the output are off by default)."""
     if method == "sci":
-        return {"fid": 1.5, "smooth": 1.0, "exp": 0.0}
+        return {"fid": 1.5, "smooth": 1.0, "exp": 0.0, "col": 0.0}
     if method == "zerodce":
         return {"spa": 1.0, "exp": 10.0, "col": 5.0, "tv": 200.0}
     if method == "zerodce++":
@@ -88,6 +89,7 @@ class TrainConfig:
     crop_max: int = 192
     exposure_level: float = 0.6
     max_images: int | None = None
+    max_mean: float | None = None  # train only on images darker than this mean grey (0..1)
     holdout: float = 0.05
     threads: int = 2
     run_dir: str | None = None
@@ -116,6 +118,8 @@ class TrainConfig:
             raise TrainError(f"learning rate must be > 0, got {self.lr}")
         if self.max_images is not None and self.max_images < 1:
             raise TrainError(f"max images must be >= 1, got {self.max_images}")
+        if self.max_mean is not None and not 0.0 < self.max_mean <= 1.0:
+            raise TrainError(f"max mean brightness must be in (0, 1], got {self.max_mean}")
         self.resolved_weights()
 
 
@@ -153,6 +157,12 @@ def compute_losses(
             terms["exp"] = e.item()
         else:
             terms["mean_out"] = outs[0].mean().item()
+        if w["col"] > 0:
+            # SCI's illumination is per channel; with the exposure term alone the
+            # channels drift apart (a green/cyan cast), so pull the channel means together.
+            c = L.color_constancy_loss(outs[0])
+            total = total + w["col"] * c
+            terms["col"] = c.item()
         return total, terms
     a = net(x)
     enhanced = apply_curve(x, a, ITERATIONS)
@@ -225,6 +235,12 @@ def train(
     # it (covering all scenes of a consecutively numbered set), so subset runs share the cache.
     data: ImageSet = load_image_set(train_files, cfg.size, use_cache=cfg.use_cache, progress=progress)
     images = data.images
+    candidates = len(train_files)
+    if cfg.max_mean is not None:
+        # Under-exposed images only: a net trained on mixed exposures learns to leave
+        # mid-bright input alone, and (SCI) its BatchNorm statistics come from bright images.
+        sel = select_dark(images, cfg.max_mean)
+        train_files, images = [train_files[i] for i in sel], np.ascontiguousarray(images[sel])
     if cfg.max_images is not None and cfg.max_images < len(train_files):
         idx = np.unique(np.round(np.linspace(0, len(train_files) - 1, cfg.max_images)).astype(int))
         train_files, images = [train_files[i] for i in idx], np.ascontiguousarray(images[idx])
@@ -311,6 +327,7 @@ def train(
         "epochs_run": cfg.epochs - start_epoch,
         "wall_s": round(wall, 1),
         "train_images": len(train_files),
+        "candidate_images": candidates,
         "held_out_images": len(held),
         "held_out_files": [f.name for f in held],
         "history": history,

@@ -55,6 +55,8 @@ def record(cfg: TrainConfig, result: dict[str, Any], command: str, eval_real: st
             "held_out_images": result["held_out_images"],
             "held_out_range": (f"{result['held_out_files'][0]} .. {result['held_out_files'][-1]}"
                                if result["held_out_files"] else None),
+            **({"selection": f"images with mean brightness < {cfg.max_mean} "
+                                 f"({result.get('candidate_images')} candidates)"} if cfg.max_mean is not None else {}),
             "preprocessing": (f"decoded, short side resized to {cfg.size} px (area) and centre-cropped to "
                               f"{cfg.size}x{cfg.size}; random {cfg.crop_min}-{cfg.crop_max} px square crops "
                               "(multiples of 16), random horizontal and vertical flips"),

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from engine.train import losses as L
-from engine.train.data import CropSampler, DataError, list_images, split_holdout
+from engine.train.data import CropSampler, DataError, list_images, mean_grey, select_dark, split_holdout
 from engine.train.loop import TrainConfig, build_training_net, compute_losses, train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,6 +128,27 @@ def test_crop_sampler_is_seeded_and_in_range():
         assert torch.equal(x, y)
         assert x.dtype == torch.float32 and x.shape[1] == 3 and x.shape[2] % 16 == 0
         assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+
+
+def test_select_dark_keeps_only_images_below_the_mean():
+    imgs = np.stack([np.full((8, 8, 3), v, np.uint8) for v in (20, 200, 60, 77, 76)])
+    np.testing.assert_allclose(mean_grey(imgs), np.array([20, 200, 60, 77, 76]) / 255.0)
+    assert select_dark(imgs, 0.3).tolist() == [0, 2, 4]  # 76/255 = 0.298 < 0.3 <= 77/255
+    with pytest.raises(DataError, match="no training image"):
+        select_dark(imgs, 0.05)
+    with pytest.raises(DataError, match="must be in"):
+        select_dark(imgs, 0.0)
+
+
+def test_train_max_mean_selects_under_exposed_images(tmp_path):
+    data = tmp_path / "data"
+    _write_images(data, 4, dark=True)
+    for i in range(5, 9):  # bright images, interleaved in natural order after the dark ones
+        cv2.imwrite(str(data / f"{i}.png"), np.full((40, 40, 3), 170, np.uint8))
+    r = train(_cfg(tmp_path, "sci", data, max_mean=0.3), progress=False, log=lambda s: None)
+    assert r["train_images"] == 4 and r["candidate_images"] == 8
+    r = train(_cfg(tmp_path / "all", "sci", data), progress=False, log=lambda s: None)
+    assert r["train_images"] == 8
 
 
 # ---------------------------------------------------------------- loop
@@ -293,3 +314,20 @@ def test_cli_trains_and_records(tmp_path):
     assert entry["file"] == "zerodcepp.pt" and entry["loss_weights"]["tv"] == 800.0
     assert entry["command"].startswith("lowlight train --method zerodce++")
     assert (tmp_path / "run" / "last.pt").exists()
+
+
+def test_sci_colour_term_is_optional_and_penalises_a_cast(tmp_path):
+    torch.manual_seed(0)
+    cfg = _cfg(tmp_path, "sci", tmp_path, weights={"exp": 10.0, "col": 10.0}, exposure_level=0.5)
+    net = build_training_net(cfg)
+    grey = torch.full((2, 3, 32, 32), 0.1)
+    cast = grey.clone()
+    cast[:, 1] = 0.2  # green cast
+    w = cfg.resolved_weights()
+    _, t_grey = compute_losses(cfg, net, grey, w)
+    _, t_cast = compute_losses(cfg, net, cast, w)
+    assert t_cast["col"] > t_grey["col"]
+    off = _cfg(tmp_path, "sci", tmp_path)
+    assert off.resolved_weights()["col"] == 0.0
+    _, t = compute_losses(off, net, grey, off.resolved_weights())
+    assert "col" not in t
