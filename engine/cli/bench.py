@@ -19,6 +19,7 @@ import sys
 from typing import Any
 
 from engine import bench
+from engine.cli.jsonout import json_safe
 from engine.params import EnhanceParams
 
 COMMAND = "bench"
@@ -136,17 +137,6 @@ def format_ratios(rs: list[bench.Ratio]) -> str:
     return "\n".join(lines)
 
 
-def _json_safe(obj: Any) -> Any:
-    """inf/nan → None so the output is strict JSON."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
 def _run_soak(args: argparse.Namespace, log: Any) -> int:
     methods = _split(args.methods) or ["sci"]
     sizes = bench.parse_sizes(args.sizes) if args.sizes else ([bench.QUICK_SIZES[-1]] if args.quick else [(1920, 1080)])
@@ -160,7 +150,7 @@ def _run_soak(args: argparse.Namespace, log: Any) -> int:
                      backend=backend, device=args.device, params=parse_params(args.params),
                      interval=args.soak_interval, log=log)
     if args.json:
-        print(json.dumps(_json_safe(res.as_dict()), indent=1))
+        print(json.dumps(json_safe(res.as_dict()), indent=1))
         return 0
     print(_threads_line(res.threads))
     print(f"soak: {res.method} ({res.backend}/{res.device}) {res.width}x{res.height}, {res.seconds:.0f} s, "
@@ -193,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         recs = [r.as_dict() for r in records]
         out: Any = {"records": recs, "ratios": [r.as_dict() for r in rs]} if args.ratios else recs
-        print(json.dumps(_json_safe(out), indent=1))
+        print(json.dumps(json_safe(out), indent=1))
         return 0
     print(_threads_line(records[0].threads))
     print(format_table(records))

@@ -685,6 +685,18 @@ class VideoFileSink(Sink):
         except Exception as exc:  # encoder refused the frame or its settings
             raise VideoError(f"{self.target}: encoding failed ({exc})") from exc
 
+    def finish_container(self) -> None:
+        """After the video stream is flushed: write the remaining audio and extra streams,
+        close the container and move the temporary file onto the target."""
+        self._pump_audio(None)
+        self._finish_audio()
+        self._pump_extra(None)
+        self._out.close()
+        self._out = None
+        self._close_audio_in()
+        os.replace(self._tmp, self.target)
+        self._closed = True
+
     def close(self) -> None:
         """Flush the encoders, finish the file and move it over the target."""
         if self._closed:
@@ -694,14 +706,7 @@ class VideoFileSink(Sink):
                 raise VideoError(f"{self.target}: no frames to write")
             for p in self._vs.encode(None):
                 self._mux(p)
-            self._pump_audio(None)
-            self._finish_audio()
-            self._pump_extra(None)
-            self._out.close()
-            self._out = None
-            self._close_audio_in()
-            os.replace(self._tmp, self.target)
-            self._closed = True
+            self.finish_container()
         except BaseException as exc:
             self.abort()
             if isinstance(exc, OSError):

@@ -173,14 +173,7 @@ class _ConcatSink:
     def close(self) -> None:
         s = self.sink
         try:
-            s._pump_audio(None)
-            s._finish_audio()
-            s._pump_extra(None)
-            s._out.close()
-            s._out = None
-            s._close_audio_in()
-            os.replace(s._tmp, s.target)
-            s._closed = True
+            s.finish_container()
         except BaseException:
             s.abort()
             raise
