@@ -90,12 +90,16 @@ def run_cli(output: str | None = None, method: str | None = None) -> int:
 
     name = method or default_method()
     desc = registry.get(name)
-    target = Path(output or f"lowlight-demo-{name}.mp4").resolve()
+    # The default target is the demo's own result in the git-ignored out/ folder: a re-run
+    # replaces it. A target the user names is never replaced.
+    target = Path(output or Path("out") / f"lowlight-demo-{name}.mp4").resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
     print(f"Enhancing the demo clip with {desc.title} → {target}")
     print("(generating the demo clip first if this is the first run)")
     cancel = threading.Event()
     try:
-        job = build_export_job("demo", str(target), name, desc.default_params())
+        job = build_export_job("demo", str(target), name, desc.default_params(),
+                               overwrite=output is None)
         job(_ProgressLine(), cancel)
     except KeyboardInterrupt:
         cancel.set()

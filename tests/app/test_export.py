@@ -85,3 +85,19 @@ def test_demo_cli_fallback_without_display(tmp_path, monkeypatch, capsys):
     assert code == 0
     assert out.exists() and out.stat().st_size > 0
     assert str(out) in capsys.readouterr().out
+
+
+def test_demo_cli_default_output_is_replaced_on_rerun(tmp_path, monkeypatch, capsys):
+    """Regression: a second `lowlight demo` without a display failed because its own
+    default output already existed; a target the user names is still never replaced."""
+    for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert cli_demo.main(["--method", "gamma"]) == 0
+    first = tmp_path / "out" / "lowlight-demo-gamma.mp4"
+    assert first.exists() and first.stat().st_size > 0
+    assert cli_demo.main(["--method", "gamma"]) == 0
+    named = tmp_path / "mine.mp4"
+    named.write_bytes(b"keep")
+    assert cli_demo.main(["--method", "gamma", "--output", str(named)]) == 1
+    assert named.read_bytes() == b"keep"
