@@ -883,6 +883,32 @@ def _halt(pipe: Pipeline) -> None:
     pipe.join(0.5)
 
 
+def drive_pipeline(pipe: Pipeline, cancel: threading.Event | None, report: Callable[[], None],
+                   target: str | os.PathLike, cancelled: str) -> PipelineStats:
+    """Start ``pipe`` and wait for its end, calling ``report()`` about every 0.1 s.
+
+    Raises :class:`ExportCancelled` (message ``cancelled``) when ``cancel`` is set, and
+    :class:`VideoError` when the pipeline stopped before the end of its source; the
+    caller halts the pipeline and cleans up.
+    """
+    last_report = 0.0
+    pipe.start()
+    while pipe.is_running():
+        pipe.join(0.05)
+        if cancel is not None and cancel.is_set():
+            raise ExportCancelled(cancelled)
+        now = time.perf_counter()
+        if now - last_report >= 0.1:
+            last_report = now
+            report()
+    stats = pipe.wait()
+    if not pipe.completed:
+        if cancel is not None and cancel.is_set():
+            raise ExportCancelled(cancelled)
+        raise VideoError(f"{os.fspath(target)}: export stopped before the end")
+    return stats
+
+
 def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | None = None,
                  params: EnhanceParams | None = None, options: ExportOptions | None = None,
                  progress: Callable[[ExportProgress], None] | None = None,
@@ -973,7 +999,6 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
     total = source.info.frame_count
     t0 = time.perf_counter()
     pipe = Pipeline(source, processor, sink, mode="export", queue_size=queue_size, pause=pause)
-    last_report = 0.0
 
     def report(finished: bool = False) -> None:
         if progress is None:
@@ -990,20 +1015,8 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
         progress(ExportProgress(done, tot, frac, fps, 0.0 if finished else eta, finished))
 
     try:
-        pipe.start()
-        while pipe.is_running():
-            pipe.join(0.05)
-            if cancel is not None and cancel.is_set():
-                raise ExportCancelled(f"{os.fspath(target)}: export cancelled; nothing was written")
-            now = time.perf_counter()
-            if now - last_report >= 0.1:
-                last_report = now
-                report()
-        stats = pipe.wait()
-        if not pipe.completed:
-            if cancel is not None and cancel.is_set():
-                raise ExportCancelled(f"{os.fspath(target)}: export cancelled; nothing was written")
-            raise VideoError(f"{os.fspath(target)}: export stopped before the end")
+        stats = drive_pipeline(pipe, cancel, report, target,
+                               f"{os.fspath(target)}: export cancelled; nothing was written")
     except (KeyboardInterrupt, VideoError):  # ExportCancelled included
         _halt(pipe)
         raise

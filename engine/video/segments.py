@@ -314,8 +314,8 @@ def export_segmented(src_path: str, target: str, *, processor: Any, options: Any
     Raises:
         VideoError, ExportCancelled: as ``export_video``; finished segments are kept.
     """
-    from engine.video.export import (ExportCancelled, ExportProgress, ExportResult, _disk_full,
-                                     _halt)
+    from engine.video.export import (ExportProgress, ExportResult, _disk_full,
+                                     _halt, drive_pipeline)
     from engine.video.pipeline import Pipeline
     from engine.video.sources import VideoFileSource
 
@@ -390,7 +390,6 @@ def export_segmented(src_path: str, target: str, *, processor: Any, options: Any
         pipe = Pipeline(_PushBack(source, f) if segs else source, pre, sink, mode="export",
                         queue_size=queue_size, pause=pause)
         total = info.frame_count
-        last_report = 0.0
 
         def report() -> None:
             if progress is None:
@@ -405,20 +404,7 @@ def export_segmented(src_path: str, target: str, *, processor: Any, options: Any
 
         msg = f"{target}: export cancelled; the finished segments are kept in {folder} for a resume"
         try:
-            pipe.start()
-            while pipe.is_running():
-                pipe.join(0.05)
-                if cancel is not None and cancel.is_set():
-                    raise ExportCancelled(msg)
-                now = time.perf_counter()
-                if now - last_report >= 0.1:
-                    last_report = now
-                    report()
-            stats = pipe.wait()
-            if not pipe.completed:
-                if cancel is not None and cancel.is_set():
-                    raise ExportCancelled(msg)
-                raise VideoError(f"{target}: export stopped before the end")
+            stats = drive_pipeline(pipe, cancel, report, target, msg)
         except BaseException as exc:
             _halt(pipe)
             if isinstance(exc, OSError):
