@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 from engine import registry
+from engine.atomic import replacing
 from engine.metrics import psnr
 from engine.params import EnhanceParams
 
@@ -213,22 +214,16 @@ def write_clip(path: str | os.PathLike[str], frames: Sequence[np.ndarray], fps: 
     import av
 
     p = Path(path)
-    tmp = p.with_name(p.name + ".part" + p.suffix)
     h, w = frames[0].shape[:2]
-    try:
-        with av.open(str(tmp), "w") as out:
-            st = out.add_stream("libx264", rate=fps)
-            st.width, st.height, st.pix_fmt = w, h, "yuv420p"
-            st.options = {"crf": "18", "preset": "veryfast"}
-            for f in frames:
-                for pkt in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                    out.mux(pkt)
-            for pkt in st.encode():
+    with replacing(p) as tmp, av.open(str(tmp), "w") as out:
+        st = out.add_stream("libx264", rate=fps)
+        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+        st.options = {"crf": "18", "preset": "veryfast"}
+        for f in frames:
+            for pkt in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
                 out.mux(pkt)
-        os.replace(tmp, p)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        for pkt in st.encode():
+            out.mux(pkt)
     return p
 
 

@@ -10,13 +10,13 @@ it only once complete, so a failure never leaves a half-written file.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
 
+from engine.atomic import replacing
 from engine.frame import check_rgb8, to_rgb8
 
 if TYPE_CHECKING:
@@ -132,23 +132,13 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, *, jpeg_quality
     ok, buf = cv2.imencode(suffix, np.ascontiguousarray(image[:, :, ::-1]), params)
     if not ok:
         raise StillError(f"{p}: could not encode the image as {suffix}")
-    tmp_name: str | None = None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-        with os.fdopen(fd, "wb") as f:
+        with replacing(p, suffix=".tmp") as tmp, open(tmp, "wb") as f:
             f.write(buf.tobytes())
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp_name, p)
-        tmp_name = None
     except OSError as exc:
         raise StillError(f"{p}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        if tmp_name is not None:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
     return p
 
 

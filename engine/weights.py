@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from engine.atomic import replacing
+
 __all__ = [
     "WeightsError",
     "weights_dir",
@@ -114,6 +116,5 @@ def update_manifest_entry(entry: dict[str, Any], folder: Path | None = None) -> 
     files = [e for e in m.get("files", []) if e.get("file") != entry["file"]]
     files.append(entry)
     m["files"] = sorted(files, key=lambda e: e["file"])
-    tmp = manifest_path(folder).with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(m, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, manifest_path(folder))
+    with replacing(manifest_path(folder)) as tmp:
+        tmp.write_text(json.dumps(m, indent=2) + "\n", encoding="utf-8")

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any
 
 from engine import registry
+from engine.atomic import replacing
 from engine.cli.jsonout import json_safe
 from engine.cli.options import add_method_options, params_from_args
 from engine.evaluation import (EvalImage, MethodResult, evaluate, format_table,
@@ -62,18 +60,8 @@ def _error(msg: str) -> int:
 
 def _write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(json_safe(data), f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(json_safe(data), indent=2) + "\n", encoding="utf-8")
 
 
 def _load(args: argparse.Namespace) -> list[EvalImage]:

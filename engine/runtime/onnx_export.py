@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import replacing
 from engine.runtime.selection import NetworkSpec, checkpoint_path, load_module
 from engine.weights import sha256_file, update_manifest_entry, weights_dir
 
@@ -73,13 +74,9 @@ def export_network(module, out_path: str | os.PathLike[str]) -> float:
     returns the max abs difference. Nothing is left at ``out_path`` on failure."""
     out = Path(out_path)
     module = module.eval().float().cpu()
-    tmp = out.with_name(out.name + ".tmp")
-    try:
+    with replacing(out) as tmp:
         tmp.write_bytes(_graph_bytes(module))
         diff = check_parity(module, tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return diff
 
 

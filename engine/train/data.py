@@ -19,6 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.atomic import replacing
+
 __all__ = [
     "IMAGE_SUFFIXES",
     "DataError",
@@ -140,9 +142,8 @@ def load_image_set(
         arr[i] = decode_resized(f, size)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(cache_file.stem + f".{os.getpid()}.tmp.npy")
-        np.save(tmp, arr)
-        os.replace(tmp, cache_file)
+        with replacing(cache_file) as tmp:
+            np.save(tmp, arr)
         meta = {"files": len(files), "first": str(files[0]), "size": size}
         cache_file.with_suffix(".json").write_text(json.dumps(meta), encoding="utf-8")
     return ImageSet(arr, files, size, cache_file)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.atomic import replacing
 from engine.models.sci import IlluminationStage, SCITrainingNet
 from engine.models.zerodce import DCENet, DCENetPP, apply_curve
 from engine.train import losses as L
@@ -182,9 +183,8 @@ def _run_dir(cfg: TrainConfig) -> Path:
 
 def _save_atomic(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def export_checkpoint(

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import replacing
 from engine.video.base import VideoError
 
 __all__ = ["DEMO_VERSION", "DEMO_WIDTH", "DEMO_HEIGHT", "DEMO_FPS", "DEMO_FRAMES",
@@ -130,43 +131,32 @@ def write_demo_clip(path: str | os.PathLike, *, frames: int = DEMO_FRAMES,
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    from engine.video.export import reserve_temp  # usual permissions, unlike mkstemp's 0600
-
-    tmp = reserve_temp(str(path.parent), f".{path.stem}-", path.suffix)
-    try:
-        with av.open(tmp, "w") as out:
-            vs = out.add_stream("libx264", rate=DEMO_FPS)
-            vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
-            vs.options = {"crf": "18", "preset": "fast"}
-            vs.codec_context.time_base = Fraction(1, DEMO_FPS)
-            aus = out.add_stream("aac", rate=_AUDIO_RATE, layout="mono")
-            samples_per_frame = _AUDIO_RATE // DEMO_FPS
-            a_done = 0
-            for i in range(frames):
-                vf = av.VideoFrame.from_ndarray(render_demo_frame(i, width, height), format="rgb24")
-                vf.pts = i
-                vf.time_base = Fraction(1, DEMO_FPS)
-                for p in vs.encode(vf):
-                    out.mux(p)
-                af = av.AudioFrame.from_ndarray(_tone(samples_per_frame, a_done), format="flt",
-                                                layout="mono")
-                af.sample_rate = _AUDIO_RATE
-                af.pts = a_done
-                af.time_base = Fraction(1, _AUDIO_RATE)
-                a_done += samples_per_frame
-                for p in aus.encode(af):
-                    out.mux(p)
-            for p in vs.encode(None):
+    with replacing(path) as tmp, av.open(str(tmp), "w") as out:
+        vs = out.add_stream("libx264", rate=DEMO_FPS)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        vs.options = {"crf": "18", "preset": "fast"}
+        vs.codec_context.time_base = Fraction(1, DEMO_FPS)
+        aus = out.add_stream("aac", rate=_AUDIO_RATE, layout="mono")
+        samples_per_frame = _AUDIO_RATE // DEMO_FPS
+        a_done = 0
+        for i in range(frames):
+            vf = av.VideoFrame.from_ndarray(render_demo_frame(i, width, height), format="rgb24")
+            vf.pts = i
+            vf.time_base = Fraction(1, DEMO_FPS)
+            for p in vs.encode(vf):
                 out.mux(p)
-            for p in aus.encode(None):
+            af = av.AudioFrame.from_ndarray(_tone(samples_per_frame, a_done), format="flt",
+                                            layout="mono")
+            af.sample_rate = _AUDIO_RATE
+            af.pts = a_done
+            af.time_base = Fraction(1, _AUDIO_RATE)
+            a_done += samples_per_frame
+            for p in aus.encode(af):
                 out.mux(p)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        for p in vs.encode(None):
+            out.mux(p)
+        for p in aus.encode(None):
+            out.mux(p)
     return path
 
 

@@ -37,7 +37,6 @@ import errno
 import os
 import re
 import shutil
-import secrets
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -48,6 +47,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from engine.atomic import reserve_temp
 from engine.frame import Frame
 from engine.params import EnhanceParams
 from engine.video.base import Sink, Source, VideoError
@@ -247,27 +247,6 @@ def check_target(source_path: str | None, target: str | os.PathLike, overwrite: 
         raise VideoError(f"{t}: already exists (use --overwrite / overwrite=True)")
     if os.path.isdir(os.path.dirname(os.path.abspath(t))) is False:
         raise VideoError(f"{t}: the folder {os.path.dirname(os.path.abspath(t))} does not exist")
-
-
-def reserve_temp(folder: str, prefix: str, suffix: str = "", *, directory: bool = False) -> str:
-    """Create a new, empty, hidden temporary file (or folder) in ``folder`` and return its
-    path. Unlike :mod:`tempfile` (mode 0600/0700), it gets the usual permissions
-    (0666/0777 less the umask), which the renamed result keeps.
-
-    Raises:
-        OSError: the folder cannot be written.
-    """
-    for _ in range(100):
-        path = os.path.join(folder, f"{prefix}{secrets.token_hex(4)}{suffix}")
-        try:
-            if directory:
-                os.mkdir(path, 0o777)
-            else:
-                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-            return path
-        except FileExistsError:
-            continue
-    raise FileExistsError(errno.EEXIST, "no free temporary name", folder)
 
 
 def _disk_full(target: str, exc: BaseException) -> VideoError | None:
