@@ -1,11 +1,18 @@
-"""Per-stream enhancement: (denoise →) estimate → temporal smoothing → apply.
+"""Per-stream enhancement: (temporal denoise →) estimate → temporal smoothing → apply
+(→ spatial denoise).
 
 The temporal denoiser (:mod:`engine.denoise`) runs first, on the dark input, because the
 enhancement lifts the sensor noise together with the picture; the map is then estimated
-from the cleaner frame and smoothed over time (:mod:`engine.temporal`).
+from the cleaner frame and smoothed over time (:mod:`engine.temporal`). After apply, the
+noise-aware spatial denoiser (:mod:`engine.spatial_denoise`) measures the noise left in
+the enhanced frame (after the gain, after any temporal averaging) and removes it; it is
+the only noise reduction a still or a video's first frame gets. Both are driven by the
+one ``denoise`` parameter.
 
 :class:`FrameProcessor` is what the video pipeline, the CLI and the studio call for each
-frame. Parameter and method changes are thread-safe and take effect on the next frame.
+frame; :func:`enhance_still` runs the same steps on one picture (stills, ``lowlight
+eval``), so ``denoise`` means the same everywhere. Parameter and method changes are
+thread-safe and take effect on the next frame.
 """
 
 from __future__ import annotations
@@ -19,19 +26,23 @@ import numpy as np
 from engine.denoise import TemporalDenoiser
 from engine.enhancer import Enhancer
 from engine.params import EnhanceParams
+from engine.spatial_denoise import SpatialDenoiser
 from engine.temporal import TemporalFilter
 
-__all__ = ["FrameProcessor", "ProcessTimings"]
+__all__ = ["FrameProcessor", "ProcessTimings", "enhance_still"]
 
 
 @dataclass(frozen=True)
 class ProcessTimings:
-    """Wall-clock milliseconds spent on the last frame, per step."""
+    """Wall-clock milliseconds spent on the last frame, per step. ``denoise_ms`` is both
+    denoise stages together (temporal before estimate, spatial after apply);
+    ``spatial_ms`` is the spatial stage's part of it."""
 
     estimate_ms: float = 0.0
     smooth_ms: float = 0.0
     apply_ms: float = 0.0
     denoise_ms: float = 0.0
+    spatial_ms: float = 0.0
 
     @property
     def total_ms(self) -> float:
@@ -55,6 +66,7 @@ class FrameProcessor:
         self._params = enhancer.descriptor.clamp(params or enhancer.descriptor.default_params())
         self._temporal = TemporalFilter()
         self._denoiser = TemporalDenoiser()
+        self._spatial = SpatialDenoiser()
         self.timings = ProcessTimings()
 
     @property
@@ -87,6 +99,12 @@ class FrameProcessor:
         """The temporal denoiser run on the input before estimation."""
         return self._denoiser
 
+    @property
+    def spatial_denoiser(self) -> SpatialDenoiser:
+        """The noise-aware spatial denoiser run on the enhanced frame (its ``noise_level``
+        and ``effective`` describe the last frame)."""
+        return self._spatial
+
     def reset(self) -> None:
         """Forget the temporal state (call on seek, source change or scene change)."""
         with self._lock:
@@ -113,5 +131,32 @@ class FrameProcessor:
             t2 = time.perf_counter()
             out = enh.apply(frame, pmap, params)
             t3 = time.perf_counter()
-        self.timings = ProcessTimings((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t0 - td) * 1e3)
+            out = self._spatial.process(out, params.denoise)
+            t4 = time.perf_counter()
+        self.timings = ProcessTimings((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3,
+                                      (t0 - td + t4 - t3) * 1e3, (t4 - t3) * 1e3)
         return out
+
+
+def enhance_still(enhancer: Enhancer, frame: np.ndarray, params: EnhanceParams | None = None,
+                  *, reference: bool = False) -> np.ndarray:
+    """Enhance one picture the way a video's first frame is enhanced.
+
+    The fast path is a fresh one-frame :class:`FrameProcessor` (the temporal stages pass
+    a first frame through, so this is estimate → apply → spatial denoise); ``reference``
+    uses ``enhancer.reference`` (the network at full resolution) followed by the same
+    spatial denoise. ``params`` are clamped to the method's ranges; None means defaults.
+
+    Args:
+        enhancer: the method instance.
+        frame: uint8 (H, W, 3) RGB picture.
+        params: parameters (``denoise`` 0 gives exactly ``enhance`` / ``reference``).
+        reference: full-resolution reference path instead of the fast path.
+
+    Returns:
+        uint8 (H, W, 3) RGB enhanced picture.
+    """
+    p = enhancer.descriptor.clamp(params or enhancer.descriptor.default_params())
+    if reference:
+        return SpatialDenoiser().process(enhancer.reference(frame, p), p.denoise)
+    return FrameProcessor(enhancer, p).process(frame)

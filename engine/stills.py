@@ -211,7 +211,8 @@ def enhance_images(
         inputs: image files and/or folders (folders are searched recursively).
         output: output file or folder.
         enhancer: any registered enhancer (see :func:`engine.registry.create`).
-        params: enhancement parameters.
+        params: enhancement parameters (``denoise`` drives the spatial denoise stage, as
+            for a video's frames: see :func:`engine.processor.enhance_still`).
         overwrite: replace existing output files.
         reference: use the full-resolution reference path instead of the fast path.
         log: receives one line per written file and per failure.
@@ -222,6 +223,8 @@ def enhance_images(
     Raises:
         StillError: an input path that does not exist, or no images found.
     """
+    from engine.processor import enhance_still  # the per-frame steps of a video, on one picture
+
     items = collect_inputs(inputs)
     if not items:
         raise StillError(f"no images found in {', '.join(str(i) for i in inputs)}")
@@ -241,7 +244,7 @@ def enhance_images(
             if target.exists() and not overwrite:
                 raise StillError(f"{src}: output {target} exists (use overwrite to replace it)")
             frame = read_image(src)
-            result = enhancer.reference(frame, params) if reference else enhancer.enhance(frame, params)
+            result = enhance_still(enhancer, frame, params, reference=reference)
             target.parent.mkdir(parents=True, exist_ok=True)
             write_image(target, result)
             written.add(key)

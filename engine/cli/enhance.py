@@ -88,14 +88,17 @@ def _is_video_input(spec: str) -> bool:
 
 
 class _ReferenceProcessor:
-    """Per-frame full-resolution reference (no temporal state): ``--reference``."""
+    """Per-frame full-resolution reference (no temporal state, spatial denoise as for
+    stills): ``--reference``."""
 
     def __init__(self, enhancer, params) -> None:
         self.enhancer = enhancer
         self.params = params
 
     def process(self, image):
-        return self.enhancer.reference(image, self.params)
+        from engine.processor import enhance_still
+
+        return enhance_still(self.enhancer, image, self.params, reference=True)
 
 
 def _fmt_time(s: float | None) -> str:

@@ -20,6 +20,7 @@ from engine.cli.jsonout import json_safe
 from engine.cli.options import add_method_options, params_from_args
 from engine.evaluation import (EvalImage, MethodResult, evaluate, format_table,
                                load_folder_pairs, synthetic_pairs)
+from engine.processor import enhance_still
 from engine.stills import StillError, write_image
 
 COMMAND = "eval"
@@ -28,8 +29,10 @@ ORDER = 30
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = ("Each picture is enhanced on its own (estimate + apply, or --reference): "
-                     "--smoothing and --denoise act across video frames and do nothing here. "
+    parser.epilog = ("Each picture is enhanced on its own, as a video's first frame (estimate + "
+                     "apply, or --reference, then the noise-aware spatial denoise set by --denoise; "
+                     "--denoise 0 turns it off); --smoothing acts across video frames and does "
+                     "nothing here. "
                      "PSNR/SSIM (SSIM on BT.601 luma) need targets; 'input' is the unenhanced "
                      "picture, 'target' the targets' own figures. Exit status 2 on bad input.")
     src = parser.add_argument_group("pictures")
@@ -149,8 +152,7 @@ def _evaluate_all(args: argparse.Namespace, images: list[EvalImage]
             msg = str(exc).splitlines()[0] if str(exc) else ""
             rows.append(MethodResult(d.name, d.title, d.family, error=f"{type(exc).__name__}: {msg}".strip()))
             continue
-        fn = (lambda x, e=enh, p=params: e.reference(x, p)) if args.reference else \
-             (lambda x, e=enh, p=params: e.enhance(x, p))
+        fn = lambda x, e=enh, p=params: enhance_still(e, x, p, reference=args.reference)  # noqa: E731
         row = evaluate(images, fn, method=d.name, title=d.title, family=d.family,
                        save=_saver(args.save, d.name))
         row.runtime = enh.runtime_label()

@@ -20,8 +20,11 @@ SMOOTHING = ParamSpec(
 
 DENOISE = ParamSpec(
     "denoise", DEFAULT_DENOISE, 0.0, 1.0, 0.05,
-    "motion-adaptive temporal noise reduction of the dark input before enhancement: "
-    "0 = off, 1 = strongest (about a 15-frame average on static pixels)",
+    "noise reduction, scaled to the noise measured in each frame (a clean frame is left "
+    "alone): motion-adaptive temporal averaging of the dark input (video; 1 = about a "
+    "15-frame average on static pixels) and an edge-preserving spatial filter of the "
+    "enhanced frame (luma guided filter + low-resolution chroma; stills and every frame); "
+    "0 = off, 1 = strongest",
 )
 
 

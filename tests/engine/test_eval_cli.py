@@ -81,7 +81,7 @@ def test_eval_save_writes_outputs(pairs: Path, capsys: pytest.CaptureFixture[str
 def test_eval_without_targets(pairs: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_json = pairs / "nr.json"
     assert main(["eval", "--low", str(pairs / "low"), "-m", "lime", "--strength", "0",
-                 "--json", str(out_json)]) == 0
+                 "--denoise", "0", "--json", str(out_json)]) == 0
     rows = json.loads(out_json.read_text())["rows"]
     assert [r["method"] for r in rows] == ["input", "lime"]  # no target row without targets
     assert rows[1]["psnr"] is None and rows[1]["ssim"] is None
