@@ -46,7 +46,7 @@ def test_descriptors() -> None:
         d = registry.get(name)
         assert (d.title, d.weights, d.family, d.backends) == (title, weights, "learned", ("onnx", "torch"))
         assert venue in d.paper
-        assert [s.name for s in d.params] == ["iterations", "strength", "smoothing", "denoise"]
+        assert [s.name for s in d.params] == ["iterations", "strength", "exposure", "smoothing", "denoise"]
         st_ = d.spec("strength")
         assert (st_.default, st_.minimum, st_.maximum) == (1.0, 0.0, 2.0)
         assert "0 = original" in st_.help and "1 = method default" in st_.help
