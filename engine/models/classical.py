@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.enhancer import Enhancer, ParamMap, downscale
 from engine.frame import check_rgb8
+from engine.models import exposure as ex
 from engine.models.common_params import DENOISE, EXPOSURE, SMOOTHING, strength_spec
 from engine.params import EnhanceParams
 from engine.registry import MethodDescriptor, register
@@ -85,8 +86,9 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
 
 
 class GammaEnhancer(Enhancer):
-    """Global power curve y = x ** g whose exponent lifts the mean value (over R, G, B)
-    to the target ``exposure`` (0..1; 0 = the former fixed ``target_mean``). The map is
+    """Global power curve y = x ** g whose exponent lifts the mean BT.601 luma to the
+    target ``exposure`` (0..1; 0 = the former rule: the mean over R, G, B aimed at
+    ``target_mean`` by log(target)/log(mean)). The map is
     the exponent alone: a (1, 1, 1) float32 array. ``strength`` s uses g ** s, so s = 0
     gives the original and larger s never darkens."""
 
@@ -96,12 +98,17 @@ class GammaEnhancer(Enhancer):
     def __init__(self, descriptor: MethodDescriptor) -> None:
         self.descriptor = descriptor
 
-    def _target(self, params: EnhanceParams) -> float:
-        e = float(params.exposure)
-        return e if e > 0.0 else self.target_mean
-
-    def _gamma_for(self, image: np.ndarray, target: float | None = None) -> float:
-        target = self.target_mean if target is None else target
+    def _gamma_for(self, image: np.ndarray, exposure: float = 0.0) -> float:
+        """The exponent for uint8 ``image``: with ``exposure`` > 0 the one whose output
+        has that mean BT.601 luma (solved on a subsample, as the learned methods'
+        exposure control); 0 = the former rule, mean over R, G, B mapped onto
+        ``target_mean`` by log(target)/log(mean)."""
+        if exposure > 0.0:
+            x = ex.subsample(image).astype(np.float64) / 255.0
+            c_max = -np.log(self.min_gamma)  # g = exp(-c), c in [0, -log(min_gamma)]
+            c = ex.solve_control(lambda c: float(ex.luma_of(x ** np.exp(-c)).mean()), exposure, c_max)
+            return float(np.exp(-c))
+        target = self.target_mean
         mean = float(np.clip(image.mean() / 255.0, 1e-3, 0.999))
         if mean >= target:
             return 1.0
@@ -109,7 +116,7 @@ class GammaEnhancer(Enhancer):
 
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
         small = downscale(frame, self.estimate_size)
-        g = np.full((1, 1, 1), self._gamma_for(small, self._target(params)), np.float32)
+        g = np.full((1, 1, 1), self._gamma_for(small, float(params.exposure)), np.float32)
         return ParamMap(g, "gamma", frame.shape[:2], small)
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
@@ -119,7 +126,7 @@ class GammaEnhancer(Enhancer):
 
     def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
         p = params or self.descriptor.default_params()
-        g = np.full((1, 1, 1), self._gamma_for(frame, self._target(p)), np.float32)
+        g = np.full((1, 1, 1), self._gamma_for(frame, float(p.exposure)), np.float32)
         return self.apply(frame, ParamMap(g, "gamma", frame.shape[:2], frame), p)
 
 

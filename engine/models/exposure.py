@@ -30,7 +30,7 @@ __all__ = ["DEFAULT_EXPOSURE", "KNEE", "LOG_GAIN", "knee", "mean_luma", "subsamp
            "wanted_log_gain", "goal_mean", "solve_control", "quantise_strength", "luma_of"]
 
 #: Default target mean luma (measured on the held-out pairs, README "Exposure").
-DEFAULT_EXPOSURE = 0.45
+DEFAULT_EXPOSURE = 0.42
 #: Knee of the highlight protection on the relative brightening t = (y − x)/(1 − x);
 #: 1.0 would turn it off (measured: README "Exposure").
 KNEE = 0.7
@@ -59,8 +59,14 @@ def subsample(img: np.ndarray, pixels: int = _SAMPLES) -> np.ndarray:
     (every pixel of small arrays); the same stride for equally shaped arrays, so the
     samples of a frame and of its map line up."""
     h, w = img.shape[:2]
-    sy = min(h, max(1, math.ceil(math.sqrt(h * w / pixels))))
-    sx = min(w, max(1, math.ceil(h * w / pixels / sy)))  # thin frames: stride along the long side
+    ratio = h * w / pixels
+    step = max(1, math.ceil(math.sqrt(ratio)))
+    if h < step:    # thin frames: stride along the long side only
+        sy, sx = h, max(1, math.ceil(ratio / h))
+    elif w < step:
+        sy, sx = max(1, math.ceil(ratio / w)), w
+    else:
+        sy = sx = step
     return img[sy // 2::sy, sx // 2::sx].reshape(-1, img.shape[2])
 
 
