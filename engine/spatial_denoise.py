@@ -147,8 +147,7 @@ class SpatialDenoiser:
         h, w = frame.shape[:2]
         if h < 3 or w < 3:
             return frame
-        ycc = cv2.cvtColor(frame, cv2.COLOR_RGB2YCrCb)
-        y = np.ascontiguousarray(ycc[:, :, 0])
+        y = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)  # BT.601 luma, the Y of YCrCb
         self.sigma, self.noise_level = noise_profile(y)
         fade = min(1.0, max(0.0, (self.noise_level - _CLEAN) / (_FULL - _CLEAN)))
         amount = min(float(denoise), 1.0) * fade
@@ -156,7 +155,9 @@ class SpatialDenoiser:
             return frame
         self.effective = amount
         hw, hh = (w + 1) // 2, (h + 1) // 2
-        half = cv2.resize(ycc, (hw, hh), interpolation=cv2.INTER_AREA)
+        # colour conversions happen on the half-size copy (cheaper than on the full frame)
+        half = cv2.cvtColor(cv2.resize(frame, (hw, hh), interpolation=cv2.INTER_AREA),
+                            cv2.COLOR_RGB2YCrCb)
         ynew = self._luma(y, half, amount)
         # chroma: a quarter-size copy (area average of the half-size one) upsampled back,
         # blended with the original chroma by the amount (at most full replacement)
@@ -165,9 +166,10 @@ class SpatialDenoiser:
             quarter = self._chroma(quarter, amount)
         up = cv2.resize(quarter, (w, h), interpolation=cv2.INTER_LINEAR)
         wc = min(1.0, 2.0 * amount)
-        out = cv2.addWeighted(ycc, 1.0 - wc, up, wc, 0.0) if wc < 1.0 else up
-        out[:, :, 0] = ynew
-        return cv2.cvtColor(out, cv2.COLOR_YCrCb2RGB)
+        if wc < 1.0:
+            up = cv2.addWeighted(cv2.cvtColor(frame, cv2.COLOR_RGB2YCrCb), 1.0 - wc, up, wc, 0.0)
+        cv2.insertChannel(ynew, up, 0)  # in place
+        return cv2.cvtColor(up, cv2.COLOR_YCrCb2RGB)
 
     def _chroma(self, quarter: np.ndarray, amount: float) -> np.ndarray:
         """Joint (luma-guided) filter of Cr and Cb on the quarter-size YCrCb copy
@@ -198,18 +200,18 @@ class SpatialDenoiser:
         """Fast guided filter of the full-size luma ``y`` (uint8 (H, W)) with the
         coefficients computed on ``half`` (uint8 (h, w, 3) YCrCb, half size)."""
         h, w = y.shape
-        ys = half[:, :, 0].astype(np.float32)
+        ys = cv2.extractChannel(half, 0)
         ksize = (2 * _RADIUS + 1, 2 * _RADIUS + 1)
-        mean = cv2.boxFilter(ys, -1, ksize, borderType=cv2.BORDER_REFLECT)
-        mean2 = cv2.boxFilter(cv2.multiply(ys, ys), -1, ksize, borderType=cv2.BORDER_REFLECT)
+        mean = cv2.boxFilter(ys, cv2.CV_32F, ksize, borderType=cv2.BORDER_REFLECT)
+        mean2 = cv2.sqrBoxFilter(ys, cv2.CV_32F, ksize, borderType=cv2.BORDER_REFLECT)
         var = cv2.max(cv2.subtract(mean2, cv2.multiply(mean, mean)), 0.0)
         k = _K_PER_DENOISE * amount
-        # ε per pixel from the noise level function of the local mean (a 256-entry LUT;
-        # σ is that of the full-size luma, the guided filter's variance is of the same
-        # picture, so ε is on the full-size noise scale)
+        # ε per pixel from the noise level function of the local mean (a 256-entry LUT).
+        # σ is the full-size noise; the half-size copy carries about half of it, so k is
+        # in effect doubled against the variance measured here (the constant was tuned so)
         lut = np.repeat((k * self.sigma) ** 2, 256 // NOISE_BINS).astype(np.float32)
         eps = cv2.LUT(cv2.convertScaleAbs(mean), lut)
-        a = cv2.divide(var, cv2.add(var, eps) + np.float32(1e-3))
+        a = cv2.divide(var, cv2.add(cv2.add(var, eps), 1e-3))
         b = cv2.subtract(mean, cv2.multiply(a, mean))
         a = cv2.resize(cv2.boxFilter(a, -1, ksize, borderType=cv2.BORDER_REFLECT), (w, h),
                        interpolation=cv2.INTER_LINEAR)
