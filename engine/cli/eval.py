@@ -10,6 +10,7 @@ per picture too.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -19,8 +20,9 @@ from engine.atomic import replacing
 from engine.cli.jsonout import json_safe
 from engine.cli.options import add_method_options, params_from_args
 from engine.evaluation import (EvalImage, MethodResult, evaluate, format_table,
-                               load_folder_pairs, synthetic_pairs)
+                               load_folder_pairs, synthetic_pairs, write_pairs)
 from engine.stills import StillError, write_image
+from engine.synthetic import SyntheticConfig
 
 COMMAND = "eval"
 HELP = "measure methods on low-light pictures: PSNR/SSIM against targets, brightness, colour, noise"
@@ -38,9 +40,31 @@ def register(parser: argparse.ArgumentParser) -> None:
                      help="folder of well-exposed targets with the same file names (enables PSNR/SSIM)")
     src.add_argument("--synthetic", metavar="WELL_EXPOSED_DIR",
                      help="instead of --low/--high: darken well-exposed pictures from this folder "
-                          "(exposure x0.03..0.3, Poisson-Gaussian noise) and use them as pairs")
+                          "(in linear light, Poisson-Gaussian sensor noise, JPEG re-encode; ranges "
+                          "below) and use them as pairs")
     src.add_argument("--count", type=int, default=20, help="synthetic pairs to make (default 20)")
-    src.add_argument("--seed", type=int, default=0, help="seed of the synthetic pairs (default 0)")
+    src.add_argument("--seed", type=int, default=0,
+                     help="seed of the synthetic pairs: same seed and ranges, same pairs (default 0)")
+    syn = parser.add_argument_group(
+        "synthetic pairs (with --synthetic; each pair draws its settings from these ranges, "
+        "LO,HI or one value)")
+    d = SyntheticConfig()
+    syn.add_argument("--exposure-range", metavar="LO,HI",
+                     help=f"linear exposure factor, log-uniform, 0 < LO <= HI <= 1 "
+                          f"(default {_fmt_range(d.exposure)})")
+    syn.add_argument("--photons", metavar="LO,HI",
+                     help=f"electrons a full-scale white collects at the original exposure "
+                          f"(shot noise; fewer = noisier; default {_fmt_range(d.photons)})")
+    syn.add_argument("--read-noise", metavar="LO,HI",
+                     help=f"Gaussian read noise sigma in electrons, >= 0 (default {_fmt_range(d.read_noise)})")
+    jpeg = syn.add_mutually_exclusive_group()
+    jpeg.add_argument("--jpeg", metavar="LO,HI",
+                      help=f"JPEG quality of the dark picture, whole numbers 1..100 "
+                           f"(default {_fmt_range(d.jpeg_quality) if d.jpeg_quality else 'none'})")
+    jpeg.add_argument("--no-jpeg", action="store_true", help="no JPEG re-encode")
+    syn.add_argument("--write-pairs", metavar="DIR",
+                     help="also write the pairs made as DIR/low/*.png, DIR/high/*.png and "
+                          "DIR/pairs.json (every pair's settings), for reuse with --low/--high")
     src.add_argument("--max-side", type=int, default=None, metavar="PX",
                      help="downscale pictures so the long side is at most PX pixels before evaluating")
     add_method_options(parser, default_method="all", allow_all=True)
@@ -51,6 +75,63 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="also write every output as PNG to DIR/<method>/<picture>.png "
                              "(and DIR/input, DIR/target) for a look; existing files are replaced")
     parser.set_defaults(run=run)
+
+
+def _fmt_range(r) -> str:
+    return f"{r[0]:g},{r[1]:g}"
+
+
+def _parse_range(text: str, option: str) -> tuple[float, float]:
+    """``"LO,HI"`` or ``"X"`` (= X,X) → floats; StillError (one line) otherwise."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) == 1:
+        parts = parts * 2
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        lo, hi = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise StillError(f"{option}: expected LO,HI (two numbers) or one number, got {text!r}") from None
+    return lo, hi
+
+
+def _synthetic_config(args: argparse.Namespace) -> SyntheticConfig:
+    """The ranges of the synthetic pairs: defaults overridden by the options given.
+
+    Raises:
+        StillError: a malformed or invalid range, or a range option without --synthetic.
+    """
+    given = {"--exposure-range": args.exposure_range, "--photons": args.photons,
+             "--read-noise": args.read_noise, "--jpeg": args.jpeg,
+             "--no-jpeg": args.no_jpeg or None, "--write-pairs": args.write_pairs}
+    if not args.synthetic:
+        used = [k for k, v in given.items() if v is not None]
+        if used:
+            raise StillError(f"{used[0]} needs --synthetic")
+        return SyntheticConfig()
+    changes: dict = {}
+    if args.exposure_range is not None:
+        changes["exposure"] = _parse_range(args.exposure_range, "--exposure-range")
+    if args.photons is not None:
+        changes["photons"] = _parse_range(args.photons, "--photons")
+    if args.read_noise is not None:
+        changes["read_noise"] = _parse_range(args.read_noise, "--read-noise")
+    if args.jpeg is not None:
+        changes["jpeg_quality"] = _parse_range(args.jpeg, "--jpeg")
+    if args.no_jpeg:
+        changes["jpeg_quality"] = None
+    config = dataclasses.replace(SyntheticConfig(), **changes)
+    try:
+        config.check()
+    except ValueError as exc:
+        # check() names the range first ("photons ...", "read noise ..."): name the option.
+        options = {"exposure": "--exposure-range", "photons": "--photons",
+                   "read noise": "--read-noise", "jpeg": "--jpeg"}
+        option = next((o for k, o in options.items() if str(exc).lower().startswith(k)), None)
+        raise StillError(f"{option}: {exc}" if option else str(exc)) from None
+    if config.jpeg_quality is not None:
+        config = dataclasses.replace(config, jpeg_quality=tuple(int(q) for q in config.jpeg_quality))
+    return config
 
 
 def _error(msg: str) -> int:
@@ -64,11 +145,12 @@ def _write_json(path: Path, data: dict) -> None:
         tmp.write_text(json.dumps(json_safe(data), indent=2) + "\n", encoding="utf-8")
 
 
-def _load(args: argparse.Namespace) -> list[EvalImage]:
+def _load(args: argparse.Namespace, config: SyntheticConfig) -> list[EvalImage]:
     if args.synthetic:
         if args.count < 1:
             raise StillError("--count must be at least 1")
-        images = synthetic_pairs(args.synthetic, args.count, args.seed, max_side=args.max_side)
+        images = synthetic_pairs(args.synthetic, args.count, args.seed, config=config,
+                                 max_side=args.max_side)
         if not images:
             raise StillError(f"{args.synthetic}: no well-exposed pictures found "
                              f"(mean brightness 0.35..0.65, few clipped pixels)")
@@ -109,7 +191,11 @@ def run(args: argparse.Namespace) -> int:
     if args.high and not args.low:
         return _error("--high needs --low")
     try:
-        images = _load(args)
+        config = _synthetic_config(args)
+        images = _load(args, config)
+        if args.write_pairs:
+            written = write_pairs(images, args.write_pairs, _pairs_meta(args, config))
+            print(f"wrote {len(images)} pairs to {written.parent} (settings in {written.name})")
     except StillError as exc:
         return _error(str(exc))
 
@@ -164,9 +250,16 @@ def _report(args: argparse.Namespace, images: list[EvalImage], rows: list[Method
     print(format_table(rows))
 
 
+def _pairs_meta(args: argparse.Namespace, config: SyntheticConfig) -> dict:
+    """How the synthetic pairs were made (for pairs.json and the JSON report)."""
+    return {"synthetic": args.synthetic, "count": args.count, "seed": args.seed,
+            "max_side": args.max_side, "config": config.as_dict()}
+
+
 def _json_report(args: argparse.Namespace, images: list[EvalImage], rows: list[MethodResult],
                  params_used: dict[str, dict]) -> dict:
-    source = ({"synthetic": args.synthetic, "count": len(images), "seed": args.seed}
+    source = ({"synthetic": args.synthetic, "count": len(images), "seed": args.seed,
+               "config": _synthetic_config(args).as_dict()}
               if args.synthetic else {"low": args.low, "high": args.high})
     return {
         "source": source,
