@@ -12,15 +12,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
 from engine import registry
-from engine.atomic import replacing
+from engine.atomic import replacing, reserve_temp
 from engine.cli.jsonout import json_safe
 from engine.cli.options import add_method_options, params_from_args
 from engine.evaluation import (EvalImage, MethodResult, evaluate, format_table,
                                load_folder_pairs, synthetic_pairs, write_pairs)
+from engine.montage import MAX_ROWS, TILE_HEIGHT, MontageCollector
 from engine.stills import StillError, write_image
 from engine.synthetic import SyntheticConfig
 
@@ -71,6 +73,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", action="store_true",
                         help="use each method's full-resolution reference path instead of the fast path")
     parser.add_argument("--json", metavar="OUT.json", help="also write every figure (per picture too) as JSON")
+    look = parser.add_argument_group("montage (a before/after picture to look at)")
+    look.add_argument("--montage", metavar="DIR",
+                      help="write DIR/<method>.png (rows of input | output | target, with each "
+                           "picture's figures) and DIR/all.png (input | every method | target); "
+                           "existing files are replaced")
+    look.add_argument("--montage-rows", type=int, default=MAX_ROWS, metavar="N",
+                      help=f"pictures in a montage, chosen evenly from the set (default {MAX_ROWS})")
+    look.add_argument("--montage-height", type=int, default=TILE_HEIGHT, metavar="PX",
+                      help=f"tile height in a montage, aspect kept (default {TILE_HEIGHT})")
     parser.add_argument("--save", metavar="DIR",
                         help="also write every output as PNG to DIR/<method>/<picture>.png "
                              "(and DIR/input, DIR/target) for a look; existing files are replaced")
@@ -166,6 +177,16 @@ def _load(args: argparse.Namespace, config: SyntheticConfig) -> list[EvalImage]:
     return images
 
 
+def _prepare_folder(folder: str, option: str) -> None:
+    """Create ``folder`` and make sure a file can be written in it (before the long run)."""
+    p = Path(folder)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        os.unlink(reserve_temp(str(p), ".lowlight-probe."))
+    except OSError as exc:
+        raise StillError(f"{option} {p}: cannot write there ({exc.strerror or exc})") from None
+
+
 def _saver(folder: str | None, method: str):
     """A ``save`` callback writing PNGs under ``folder/method`` (None when not saving)."""
     if not folder:
@@ -190,6 +211,15 @@ def run(args: argparse.Namespace) -> int:
         return _error("--synthetic makes its own pairs; do not combine it with --low/--high")
     if args.high and not args.low:
         return _error("--high needs --low")
+    if args.montage:  # checked before the pictures are made or read: fail fast
+        if args.montage_rows < 1:
+            return _error(f"--montage-rows must be at least 1, got {args.montage_rows}")
+        if args.montage_height < 16:
+            return _error(f"--montage-height must be at least 16 pixels, got {args.montage_height}")
+        try:
+            _prepare_folder(args.montage, "--montage")
+        except StillError as exc:
+            return _error(str(exc))
     try:
         config = _synthetic_config(args)
         images = _load(args, config)
@@ -199,11 +229,19 @@ def run(args: argparse.Namespace) -> int:
     except StillError as exc:
         return _error(str(exc))
 
+    collector = (MontageCollector(images, args.montage_rows, args.montage_height)
+                 if args.montage else None)
     try:
-        rows, params_used = _evaluate_all(args, images)
+        rows, params_used = _evaluate_all(args, images, collector)
     except StillError as exc:  # --save folder not writable
         return _error(str(exc))
     _report(args, images, rows)
+    if collector is not None:
+        try:
+            files = collector.write(args.montage, rows, path="reference" if args.reference else "fast")
+        except StillError as exc:
+            return _error(str(exc))
+        print(f"wrote {len(files)} montages to {args.montage} ({len(collector.names)} pictures each)")
     if args.json:
         try:
             _write_json(Path(args.json), _json_report(args, images, rows, params_used))
@@ -213,18 +251,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate_all(args: argparse.Namespace, images: list[EvalImage]
+def _evaluate_all(args: argparse.Namespace, images: list[EvalImage],
+                  collector: MontageCollector | None = None
                   ) -> tuple[list[MethodResult], dict[str, dict]]:
-    """Rows for the input, the targets (when present) and every chosen method."""
+    """Rows for the input, the targets (when present) and every chosen method; each
+    output also goes to --save and the montage collector."""
+    def save(method: str):
+        fns = [f for f in (_saver(args.save, method), collector and collector.saver(method)) if f]
+        return (lambda im, out: [f(im, out) for f in fns]) if fns else None
+
     methods = registry.descriptors() if args.method == "all" else [registry.get(args.method)]
     rows: list[MethodResult] = [
         evaluate(images, lambda x: x, method="input", title="Unenhanced input", family="-",
-                 save=_saver(args.save, "input"))]
+                 save=save("input"))]
     if images[0].high is not None:
         # The targets' own no-reference figures: what the outputs should approach.
         targets = [EvalImage(im.name, im.high) for im in images]
         rows.append(evaluate(targets, lambda x: x, method="target", title="Well-exposed target",
-                             family="-", save=_saver(args.save, "target")))
+                             family="-", save=save("target")))
     params_used: dict[str, dict] = {}
     for d in methods:
         params = params_from_args(d.name, args)
@@ -238,7 +282,7 @@ def _evaluate_all(args: argparse.Namespace, images: list[EvalImage]
         fn = (lambda x, e=enh, p=params: e.reference(x, p)) if args.reference else \
              (lambda x, e=enh, p=params: e.enhance(x, p))
         row = evaluate(images, fn, method=d.name, title=d.title, family=d.family,
-                       save=_saver(args.save, d.name))
+                       save=save(d.name))
         row.runtime = enh.runtime_label()
         rows.append(row)
     return rows, params_used
