@@ -263,7 +263,7 @@ class MontageCollector:
         Args:
             rows: the results of :func:`engine.evaluation.evaluate`, including the
                 ``input`` row (and ``target`` row when paired), in table order.
-            path: "fast" or "reference", shown in the corner.
+            path: "fast" or "reference", shown in the top left corner.
         """
         by_method = {r.method: r for r in rows}
         methods = [r.method for r in rows if r.method not in ("input", "target")]
@@ -279,8 +279,10 @@ class MontageCollector:
 
         tail = ["target"] if self.paired and tgt is not None else []
         head = ["input"] if inp is not None else []
-        out = {m: build(head + [m] + tail, f"{m} ({path})") for m in methods}
-        out["all"] = build(head + methods + tail, f"all ({path})")
+        # The corner says which path made the outputs; it is the same in every montage of
+        # a run, so all of them share one label column width.
+        out = {m: build(head + [m] + tail, f"{path} path") for m in methods}
+        out["all"] = build(head + methods + tail, f"{path} path")
         return out
 
     def write(self, folder: str | os.PathLike[str], rows: Sequence[MethodResult], *,
