@@ -2,9 +2,11 @@
 
 With ``--high`` (targets matched by file name) it reports PSNR and SSIM plus the
 no-reference figures of the outputs; without it only the no-reference figures; with
-``--synthetic`` it darkens well-exposed pictures on the fly and reports all of them.
-One row per method and one for the unenhanced input; ``--json`` writes every figure,
-per picture too.
+``--synthetic`` it darkens well-exposed pictures on the fly (ranges set by options, see
+:class:`engine.synthetic.SyntheticConfig`) and reports all of them; ``--write-pairs``
+keeps those pairs for reuse. One row per method and one for the unenhanced input;
+``--json`` writes every figure, per picture too; ``--montage`` writes before/after
+pictures to look at (:mod:`engine.montage`).
 """
 
 from __future__ import annotations
