@@ -213,6 +213,10 @@ def run(args: argparse.Namespace) -> int:
         return _error("--synthetic makes its own pairs; do not combine it with --low/--high")
     if args.high and not args.low:
         return _error("--high needs --low")
+    try:
+        config = _synthetic_config(args)
+    except StillError as exc:
+        return _error(str(exc))
     if args.montage:  # checked before the pictures are made or read: fail fast
         if args.montage_rows < 1:
             return _error(f"--montage-rows must be at least 1, got {args.montage_rows}")
@@ -223,7 +227,6 @@ def run(args: argparse.Namespace) -> int:
         except StillError as exc:
             return _error(str(exc))
     try:
-        config = _synthetic_config(args)
         images = _load(args, config)
         if args.write_pairs:
             written = write_pairs(images, args.write_pairs, _pairs_meta(args, config))
@@ -238,18 +241,18 @@ def run(args: argparse.Namespace) -> int:
     except StillError as exc:  # --save folder not writable
         return _error(str(exc))
     _report(args, images, rows)
-    if collector is not None:
-        try:
-            files = collector.write(args.montage, rows, path="reference" if args.reference else "fast")
-        except StillError as exc:
-            return _error(str(exc))
-        print(f"wrote {len(files)} montages to {args.montage} ({len(collector.names)} pictures each)")
     if args.json:
         try:
             _write_json(Path(args.json), _json_report(args, images, rows, params_used))
         except OSError as exc:
             return _error(f"{args.json}: cannot write ({exc.strerror or exc})")
         print(f"wrote {args.json}")
+    if collector is not None:
+        try:
+            files = collector.write(args.montage, rows, path="reference" if args.reference else "fast")
+        except StillError as exc:
+            return _error(str(exc))
+        print(f"wrote {len(files)} montages to {args.montage} ({len(collector.names)} pictures each)")
     return 0
 
 

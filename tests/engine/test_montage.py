@@ -175,10 +175,11 @@ def test_montage_write_is_atomic(folders: Path, monkeypatch: pytest.MonkeyPatch,
         return real_replace(src, dst)
 
     monkeypatch.setattr("engine.atomic.os.replace", failing_replace)
-    rc = _eval(folders, out, "-m", "gamma")
+    rc = _eval(folders, out, "-m", "gamma", "--json", str(folders / "r.json"))
     err = [l for l in capsys.readouterr().err.splitlines() if not l.startswith("warning:")]
     assert rc == 2 and len(err) == 1 and "all.png" in err[0] and "No space left" in err[0]
-    assert calls == ["gamma.png", "all.png"]
+    assert json.loads((folders / "r.json").read_text())["rows"]  # the figures came first
+    assert calls[-2:] == ["gamma.png", "all.png"]  # (the JSON's rename came before)
     # No temporary left; the failed target keeps its old content, the written one is whole.
     assert sorted(p.name for p in out.iterdir()) == ["all.png", "gamma.png"]
     assert (out / "all.png").read_bytes() == b"old"
@@ -288,9 +289,11 @@ def test_ranges_change_the_pairs_and_seed_repeats(well: Path, tmp_path: Path) ->
 ])
 def test_bad_ranges_one_line(well: Path, capsys: pytest.CaptureFixture[str],
                              argv: list[str], needle: str) -> None:
-    rc = main(["eval", "--synthetic", str(well), "-m", "gamma", *argv])
+    looks = well.parent / "looks"
+    rc = main(["eval", "--synthetic", str(well), "-m", "gamma", "--montage", str(looks), *argv])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and needle in err
+    assert not looks.exists()  # checked before anything is made
 
 
 @pytest.mark.parametrize("option", [["--jpeg", "80"], ["--no-jpeg"], ["--write-pairs", "x"],
