@@ -8,10 +8,11 @@ no-reference figures (brightness, colourfulness, noise) are measured on the outp
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -19,7 +20,8 @@ import numpy as np
 
 from engine import metrics
 from engine.enhancer import downscale
-from engine.stills import StillError, collect_inputs, read_image
+from engine.atomic import replacing
+from engine.stills import StillError, collect_inputs, read_image, write_image
 from engine.synthetic import SyntheticConfig, make_pair, pair_seed, select_well_exposed
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "PSNR_CAP",
     "load_folder_pairs",
     "synthetic_pairs",
+    "write_pairs",
     "evaluate",
     "format_table",
 ]
@@ -166,18 +169,72 @@ def synthetic_pairs(
 
     Raises:
         StillError: the folder does not exist.
+        ValueError: a bad range in ``config``.
     """
     if not Path(well_exposed).is_dir():
         raise StillError(f"{well_exposed}: no such folder")
     if max_side is not None:
-        config = SyntheticConfig(config.exposure, config.photons, config.read_noise,
-                                 config.jpeg_quality, max_side)
+        config = replace(config, max_side=max_side)
+    config.check()
     files = select_well_exposed([well_exposed], count=count, seed=seed)
     out: list[EvalImage] = []
     for i, f in enumerate(files):
         low, high, info = make_pair(read_image(f), config, pair_seed(seed, i))
         out.append(EvalImage(f"{i:04d}_{f.name}", low, high, {"source": str(f), **info.as_dict()}))
     return out
+
+
+def write_pairs(images: Sequence[EvalImage], folder: str | os.PathLike[str], meta: dict) -> Path:
+    """Write pairs for reuse: ``folder/low/<stem>.png``, ``folder/high/<stem>.png`` and
+    ``folder/pairs.json`` (``meta`` plus, per pair, its files and ``info``).
+
+    PNG keeps the pixels exactly, so ``load_folder_pairs(folder/"low", folder/"high")``
+    gives back the same arrays (and so the same figures). Every file is written
+    atomically; ``pairs.json`` comes last, so its presence means the set is complete.
+    Existing files of the same names are replaced; a ``low``/``high`` folder holding
+    other pictures is refused, since those would join the set when it is reloaded.
+
+    Args:
+        images: pairs with targets (``high`` not None).
+        folder: output folder (created if needed).
+        meta: JSON-ready description of how the pairs were made (seed, ranges, ...).
+
+    Returns:
+        The path of ``pairs.json``.
+
+    Raises:
+        StillError: one line naming the folder or file that cannot be written.
+    """
+    base = Path(folder)
+    stems = [str(Path(im.name).with_suffix("")) for im in images]
+    if len(set(stems)) != len(stems):
+        raise StillError(f"{base}: two pairs would share a file name")
+    for sub in ("low", "high"):
+        d = base / sub
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StillError(f"{d}: cannot create folder ({exc.strerror or exc})") from None
+        ours = {f"{s}.png" for s in stems}
+        others = [rel.as_posix() for _, rel in collect_inputs([d]) if rel.as_posix() not in ours]
+        if others:
+            raise StillError(f"{d}: holds other pictures ({others[0]}, ...); "
+                             f"they would join the set when it is reloaded, choose an empty folder")
+    entries = []
+    for im, stem in zip(images, stems):
+        if im.high is None:
+            raise StillError(f"{im.name}: a pair without a target cannot be written")
+        write_image(base / "low" / f"{stem}.png", im.low)
+        write_image(base / "high" / f"{stem}.png", im.high)
+        entries.append({"name": im.name, "low": f"low/{stem}.png", "high": f"high/{stem}.png",
+                        "width": int(im.low.shape[1]), "height": int(im.low.shape[0]), **im.info})
+    target = base / "pairs.json"
+    try:
+        with replacing(target) as tmp:
+            tmp.write_text(json.dumps({**meta, "pairs": entries}, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise StillError(f"{target}: cannot write ({exc.strerror or exc})") from None
+    return target
 
 
 def _finite_mean(values: Sequence[float]) -> float | None:

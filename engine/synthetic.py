@@ -4,7 +4,8 @@ The well-exposed picture is the target ("high"); the dark one ("low") is what a 
 would record with less light: sRGB gamma is undone, the linear exposure is scaled down
 by a factor (e.g. 0.03..0.3), Poisson-Gaussian sensor noise is added (photon shot noise
 from a photon count, Gaussian read noise), gamma is re-applied and the picture quantised
-to 8 bits, optionally followed by a JPEG re-encode. Everything is deterministic for a
+to 8 bits, followed by a JPEG re-encode (by default; ``SyntheticConfig.jpeg_quality =
+None`` turns it off). Everything is deterministic for a
 given seed.
 
 Noise model (per pixel and channel, linear intensity v in [0, 1] after exposure scaling):
@@ -112,9 +113,11 @@ class SyntheticConfig:
 
     Attributes:
         exposure: (low, high) linear exposure factor, 0 < low <= high <= 1.
-        photons: (low, high) full-scale electron count at the original exposure.
-        read_noise: (low, high) read noise σ in electrons.
-        jpeg_quality: (low, high) JPEG quality, or None for no re-encode.
+        photons: (low, high) full-scale electron count at the original exposure, > 0.
+        read_noise: (low, high) read noise σ in electrons, >= 0.
+        jpeg_quality: (low, high) JPEG quality 1..100 (inclusive, integers), or None for
+            no re-encode. The default (70..95) is the range phone and web pictures are
+            saved at; the block artefacts of a dark JPEG are what an enhancer amplifies.
         max_side: downscale the well-exposed picture so its long side is at most this
             many pixels before darkening (None = keep the size).
     """
@@ -122,8 +125,42 @@ class SyntheticConfig:
     exposure: tuple[float, float] = (0.03, 0.3)
     photons: tuple[float, float] = (300.0, 3000.0)
     read_noise: tuple[float, float] = (1.0, 4.0)
-    jpeg_quality: tuple[int, int] | None = None
+    jpeg_quality: tuple[int, int] | None = (70, 95)
     max_side: int | None = None
+
+    def check(self) -> "SyntheticConfig":
+        """Return ``self`` when every range is valid.
+
+        Raises:
+            ValueError: one line naming the first bad range.
+        """
+        def ordered(name: str, r: tuple[float, float]) -> tuple[float, float]:
+            lo, hi = (float(v) for v in r)
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise ValueError(f"{name} range must be finite, got {lo:g},{hi:g}")
+            if lo > hi:
+                raise ValueError(f"{name} range must have low <= high, got {lo:g},{hi:g}")
+            return lo, hi
+
+        lo, hi = ordered("exposure", self.exposure)
+        if not 0 < lo <= hi <= 1:
+            raise ValueError(f"exposure range must satisfy 0 < low <= high <= 1, got {lo:g},{hi:g}")
+        if ordered("photons", self.photons)[0] <= 0:
+            raise ValueError(f"photons must be > 0, got {self.photons[0]:g}")
+        if ordered("read noise", self.read_noise)[0] < 0:
+            raise ValueError(f"read noise must be >= 0, got {self.read_noise[0]:g}")
+        if self.jpeg_quality is not None:
+            qlo, qhi = ordered("JPEG quality", self.jpeg_quality)
+            if qlo != int(qlo) or qhi != int(qhi) or not 1 <= qlo <= qhi <= 100:
+                raise ValueError(f"JPEG quality range must be whole numbers with 1 <= low <= high "
+                                 f"<= 100, got {qlo:g},{qhi:g}")
+        if self.max_side is not None and self.max_side < 1:
+            raise ValueError(f"max_side must be at least 1, got {self.max_side}")
+        return self
+
+    def as_dict(self) -> dict:
+        """The ranges as plain data (lists), for JSON reports."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -163,17 +200,16 @@ def make_pair(
     """
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     high = check_rgb8(np.ascontiguousarray(image))
+    config.check()
     if config.max_side is not None:
         high = np.ascontiguousarray(downscale(high, config.max_side))
     lo, hi = config.exposure
-    if not 0 < lo <= hi <= 1:
-        raise ValueError(f"exposure range must satisfy 0 < low <= high <= 1, got {config.exposure}")
     exposure = float(math.exp(gen.uniform(math.log(lo), math.log(hi))))
     photons = float(gen.uniform(*config.photons))
     read_noise = float(gen.uniform(*config.read_noise))
     quality = None
     if config.jpeg_quality is not None:
-        quality = int(gen.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1))
+        quality = int(gen.integers(int(config.jpeg_quality[0]), int(config.jpeg_quality[1]) + 1))
     low = darken(high, exposure, photons=photons, read_noise=read_noise,
                  jpeg_quality=quality, rng=gen)
     return low, high, PairInfo(exposure, photons, read_noise, quality)

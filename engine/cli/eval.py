@@ -2,26 +2,32 @@
 
 With ``--high`` (targets matched by file name) it reports PSNR and SSIM plus the
 no-reference figures of the outputs; without it only the no-reference figures; with
-``--synthetic`` it darkens well-exposed pictures on the fly and reports all of them.
-One row per method and one for the unenhanced input; ``--json`` writes every figure,
-per picture too.
+``--synthetic`` it darkens well-exposed pictures on the fly (ranges set by options, see
+:class:`engine.synthetic.SyntheticConfig`) and reports all of them; ``--write-pairs``
+keeps those pairs for reuse. One row per method and one for the unenhanced input;
+``--json`` writes every figure, per picture too; ``--montage`` writes before/after
+pictures to look at (:mod:`engine.montage`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
 from engine import registry
-from engine.atomic import replacing
+from engine.atomic import replacing, reserve_temp
 from engine.cli.jsonout import json_safe
 from engine.cli.options import add_method_options, params_from_args
 from engine.evaluation import (EvalImage, MethodResult, evaluate, format_table,
-                               load_folder_pairs, synthetic_pairs)
+                               load_folder_pairs, synthetic_pairs, write_pairs)
+from engine.montage import MAX_ROWS, TILE_HEIGHT, MontageCollector
 from engine.processor import enhance_still
 from engine.stills import StillError, write_image
+from engine.synthetic import SyntheticConfig
 
 COMMAND = "eval"
 HELP = "measure methods on low-light pictures: PSNR/SSIM against targets, brightness, colour, noise"
@@ -41,19 +47,107 @@ def register(parser: argparse.ArgumentParser) -> None:
                      help="folder of well-exposed targets with the same file names (enables PSNR/SSIM)")
     src.add_argument("--synthetic", metavar="WELL_EXPOSED_DIR",
                      help="instead of --low/--high: darken well-exposed pictures from this folder "
-                          "(exposure x0.03..0.3, Poisson-Gaussian noise) and use them as pairs")
+                          "(in linear light, Poisson-Gaussian sensor noise, JPEG re-encode; ranges "
+                          "below) and use them as pairs")
     src.add_argument("--count", type=int, default=20, help="synthetic pairs to make (default 20)")
-    src.add_argument("--seed", type=int, default=0, help="seed of the synthetic pairs (default 0)")
+    src.add_argument("--seed", type=int, default=0,
+                     help="seed of the synthetic pairs: same seed and ranges, same pairs (default 0)")
+    syn = parser.add_argument_group(
+        "synthetic pairs (with --synthetic; each pair draws its settings from these ranges, "
+        "LO,HI or one value)")
+    d = SyntheticConfig()
+    syn.add_argument("--exposure-range", metavar="LO,HI",
+                     help=f"linear exposure factor, log-uniform, 0 < LO <= HI <= 1 "
+                          f"(default {_fmt_range(d.exposure)})")
+    syn.add_argument("--photons", metavar="LO,HI",
+                     help=f"electrons a full-scale white collects at the original exposure "
+                          f"(shot noise; fewer = noisier; default {_fmt_range(d.photons)})")
+    syn.add_argument("--read-noise", metavar="LO,HI",
+                     help=f"Gaussian read noise sigma in electrons, >= 0 (default {_fmt_range(d.read_noise)})")
+    jpeg = syn.add_mutually_exclusive_group()
+    jpeg.add_argument("--jpeg", metavar="LO,HI",
+                      help=f"JPEG quality of the dark picture, whole numbers 1..100 "
+                           f"(default {_fmt_range(d.jpeg_quality) if d.jpeg_quality else 'none'})")
+    jpeg.add_argument("--no-jpeg", action="store_true", help="no JPEG re-encode")
+    syn.add_argument("--write-pairs", metavar="DIR",
+                     help="also write the pairs made as DIR/low/*.png, DIR/high/*.png and "
+                          "DIR/pairs.json (every pair's settings), for reuse with --low/--high")
     src.add_argument("--max-side", type=int, default=None, metavar="PX",
                      help="downscale pictures so the long side is at most PX pixels before evaluating")
     add_method_options(parser, default_method="all", allow_all=True)
     parser.add_argument("--reference", action="store_true",
                         help="use each method's full-resolution reference path instead of the fast path")
     parser.add_argument("--json", metavar="OUT.json", help="also write every figure (per picture too) as JSON")
+    look = parser.add_argument_group("montage (a before/after picture to look at)")
+    look.add_argument("--montage", metavar="DIR",
+                      help="write DIR/<method>.png (rows of input | output | target, with each "
+                           "picture's figures) and DIR/all.png (input | every method | target); "
+                           "existing files are replaced")
+    look.add_argument("--montage-rows", type=int, default=MAX_ROWS, metavar="N",
+                      help=f"pictures in a montage, chosen evenly from the set (default {MAX_ROWS})")
+    look.add_argument("--montage-height", type=int, default=TILE_HEIGHT, metavar="PX",
+                      help=f"tile height in a montage, aspect kept (default {TILE_HEIGHT})")
     parser.add_argument("--save", metavar="DIR",
                         help="also write every output as PNG to DIR/<method>/<picture>.png "
                              "(and DIR/input, DIR/target) for a look; existing files are replaced")
     parser.set_defaults(run=run)
+
+
+def _fmt_range(r) -> str:
+    return f"{r[0]:g},{r[1]:g}"
+
+
+def _parse_range(text: str, option: str) -> tuple[float, float]:
+    """``"LO,HI"`` or ``"X"`` (= X,X) → floats; StillError (one line) otherwise."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) == 1:
+        parts = parts * 2
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        lo, hi = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise StillError(f"{option}: expected LO,HI (two numbers) or one number, got {text!r}") from None
+    return lo, hi
+
+
+def _synthetic_config(args: argparse.Namespace) -> SyntheticConfig:
+    """The ranges of the synthetic pairs: defaults overridden by the options given.
+
+    Raises:
+        StillError: a malformed or invalid range, or a range option without --synthetic.
+    """
+    given = {"--exposure-range": args.exposure_range, "--photons": args.photons,
+             "--read-noise": args.read_noise, "--jpeg": args.jpeg,
+             "--no-jpeg": args.no_jpeg or None, "--write-pairs": args.write_pairs}
+    if not args.synthetic:
+        used = [k for k, v in given.items() if v is not None]
+        if used:
+            raise StillError(f"{used[0]} needs --synthetic")
+        return SyntheticConfig()
+    changes: dict = {}
+    if args.exposure_range is not None:
+        changes["exposure"] = _parse_range(args.exposure_range, "--exposure-range")
+    if args.photons is not None:
+        changes["photons"] = _parse_range(args.photons, "--photons")
+    if args.read_noise is not None:
+        changes["read_noise"] = _parse_range(args.read_noise, "--read-noise")
+    if args.jpeg is not None:
+        changes["jpeg_quality"] = _parse_range(args.jpeg, "--jpeg")
+    if args.no_jpeg:
+        changes["jpeg_quality"] = None
+    config = dataclasses.replace(SyntheticConfig(), **changes)
+    try:
+        config.check()
+    except ValueError as exc:
+        # check() names the range first ("photons ...", "read noise ..."): name the option.
+        options = {"exposure": "--exposure-range", "photons": "--photons",
+                   "read noise": "--read-noise", "jpeg": "--jpeg"}
+        option = next((o for k, o in options.items() if str(exc).lower().startswith(k)), None)
+        raise StillError(f"{option}: {exc}" if option else str(exc)) from None
+    if config.jpeg_quality is not None:
+        config = dataclasses.replace(config, jpeg_quality=tuple(int(q) for q in config.jpeg_quality))
+    return config
 
 
 def _error(msg: str) -> int:
@@ -67,11 +161,12 @@ def _write_json(path: Path, data: dict) -> None:
         tmp.write_text(json.dumps(json_safe(data), indent=2) + "\n", encoding="utf-8")
 
 
-def _load(args: argparse.Namespace) -> list[EvalImage]:
+def _load(args: argparse.Namespace, config: SyntheticConfig) -> list[EvalImage]:
     if args.synthetic:
         if args.count < 1:
             raise StillError("--count must be at least 1")
-        images = synthetic_pairs(args.synthetic, args.count, args.seed, max_side=args.max_side)
+        images = synthetic_pairs(args.synthetic, args.count, args.seed, config=config,
+                                 max_side=args.max_side)
         if not images:
             raise StillError(f"{args.synthetic}: no well-exposed pictures found "
                              f"(mean brightness 0.35..0.65, few clipped pixels)")
@@ -85,6 +180,16 @@ def _load(args: argparse.Namespace) -> list[EvalImage]:
         what = "matched pairs" if args.high else "readable pictures"
         raise StillError(f"{args.low}: no {what} found")
     return images
+
+
+def _prepare_folder(folder: str, option: str) -> None:
+    """Create ``folder`` and make sure a file can be written in it (before the long run)."""
+    p = Path(folder)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        os.unlink(reserve_temp(str(p), ".lowlight-probe."))
+    except OSError as exc:
+        raise StillError(f"{option} {p}: cannot write there ({exc.strerror or exc})") from None
 
 
 def _saver(folder: str | None, method: str):
@@ -112,12 +217,30 @@ def run(args: argparse.Namespace) -> int:
     if args.high and not args.low:
         return _error("--high needs --low")
     try:
-        images = _load(args)
+        config = _synthetic_config(args)
+    except StillError as exc:
+        return _error(str(exc))
+    if args.montage:  # checked before the pictures are made or read: fail fast
+        if args.montage_rows < 1:
+            return _error(f"--montage-rows must be at least 1, got {args.montage_rows}")
+        if args.montage_height < 16:
+            return _error(f"--montage-height must be at least 16 pixels, got {args.montage_height}")
+        try:
+            _prepare_folder(args.montage, "--montage")
+        except StillError as exc:
+            return _error(str(exc))
+    try:
+        images = _load(args, config)
+        if args.write_pairs:
+            written = write_pairs(images, args.write_pairs, _pairs_meta(args, config))
+            print(f"wrote {len(images)} pairs to {written.parent} (settings in {written.name})")
     except StillError as exc:
         return _error(str(exc))
 
+    collector = (MontageCollector(images, args.montage_rows, args.montage_height)
+                 if args.montage else None)
     try:
-        rows, params_used = _evaluate_all(args, images)
+        rows, params_used = _evaluate_all(args, images, collector)
     except StillError as exc:  # --save folder not writable
         return _error(str(exc))
     _report(args, images, rows)
@@ -127,21 +250,33 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             return _error(f"{args.json}: cannot write ({exc.strerror or exc})")
         print(f"wrote {args.json}")
+    if collector is not None:
+        try:
+            files = collector.write(args.montage, rows, path="reference" if args.reference else "fast")
+        except StillError as exc:
+            return _error(str(exc))
+        print(f"wrote {len(files)} montages to {args.montage} ({len(collector.names)} pictures each)")
     return 0
 
 
-def _evaluate_all(args: argparse.Namespace, images: list[EvalImage]
+def _evaluate_all(args: argparse.Namespace, images: list[EvalImage],
+                  collector: MontageCollector | None = None
                   ) -> tuple[list[MethodResult], dict[str, dict]]:
-    """Rows for the input, the targets (when present) and every chosen method."""
+    """Rows for the input, the targets (when present) and every chosen method; each
+    output also goes to --save and the montage collector."""
+    def save(method: str):
+        fns = [f for f in (_saver(args.save, method), collector and collector.saver(method)) if f]
+        return (lambda im, out: [f(im, out) for f in fns]) if fns else None
+
     methods = registry.descriptors() if args.method == "all" else [registry.get(args.method)]
     rows: list[MethodResult] = [
         evaluate(images, lambda x: x, method="input", title="Unenhanced input", family="-",
-                 save=_saver(args.save, "input"))]
+                 save=save("input"))]
     if images[0].high is not None:
         # The targets' own no-reference figures: what the outputs should approach.
         targets = [EvalImage(im.name, im.high) for im in images]
         rows.append(evaluate(targets, lambda x: x, method="target", title="Well-exposed target",
-                             family="-", save=_saver(args.save, "target")))
+                             family="-", save=save("target")))
     params_used: dict[str, dict] = {}
     for d in methods:
         params = params_from_args(d.name, args)
@@ -154,7 +289,7 @@ def _evaluate_all(args: argparse.Namespace, images: list[EvalImage]
             continue
         fn = lambda x, e=enh, p=params: enhance_still(e, x, p, reference=args.reference)  # noqa: E731
         row = evaluate(images, fn, method=d.name, title=d.title, family=d.family,
-                       save=_saver(args.save, d.name))
+                       save=save(d.name))
         row.runtime = enh.runtime_label()
         rows.append(row)
     return rows, params_used
@@ -166,9 +301,16 @@ def _report(args: argparse.Namespace, images: list[EvalImage], rows: list[Method
     print(format_table(rows))
 
 
+def _pairs_meta(args: argparse.Namespace, config: SyntheticConfig) -> dict:
+    """How the synthetic pairs were made (for pairs.json and the JSON report)."""
+    return {"synthetic": args.synthetic, "count": args.count, "seed": args.seed,
+            "max_side": args.max_side, "config": config.as_dict()}
+
+
 def _json_report(args: argparse.Namespace, images: list[EvalImage], rows: list[MethodResult],
                  params_used: dict[str, dict]) -> dict:
-    source = ({"synthetic": args.synthetic, "count": len(images), "seed": args.seed}
+    source = ({"synthetic": args.synthetic, "count": len(images), "seed": args.seed,
+               "config": _synthetic_config(args).as_dict()}
               if args.synthetic else {"low": args.low, "high": args.high})
     return {
         "source": source,
