@@ -95,11 +95,13 @@ def knee(x: np.ndarray, y: np.ndarray, k: float = KNEE) -> np.ndarray:
     """
     if k >= 1.0:
         return y
+    x, y = np.broadcast_arrays(np.asarray(x), np.asarray(y))
     room = 1.0 - x
-    t = np.divide(y - x, room, out=np.zeros(np.broadcast(x, y).shape, dtype=np.result_type(x, y)),
-                  where=room > 0)
-    over = t > k
-    t = np.where(over, k + (1.0 - k) * -np.expm1(-(np.maximum(t, k) - k) / (1.0 - k)), t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.array((y - x) / room, dtype=np.result_type(x, y, np.float32))
+    t[~(room > 0)] = 0.0
+    over = t > k  # only these need the exponential (tables: most entries are below)
+    t[over] = k + (1.0 - k) * -np.expm1((k - t[over]) / (1.0 - k))
     return x + room * t
 
 

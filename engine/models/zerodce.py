@@ -190,7 +190,7 @@ class _CurveEnhancer(LearnedEnhancer):
     def _control(self, x: np.ndarray, a: np.ndarray, n: int, goal: float) -> float:
         """Solve c with mean luma of knee(x, curve_c(x)) = ``goal``; x (m, 3) and curve
         maps a (m, 3K) float64 samples."""
-        maps = [a[:, 3 * k:3 * k + 3] for k in range(a.shape[1] // 3)]
+        maps = [np.ascontiguousarray(a[:, 3 * k:3 * k + 3]) for k in range(a.shape[1] // 3)]
 
         def predict(c: float) -> float:
             return float(ex.luma_of(ex.knee(x, self._predict_curve(x, maps, n, c))).mean())
