@@ -55,10 +55,11 @@ _Q = 0.25                # the quantile of |Immerkær response| read per bin (ro
 _QNORM = 6.0 * 0.3186    # that quantile of |response| for unit Gaussian noise (σ_conv = 6σ)
 _SAMPLES = 60_000        # about this many operator responses are measured per frame
 _MIN_COUNT = 48          # a bin with fewer samples is interpolated from its neighbours
-_CLEAN, _FULL = 0.5, 2.0  # fade-in of the stage: off below σ = 0.5, full from σ = 2
-_K_PER_DENOISE = 2.5     # ε = (k σ)², k = 2.5 · denoise
+_CLEAN, _FULL = 0.3, 1.2  # fade-in of the stage: off below a noise level of 0.3, full from 1.2
+_K_PER_DENOISE = 4.0     # ε = (k σ_half)², k = 4 · denoise
 _CHROMA_RADIUS = 2       # box radius of the joint chroma filter on the quarter-size copy
-_K_CHROMA = 4.0          # its ε = (k σ_quarter)², k = _K_CHROMA · denoise
+_K_CHROMA = 4.0          # its ε = (k σ_quarter)², k = 4 · denoise, σ_quarter ≈ σ_half / 2
+_CAP = 3.0               # half-size σ per bin at most this × the full-size σ
 _RADIUS = 1              # box radius of the guided filter on the half-size luma
 
 
@@ -148,16 +149,24 @@ class SpatialDenoiser:
         if h < 3 or w < 3:
             return frame
         y = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)  # BT.601 luma, the Y of YCrCb
-        self.sigma, self.noise_level = noise_profile(y)
+        hw, hh = (w + 1) // 2, (h + 1) // 2
+        # colour conversions happen on the half-size copy (cheaper than on the full frame)
+        half = cv2.cvtColor(cv2.resize(frame, (hw, hh), interpolation=cv2.INTER_AREA),
+                            cv2.COLOR_RGB2YCrCb)
+        # The guided filter compares variances on the half-size copy, so the noise is read
+        # there: white noise halves, but codec-smoothed (JPEG, H.264) noise does not, and a
+        # full-size estimate misses most of it (its high frequencies were quantised away).
+        # Fine texture and 8-bit staircases look denser at half size, so each bin is capped
+        # at _CAP × the full-size σ (white noise reads 0.5×, codec noise 2-3.5× measured).
+        full_sigma, full_level = noise_profile(y)
+        half_sigma, half_level = noise_profile(cv2.extractChannel(half, 0))
+        self.sigma = np.minimum(half_sigma, _CAP * full_sigma)
+        self.noise_level = max(full_level, 0.5 * half_level)
         fade = min(1.0, max(0.0, (self.noise_level - _CLEAN) / (_FULL - _CLEAN)))
         amount = min(float(denoise), 1.0) * fade
         if amount <= 0.0:
             return frame
         self.effective = amount
-        hw, hh = (w + 1) // 2, (h + 1) // 2
-        # colour conversions happen on the half-size copy (cheaper than on the full frame)
-        half = cv2.cvtColor(cv2.resize(frame, (hw, hh), interpolation=cv2.INTER_AREA),
-                            cv2.COLOR_RGB2YCrCb)
         ynew = self._luma(y, half, amount)
         # chroma: a quarter-size copy (area average of the half-size one) upsampled back,
         # blended with the original chroma by the amount (at most full replacement)
@@ -184,8 +193,8 @@ class SpatialDenoiser:
 
         my = box(yq)
         var = cv2.max(cv2.subtract(box(cv2.multiply(yq, yq)), cv2.multiply(my, my)), 0.0)
-        # the quarter-size luma carries about a quarter of the full-size noise σ
-        k = _K_CHROMA * amount / 4.0
+        # the quarter-size luma carries about half the half-size noise σ (white noise)
+        k = _K_CHROMA * amount / 2.0
         lut = np.repeat((k * self.sigma) ** 2, 256 // NOISE_BINS).astype(np.float32)
         den = cv2.add(var, cv2.LUT(cv2.convertScaleAbs(my), lut)) + np.float32(1e-3)
         out = [yq]
@@ -206,9 +215,8 @@ class SpatialDenoiser:
         mean2 = cv2.sqrBoxFilter(ys, cv2.CV_32F, ksize, borderType=cv2.BORDER_REFLECT)
         var = cv2.max(cv2.subtract(mean2, cv2.multiply(mean, mean)), 0.0)
         k = _K_PER_DENOISE * amount
-        # ε per pixel from the noise level function of the local mean (a 256-entry LUT).
-        # σ is the full-size noise; the half-size copy carries about half of it, so k is
-        # in effect doubled against the variance measured here (the constant was tuned so)
+        # ε per pixel from the noise level function of the local mean (a 256-entry LUT);
+        # σ and the variance are both measured on the half-size copy
         lut = np.repeat((k * self.sigma) ** 2, 256 // NOISE_BINS).astype(np.float32)
         eps = cv2.LUT(cv2.convertScaleAbs(mean), lut)
         a = cv2.divide(var, cv2.add(cv2.add(var, eps), 1e-3))

