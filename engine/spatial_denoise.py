@@ -53,7 +53,7 @@ __all__ = ["SpatialDenoiser", "noise_profile", "NOISE_BINS"]
 NOISE_BINS = 16
 _Q = 0.25                # the quantile of |Immerkær response| read per bin (robust to texture)
 _QNORM = 6.0 * 0.3186    # that quantile of |response| for unit Gaussian noise (σ_conv = 6σ)
-_SAMPLES = 60_000        # about this many operator responses are measured per frame
+_SAMPLES = 30_000        # about this many operator responses are measured per plane
 _MIN_COUNT = 48          # a bin with fewer samples is interpolated from its neighbours
 _CLEAN, _FULL = 0.3, 1.2  # fade-in of the stage: off below a noise level of 0.3, full from 1.2
 _K_PER_DENOISE = 4.0     # ε = (k σ_half)², k = 4 · denoise
@@ -184,8 +184,7 @@ class SpatialDenoiser:
         """Joint (luma-guided) filter of Cr and Cb on the quarter-size YCrCb copy
         (uint8 (h, w, 3)): chroma is averaged over about 20×20 full-size pixels except
         across luma edges well above the noise. Returns uint8 (h, w, 3)."""
-        qf = quarter.astype(np.float32)
-        yq, cr, cb = cv2.split(qf)
+        yq, cr, cb = cv2.split(quarter.astype(np.float32))
         ksize = (2 * _CHROMA_RADIUS + 1,) * 2
 
         def box(x: np.ndarray) -> np.ndarray:
@@ -196,7 +195,7 @@ class SpatialDenoiser:
         # the quarter-size luma carries about half the half-size noise σ (white noise)
         k = _K_CHROMA * amount / 2.0
         lut = np.repeat((k * self.sigma) ** 2, 256 // NOISE_BINS).astype(np.float32)
-        den = cv2.add(var, cv2.LUT(cv2.convertScaleAbs(my), lut)) + np.float32(1e-3)
+        den = cv2.add(cv2.add(var, cv2.LUT(cv2.convertScaleAbs(my), lut)), 1e-3)
         out = [yq]
         for c in (cr, cb):
             mc = box(c)
