@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 import engine.models.exposure as ex
 from engine import registry
-from engine.enhancer import ParamMap
 from engine.metrics import mean_brightness
 from engine.models.lut2d import Lut2D
 from engine.params import EnhanceParams
