@@ -212,3 +212,19 @@ def test_eval_cli_uses_the_denoise_stage(tmp_path: Path) -> None:
         row = {r["method"]: r for r in json.loads(js.read_text())["rows"]}["gamma"]
         noise[d] = row["noise"]
     assert noise["0.5"] < 0.6 * noise["0"]
+
+
+def test_on_video_the_spatial_stage_reads_what_the_temporal_stage_left() -> None:
+    # a static noisy scene: as the temporal denoiser averages frames, the spatial stage
+    # measures less noise in the enhanced frame and smooths less
+    rng = np.random.default_rng(9)
+    base = _gradient(64, 96) * 0.25
+    frames = [np.clip(base + rng.normal(0, 2.0, base.shape) + 0.5, 0, 255).astype(np.uint8)
+              for _ in range(12)]
+    proc = FrameProcessor(LocalGainEnhancer(), EnhanceParams(smoothing=0.0, denoise=0.5))
+    levels = []
+    for f in frames:
+        proc.process(f)
+        levels.append(proc.spatial_denoiser.noise_level)
+    assert proc.denoiser.effective > 0.0
+    assert levels[-1] < 0.75 * levels[0], levels
