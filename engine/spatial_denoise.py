@@ -8,22 +8,26 @@ denoiser (:mod:`engine.denoise`) already averaged away:
 
 1. **Noise level function.** Immerkær's operator (the 3×3 difference of two Laplacians,
    which cancels image structure up to second order; see :func:`engine.metrics.noise_sigma`)
-   is evaluated on a regular subsample of row triplets of the output luma. Its absolute
+   is evaluated on a regular subsample of row triplets of a luma plane. Its absolute
    values are binned by the local 3×3 mean luma (16 bins) and each bin's *lower
    quartile* gives the noise σ at that brightness (σ = q25 |conv| / (6 · 0.3186) for
    Gaussian noise; a low quantile, unlike Immerkær's mean or even the median, ignores the
    edges and fine texture that leak in, as long as a quarter of the bin is smooth).
    Bins with too few samples are interpolated from their neighbours, and no bin may
    exceed the median of its five-bin neighbourhood (a lone spike is a bin filled with
-   edges, e.g. the mid-grey between two flat tones, not noise).
+   edges, e.g. the mid-grey between two flat tones, not noise). The function is read on
+   the half-size copy the filter works on: codec-smoothed noise (JPEG stills, H.264
+   video) has lost its finest grain, so a full-size estimate reads it 2–3.5× too low,
+   while at half size it shows. Fine texture and 8-bit staircases look denser at half
+   size, so each bin is capped at 3× the full-size σ (white noise reads 0.5×).
 2. **Luma: guided filter with a per-pixel ε.** The self-guided filter of He, Sun and Tang
    (ECCV 2010) on luma Y, with the local linear model q = a·Y + b and
    a = var / (var + ε), ε = (k · σ(mean))², so smoothing follows the noise level of each
    brightness: where the local variance is well above the noise (edges, texture) a ≈ 1 and
    the pixel is kept; where it is at the noise level it is averaged. a and b are computed
    on a half-resolution copy (3×3 boxes there, i.e. windows of about 6×6 full-resolution
-   pixels) and upsampled bilinearly ("fast guided filter", He and Sun 2015), then q = a·Y + b is
-   evaluated at full resolution, so edges stay sharp at full resolution.
+   pixels) and upsampled bilinearly ("fast guided filter", He and Sun 2015), then
+   q = a·Y + b is evaluated at full resolution, so edges stay sharp at full resolution.
 3. **Chroma at quarter resolution.** Colour noise is the most visible kind in low light
    and the eye resolves little colour detail: Cr and Cb are taken from a quarter-size
    (area-averaged) copy, smoothed there by a joint guided filter steered by the quarter-size
@@ -33,13 +37,14 @@ denoiser (:mod:`engine.denoise`) already averaged away:
    replacement from ``denoise`` 0.5 on a noisy frame). Area-averaging alone left coloured
    blotches on very noisy shadows; the joint filter removes them.
 
-``k = 2.5 · denoise`` (the default ``denoise`` 0.5 gives k = 1.25; among k = 1 … 1.5 and
-box radii 1 and 2 this gave the best PSNR and SSIM on held-out synthetic pairs, see the
-README's "Noise" section), and the whole stage fades in
-with the measured noise: a frame whose overall σ is below 0.5 grey levels passes through
-unchanged (bit-identical), full strength from σ = 2. ``denoise`` 0 is the identity.
-Everything is OpenCV vectorised work on uint8/float32 buffers; at 1280×720 it costs a few
-milliseconds on one core (``lowlight bench`` reports it in the ``denoise`` step).
+``k = 4 · denoise`` for luma and chroma (the default ``denoise`` 0.5 gives k = 2; factors
+3 to 10 and box radii 1 and 2 were measured, these gave the best PSNR and SSIM on the
+held-out synthetic pairs with and without JPEG, see the README's "Noise" section). The
+whole stage fades in with the frame's noise level, max(full-size σ, half-size σ / 2): a
+frame below 0.3 grey levels passes through unchanged (the same array), full strength
+from 1.2. ``denoise`` 0 is the identity. Everything is OpenCV vectorised work on
+uint8/float32 buffers; at 1280×720 it costs about 5 ms on one core (``lowlight bench``
+reports it in the ``denoise`` step and separately as ``spatial_denoise``).
 """
 
 from __future__ import annotations
@@ -125,12 +130,14 @@ class SpatialDenoiser:
 
     ``process(frame, denoise)`` returns the denoised frame (a new array, or ``frame``
     itself when nothing is done: ``denoise`` 0, a clean frame, or one smaller than 3×3).
-    It keeps no state between frames (the buffers it caches are only reused memory), so
+    It keeps no state between frames (the attributes below only describe the last one), so
     one instance serves a stream or a batch of stills.
 
     Attributes:
-        sigma: the noise level function of the last frame (float32 (NOISE_BINS,), grey levels).
-        noise_level: the overall noise σ of the last frame's output luma, grey levels.
+        sigma: the noise level function of the last frame, as used (half-size σ per luma
+            bin, capped; float32 (NOISE_BINS,), grey levels).
+        noise_level: the last frame's noise level, max(full-size σ, half-size σ / 2),
+            grey levels (what the fade-in reads).
         effective: the ``denoise`` actually used on the last frame (``denoise`` scaled by the
             fade-in with ``noise_level``; 0 when the frame passed through).
     """
