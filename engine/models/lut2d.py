@@ -87,24 +87,30 @@ class Lut2D(_Gather):
         self._cache_size = max(1, int(cache))
         self.values = np.linspace(self.lo, self.hi, rows)  # float64 (rows,)
         self.table = np.zeros((rows, 256), np.uint8)
-        self.levels = np.zeros((rows, 256), np.float32)  # unrounded, in levels 0..255
+        self.levels: np.ndarray | None = np.zeros((rows, 256), np.float32)  # unrounded, levels 0..255
         self.exact: np.ndarray | None = None  # float64 (rows, 256) values in [0, 1]
         self._key: Hashable = object()
 
-    def build(self, key: Hashable, fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+    def build(self, key: Hashable, fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+              floats: bool = True) -> None:
         """(Re)build the table unless it was last built for ``key``.
 
         ``fn(v, x)`` gets float64 v (rows, 1) and x (1, 256) in [0, 1] and returns the
         output in [0, 1] (broadcast to (rows, 256)); it is rounded to uint8 levels.
+        ``floats`` False keeps only the uint8 table (``exact`` and ``levels`` are None
+        then; 256 KiB per cached table instead of 3.3 MiB): for uint8-only ``apply``.
         """
         if key == self._key:
             return
         hit = self._cache.get(key)
         if hit is None:
             exact = np.clip(np.broadcast_to(fn(self.values[:, None], _LEVELS[None, :]), (self.rows, 256)), 0.0, 1.0)
-            hit = (np.ascontiguousarray(exact, dtype=np.float64),
-                   np.ascontiguousarray(exact * 255.0, dtype=np.float32),
-                   np.ascontiguousarray(np.rint(exact * 255.0), dtype=np.uint8))
+            table = np.ascontiguousarray(np.rint(exact * 255.0), dtype=np.uint8)
+            if floats:
+                hit = (np.ascontiguousarray(exact, dtype=np.float64),
+                       np.ascontiguousarray(exact * 255.0, dtype=np.float32), table)
+            else:
+                hit = (None, None, table)
             self._cache[key] = hit
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
@@ -140,6 +146,8 @@ class Lut2D(_Gather):
         else:
             cols = frame.reshape(h, w * 3)
         src = self.levels if float_out else self.table
+        if src is None:
+            raise ValueError("float output needs a table built with floats=True")
         out = np.empty((h, w * 3), src.dtype)
         interp = cv2.INTER_NEAREST if exact_cols and not float_out else cv2.INTER_LINEAR
         _gather(src, cols, buf.rows.reshape(h, w * 3), out, interp)

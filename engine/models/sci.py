@@ -173,8 +173,8 @@ class SCIEnhancer(LearnedEnhancer):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._stage_lut = Lut2D(1024, 0.0, 1.0, cache=8)
-        self._gain_lut = PairLut(cache=8)
+        self._stage_lut = Lut2D(1024, 0.0, 1.0, cache=ex.TABLE_CACHE + 1)  # + the float stage table
+        self._gain_lut = PairLut(cache=ex.TABLE_CACHE)
         self.last_control: float | None = None  # diagnostics: c of the last exposure apply
 
     def _stages(self, params: EnhanceParams) -> int:
@@ -256,8 +256,11 @@ class SCIEnhancer(LearnedEnhancer):
         stages = pmap.data.shape[2] // 3
         k = ex.KNEE
         if stages == 1:
-            self._stage_lut.build(("stage", se, k),
-                                  lambda r, x: ex.knee(x, x / np.clip(x + r, _EPS, 1.0) ** se, k))
+            # float32 is enough for a uint8 table and builds 2.5x faster than float64
+            def stage(r: np.ndarray, x: np.ndarray) -> np.ndarray:
+                r, x = r.astype(np.float32), x.astype(np.float32)
+                return ex.knee(x, x / np.clip(x + r, np.float32(_EPS), np.float32(1.0)) ** np.float32(se), k)
+            self._stage_lut.build(("stage", se, k), stage, floats=False)
             return self._stage_lut.apply(frame, pmap.data)
         self._stage_lut.build(("stage", 1.0), lambda r, x: x / np.clip(x + r, _EPS, 1.0))
         y: np.ndarray = frame

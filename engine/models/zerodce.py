@@ -232,7 +232,7 @@ class ZeroDCEPPEnhancer(_CurveEnhancer):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._lut = Lut2D(1024, 0.0, 1.0, cache=8)
+        self._lut = Lut2D(1024, 0.0, 1.0, cache=ex.TABLE_CACHE)
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         self.check(frame)
@@ -248,7 +248,9 @@ class ZeroDCEPPEnhancer(_CurveEnhancer):
         if se == 0.0:
             return frame.copy()
         k = ex.KNEE
-        self._lut.build((n, se, k), lambda a, x: ex.knee(x, enhance_curve(x, a, n, se), k))
+        # float32 is enough for a uint8 table and builds 2.5x faster than float64
+        self._lut.build((n, se, k), lambda a, x: ex.knee(
+            x.astype(np.float32), enhance_curve(x.astype(np.float32), a.astype(np.float32), n, se), k), floats=False)
         return self._lut.apply(frame, pmap.data[:, :, :3])
 
 
@@ -329,7 +331,7 @@ class ZeroDCEEnhancer(_CurveEnhancer):
             return frame.copy()
         a_eq = self.equivalent_parameter(pmap.small, pmap.data, n, s * c)
         k = ex.KNEE
-        self._lut.build((n, k), lambda a, x: ex.knee(x, enhance_curve(x, a, n, 1.0), k))
+        self._lut.build((n, k), lambda a, x: ex.knee(x, enhance_curve(x, a, n, 1.0), k), floats=False)
         return self._lut.apply(frame, a_eq)
 
     def _predict_curve(self, x: np.ndarray, maps: list[np.ndarray], n: int, c: float) -> np.ndarray:

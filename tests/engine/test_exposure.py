@@ -98,7 +98,23 @@ def test_quantised_strength_is_monotone() -> None:
     s = np.linspace(0, 8, 2001)
     q = np.array([ex.quantise_strength(v) for v in s])
     assert np.all(np.diff(q) >= 0) and q[0] == 0.0
-    assert np.all(np.abs(np.log(q[1:] / s[1:])) <= 0.5 / 64 + 1e-9)
+    assert np.all(np.abs(np.log(q[1:] / s[1:])) <= 0.5 / 256 + 1e-9)
+
+
+def test_mean_luma_is_exact() -> None:
+    f = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    assert ex.mean_luma(f) == pytest.approx(mean_brightness(f), abs=1e-9)
+
+
+def test_lut_without_floats_keeps_only_the_table() -> None:
+    lut = Lut2D(64, 0.0, 1.0, cache=2)
+    lut.build("u8", lambda v, x: x * (1 + v), floats=False)
+    assert lut.exact is None and lut.levels is None and lut.table.dtype == np.uint8
+    small = np.full((2, 2, 3), 0.5, np.float32)
+    frame = np.full((4, 4, 3), 100, np.uint8)
+    assert lut.apply(frame, small).dtype == np.uint8
+    with pytest.raises(ValueError):
+        lut.apply(frame, small, float_out=True)
 
 
 def test_lut_cache_returns_the_same_tables() -> None:
