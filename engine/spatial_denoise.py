@@ -197,18 +197,19 @@ class SpatialDenoiser:
         def box(x: np.ndarray) -> np.ndarray:
             return cv2.boxFilter(x, -1, ksize, borderType=cv2.BORDER_REFLECT)
 
+        # numpy arithmetic: OpenCV reads an (n, 1) array with n <= 4 as a scalar (tiny frames)
         my = box(yq)
-        var = cv2.max(cv2.subtract(box(cv2.multiply(yq, yq)), cv2.multiply(my, my)), 0.0)
+        var = np.maximum(box(yq * yq) - my * my, 0.0)
         # the quarter-size luma carries about half the half-size noise σ (white noise)
         k = _K_CHROMA * amount / 2.0
         lut = np.repeat((k * self.sigma) ** 2, 256 // NOISE_BINS).astype(np.float32)
-        den = cv2.add(cv2.add(var, cv2.LUT(cv2.convertScaleAbs(my), lut)), 1e-3)
+        den = var + lut[np.clip(my + 0.5, 0, 255).astype(np.uint8)] + np.float32(1e-3)
         out = [yq]
         for c in (cr, cb):
             mc = box(c)
-            a = cv2.divide(cv2.subtract(box(cv2.multiply(yq, c)), cv2.multiply(my, mc)), den)
-            b = cv2.subtract(mc, cv2.multiply(a, my))
-            out.append(cv2.add(cv2.multiply(box(a), yq), box(b)))
+            a = (box(yq * c) - my * mc) / den
+            b = mc - a * my
+            out.append(box(a) * yq + box(b))
         return cv2.convertScaleAbs(cv2.merge(out))
 
     def _luma(self, y: np.ndarray, half: np.ndarray, amount: float) -> np.ndarray:

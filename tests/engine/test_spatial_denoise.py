@@ -154,6 +154,18 @@ def test_any_shape_and_amount(h: int, w: int, sigma: float, amount: float, seed:
     assert np.abs(out.astype(int).mean() - frame.astype(int).mean()) < 3.0
 
 
+def test_every_small_shape_with_noise() -> None:
+    """Regression: frames 13..19 × 3..4 px made the chroma filter's quarter-size planes
+    (n, 1) with n <= 4, which OpenCV's arithmetic reads as a scalar ("different types"
+    error); found by hypothesis through the temporal test."""
+    rng = np.random.default_rng(0)
+    for h in range(1, 20):
+        for w in range(1, 20):
+            f = np.clip(rng.normal(60, 12, (h, w, 3)), 0, 255).astype(np.uint8)
+            out = SpatialDenoiser().process(f, 1.0)
+            assert out.shape == f.shape and out.dtype == np.uint8
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (2, 7), (33, 17), (120, 45)])
 def test_odd_and_portrait_shapes_through_the_processor(shape: tuple[int, int]) -> None:
     frame = _noisy(np.full((*shape, 3), 40.0), 3.0)
