@@ -89,6 +89,8 @@ class TrainConfig:
     crop_min: int = 128
     crop_max: int = 192
     exposure_level: float = 0.6
+    exposure_patch: int = 16  # side of the exposure loss's regions in px; 0 = the whole crop
+    guide_blur: float = 0.0  # SCI: Gaussian sigma (px) of the smoothness weights' guide; 0 = off
     max_images: int | None = None
     max_mean: float | None = None  # train only on images darker than this mean grey (0..1)
     holdout: float = 0.05
@@ -115,6 +117,11 @@ class TrainConfig:
             raise TrainError(f"epochs must be >= 1, got {self.epochs}")
         if not 0.0 < self.exposure_level < 1.0:
             raise TrainError(f"exposure level must be in (0, 1), got {self.exposure_level}")
+        if self.exposure_patch < 0 or (self.exposure_patch and self.exposure_patch > self.crop_min):
+            raise TrainError(f"exposure patch must be 0 (whole crop) or 1..{self.crop_min} px, "
+                             f"got {self.exposure_patch}")
+        if not 0.0 <= self.guide_blur <= 20.0:
+            raise TrainError(f"guide blur must be in [0, 20] px, got {self.guide_blur}")
         if self.lr <= 0:
             raise TrainError(f"learning rate must be > 0, got {self.lr}")
         if self.max_images is not None and self.max_images < 1:
@@ -149,11 +156,11 @@ def compute_losses(
     if cfg.method == "sci":
         inputs, illus, outs = net(x)
         fid = sum(L.sci_fidelity_loss(u, i) for u, i in zip(illus, inputs))
-        smooth = sum(L.sci_smoothness_loss(i, u) for u, i in zip(illus, inputs))
+        smooth = sum(L.sci_smoothness_loss(i, u, guide_blur=cfg.guide_blur) for u, i in zip(illus, inputs))
         total = w["fid"] * fid + w["smooth"] * smooth
         terms = {"fid": fid.item(), "smooth": smooth.item()}
         if w["exp"] > 0:
-            e = L.exposure_loss(outs[0], cfg.exposure_level)
+            e = L.exposure_loss(outs[0], cfg.exposure_level, cfg.exposure_patch)
             total = total + w["exp"] * e
             terms["exp"] = e.item()
         else:
@@ -168,7 +175,7 @@ def compute_losses(
     a = net(x)
     enhanced = apply_curve(x, a, ITERATIONS)
     spa = L.spatial_consistency_loss(enhanced, x)
-    exp = L.exposure_loss(enhanced, cfg.exposure_level)
+    exp = L.exposure_loss(enhanced, cfg.exposure_level, cfg.exposure_patch)
     col = L.color_constancy_loss(enhanced)
     tv = L.illumination_smoothness_loss(a)
     total = w["spa"] * spa + w["exp"] * exp + w["col"] * col + w["tv"] * tv

@@ -66,6 +66,8 @@ def record(cfg: TrainConfig, result: dict[str, Any], command: str, eval_real: st
         "batch": cfg.batch,
         "lr": cfg.lr,
         "exposure_level": cfg.exposure_level,
+        "exposure_patch": cfg.exposure_patch,
+        **({"guide_blur": cfg.guide_blur} if cfg.method == "sci" else {}),
         "loss_weights": cfg.resolved_weights(),
         "train_size": cfg.size,
         "wall_s": result["wall_s"],
