@@ -56,6 +56,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--holdout", type=float, default=0.05,
                         help="fraction of images (the last, in natural order) held out (default 0.05)")
     parser.add_argument("--workers", type=int, default=2, help="CPU threads (default 2)")
+    parser.add_argument("--init", default=None, metavar="CKPT",
+                        help="start from the weights of this checkpoint (e.g. weights/sci.pt) instead of "
+                             "random ones: fine-tuning with other losses or data")
     parser.add_argument("--run-dir", default=None, help="run folder for resumable state (default runs/<out name>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in the run folder")
     parser.add_argument("--no-cache", action="store_true", help="decode images without the .npy cache")
@@ -98,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         guide_blur=args.guide_blur, max_images=args.max_images,
         max_mean=args.max_mean, holdout=args.holdout,
         threads=args.workers, run_dir=args.run_dir, resume=args.resume, weights=weights,
-        use_cache=not args.no_cache,
+        use_cache=not args.no_cache, init=args.init,
     )
     try:
         result = train(cfg, progress=not args.no_progress)

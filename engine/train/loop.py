@@ -101,6 +101,7 @@ class TrainConfig:
     grad_clip: float | None = None  # None: 0.1 for Zero-DCE(++) (paper code), 5 for SCI
     weights: dict[str, float] = field(default_factory=dict)
     use_cache: bool = True
+    init: str | None = None  # start from this shipped checkpoint's weights (fine-tuning)
 
     def resolved_weights(self) -> dict[str, float]:
         w = default_weights(self.method)
@@ -218,6 +219,27 @@ def export_checkpoint(
     return p
 
 
+def _load_init(cfg: TrainConfig, net: nn.Module) -> None:
+    """Load the inference weights of the shipped checkpoint ``cfg.init`` into ``net`` (for SCI
+    the shared stage; the training-only calibration module starts fresh)."""
+    path = Path(cfg.init or "")
+    if not path.is_file():
+        raise TrainError(f"initial checkpoint not found: {path}")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # not a torch file, or not weights-only loadable
+        raise TrainError(f"cannot load initial checkpoint {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(ck, dict) or ck.get("method") != cfg.method or "state_dict" not in ck:
+        got = ck.get("method") if isinstance(ck, dict) else type(ck).__name__
+        raise TrainError(f"initial checkpoint {path} is not a {cfg.method} checkpoint (got {got})")
+    inf, _ = inference_net(cfg.method, net)
+    try:
+        inf.load_state_dict(ck["state_dict"])
+    except RuntimeError as exc:
+        raise TrainError(f"initial checkpoint {path} does not fit the {cfg.method} network: "
+                         f"{str(exc).splitlines()[0]}") from None
+
+
 def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
     return json.loads(json.dumps(rng.bit_generator.state))
 
@@ -256,6 +278,8 @@ def train(
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     net = build_training_net(cfg)
+    if cfg.init and not cfg.resume:
+        _load_init(cfg, net)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     w = cfg.resolved_weights()
     run_dir = _run_dir(cfg)

@@ -403,3 +403,23 @@ def test_training_with_whole_crop_exposure_and_guide_blur_lowers_the_loss(tmp_pa
         opt.step()
     final, _ = compute_losses(cfg, net, x, w)
     assert final.item() < first
+
+
+def test_init_starts_from_a_checkpoint_and_checks_it(tmp_path):
+    data = _write_images(tmp_path / "data", 6)
+    train(_cfg(tmp_path / "a", "zerodce++", data, epochs=1), progress=False, log=lambda s: None)
+    first = tmp_path / "a" / "out" / "w.pt"
+
+    cfg = _cfg(tmp_path / "b", "zerodce++", data, init=str(first))
+    net = build_training_net(cfg)
+    from engine.train.loop import _load_init
+    _load_init(cfg, net)
+    ck = torch.load(first, weights_only=True)
+    for k, v in ck["state_dict"].items():
+        assert torch.equal(net.state_dict()[k], v), k
+    r = train(cfg, progress=False, log=lambda s: None)
+    assert r["epochs_run"] == 1
+    with pytest.raises(Exception, match="not a sci checkpoint"):
+        train(_cfg(tmp_path / "c", "sci", data, init=str(first)), progress=False, log=lambda s: None)
+    with pytest.raises(Exception, match="not found"):
+        train(_cfg(tmp_path / "d", "sci", data, init=str(tmp_path / "nope.pt")), progress=False, log=lambda s: None)
