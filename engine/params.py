@@ -22,12 +22,16 @@ class EnhanceParams:
             Raising strength never darkens any pixel.
         smoothing: temporal smoothing of the low-resolution parameter map, 0 = off, 1 = max.
         denoise: temporal/spatial denoise amount, 0 = off, 1 = max.
+        exposure: target mean brightness (BT.601 luma, 0..1) of the output that the
+            method's own control reaches per frame, with highlight protection;
+            0 = off (the method's fixed gain). Methods without it ignore it.
     """
 
     iterations: int = 8
     strength: float = 1.0
     smoothing: float = 0.0
     denoise: float = 0.0
+    exposure: float = 0.0
 
     def replace(self, **changes: Any) -> "EnhanceParams":
         """Return a copy with ``changes`` applied (unknown names raise ``TypeError``)."""

@@ -18,7 +18,8 @@ import numpy as np
 
 from engine.enhancer import Enhancer, ParamMap, downscale
 from engine.frame import check_rgb8
-from engine.models.common_params import DENOISE, SMOOTHING, strength_spec
+from engine.models import exposure as ex
+from engine.models.common_params import DENOISE, EXPOSURE, SMOOTHING, strength_spec
 from engine.params import EnhanceParams
 from engine.registry import MethodDescriptor, register
 
@@ -85,25 +86,37 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
 
 
 class GammaEnhancer(Enhancer):
-    """Global power curve y = x ** g whose exponent lifts the mean luminance to
-    ``target_mean`` (0..1). The map is the exponent alone: a (1, 1, 1) float32 array.
-    ``strength`` s uses g ** s, so s = 0 gives the original and larger s never darkens."""
+    """Global power curve y = x ** g whose exponent lifts the mean BT.601 luma to the
+    target ``exposure`` (0..1; 0 = the former rule: the mean over R, G, B aimed at
+    ``target_mean`` by log(target)/log(mean)). The map is
+    the exponent alone: a (1, 1, 1) float32 array. ``strength`` s uses g ** s, so s = 0
+    gives the original and larger s never darkens."""
 
-    target_mean = 0.45
+    target_mean = 0.45  # used when exposure is 0 (off)
     min_gamma = 0.2
 
     def __init__(self, descriptor: MethodDescriptor) -> None:
         self.descriptor = descriptor
 
-    def _gamma_for(self, image: np.ndarray) -> float:
+    def _gamma_for(self, image: np.ndarray, exposure: float = 0.0) -> float:
+        """The exponent for uint8 ``image``: with ``exposure`` > 0 the one whose output
+        has that mean BT.601 luma (solved on a subsample, as the learned methods'
+        exposure control); 0 = the former rule, mean over R, G, B mapped onto
+        ``target_mean`` by log(target)/log(mean)."""
+        if exposure > 0.0:
+            x = ex.subsample(image).astype(np.float64) / 255.0
+            c_max = -np.log(self.min_gamma)  # g = exp(-c), c in [0, -log(min_gamma)]
+            c = ex.solve_control(lambda c: float(ex.luma_of(x ** np.exp(-c)).mean()), exposure, c_max)
+            return float(np.exp(-c))
+        target = self.target_mean
         mean = float(np.clip(image.mean() / 255.0, 1e-3, 0.999))
-        if mean >= self.target_mean:
+        if mean >= target:
             return 1.0
-        return float(np.clip(np.log(self.target_mean) / np.log(mean), self.min_gamma, 1.0))
+        return float(np.clip(np.log(target) / np.log(mean), self.min_gamma, 1.0))
 
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
         small = downscale(frame, self.estimate_size)
-        g = np.full((1, 1, 1), self._gamma_for(small), np.float32)
+        g = np.full((1, 1, 1), self._gamma_for(small, float(params.exposure)), np.float32)
         return ParamMap(g, "gamma", frame.shape[:2], small)
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
@@ -113,7 +126,7 @@ class GammaEnhancer(Enhancer):
 
     def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
         p = params or self.descriptor.default_params()
-        g = np.full((1, 1, 1), self._gamma_for(frame), np.float32)
+        g = np.full((1, 1, 1), self._gamma_for(frame, float(p.exposure)), np.float32)
         return self.apply(frame, ParamMap(g, "gamma", frame.shape[:2], frame), p)
 
 
@@ -225,10 +238,10 @@ def _lime_factory(**_: object) -> Enhancer:
 
 GAMMA = register(MethodDescriptor(
     name="gamma", title="Gamma", family="classical",
-    paper="Global power-law (gamma) correction; exponent chosen so the mean reaches 0.45",
+    paper="Global power-law (gamma) correction; exponent chosen so the mean reaches the target exposure",
     licence="MIT (this project)",
     summary="Adaptive global gamma: cheap, no local contrast",
-    params=(strength_spec("the gamma exponent g <= 1 is raised to this power"), SMOOTHING, DENOISE),
+    params=(strength_spec("the gamma exponent g <= 1 is raised to this power"), EXPOSURE, SMOOTHING, DENOISE),
     factory=_gamma_factory,
 ))
 

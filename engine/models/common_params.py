@@ -1,14 +1,16 @@
 """Parameter specs shared by every method, so the CLI and the studio show one meaning
-for one name: ``smoothing`` and ``denoise`` are the same for all methods; ``strength``
+for one name: ``smoothing``, ``denoise`` and ``exposure`` are the same for all methods
+that have them; ``strength``
 and ``iterations`` get a per-method sentence through the helpers below."""
 
 from __future__ import annotations
 
 from engine.denoise import DEFAULT_DENOISE
+from engine.models.exposure import DEFAULT_EXPOSURE
 from engine.params import ParamSpec
 from engine.temporal import DEFAULT_SMOOTHING
 
-__all__ = ["SMOOTHING", "DENOISE", "strength_spec", "iterations_spec"]
+__all__ = ["SMOOTHING", "DENOISE", "EXPOSURE", "strength_spec", "iterations_spec"]
 
 # Defaults measured by the temporal filter's flicker study (README, "Steady video").
 SMOOTHING = ParamSpec(
@@ -22,6 +24,14 @@ DENOISE = ParamSpec(
     "denoise", DEFAULT_DENOISE, 0.0, 1.0, 0.05,
     "motion-adaptive temporal noise reduction of the dark input before enhancement: "
     "0 = off, 1 = strongest (about a 15-frame average on static pixels)",
+)
+
+
+# Default measured on the held-out pairs (README, "Exposure").
+EXPOSURE = ParamSpec(
+    "exposure", DEFAULT_EXPOSURE, 0.0, 0.8, 0.01,
+    "target mean brightness of the output (0..1), reached per frame by the method's own "
+    "control with highlight protection; 0 = off (fixed method gain)",
 )
 
 

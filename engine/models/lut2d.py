@@ -15,6 +15,7 @@ Buffers for one frame size are kept and reused; the returned frame is always new
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Callable, Hashable
 
 import cv2
@@ -75,29 +76,46 @@ class Lut2D(_Gather):
     Args:
         rows: table rows spanning [lo, hi] (1024 rows = 256 KiB, stays in cache).
         lo, hi: the map value range the rows cover; map values outside are clamped.
+        cache: tables kept for reuse, least recently built/used dropped first (the
+            exposure control asks for a new effective strength on many frames).
     """
 
-    def __init__(self, rows: int = 1024, lo: float = 0.0, hi: float = 1.0) -> None:
+    def __init__(self, rows: int = 1024, lo: float = 0.0, hi: float = 1.0, cache: int = 1) -> None:
         super().__init__()
         self.rows, self.lo, self.hi = rows, float(lo), float(hi)
+        self._cache: OrderedDict = OrderedDict()
+        self._cache_size = max(1, int(cache))
         self.values = np.linspace(self.lo, self.hi, rows)  # float64 (rows,)
         self.table = np.zeros((rows, 256), np.uint8)
-        self.levels = np.zeros((rows, 256), np.float32)  # unrounded, in levels 0..255
+        self.levels: np.ndarray | None = np.zeros((rows, 256), np.float32)  # unrounded, levels 0..255
         self.exact: np.ndarray | None = None  # float64 (rows, 256) values in [0, 1]
         self._key: Hashable = object()
 
-    def build(self, key: Hashable, fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+    def build(self, key: Hashable, fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+              floats: bool = True) -> None:
         """(Re)build the table unless it was last built for ``key``.
 
         ``fn(v, x)`` gets float64 v (rows, 1) and x (1, 256) in [0, 1] and returns the
         output in [0, 1] (broadcast to (rows, 256)); it is rounded to uint8 levels.
+        ``floats`` False keeps only the uint8 table (``exact`` and ``levels`` are None
+        then; 256 KiB per cached table instead of 3.3 MiB): for uint8-only ``apply``.
         """
         if key == self._key:
             return
-        exact = np.clip(np.broadcast_to(fn(self.values[:, None], _LEVELS[None, :]), (self.rows, 256)), 0.0, 1.0)
-        self.exact = np.ascontiguousarray(exact, dtype=np.float64)
-        self.levels = np.ascontiguousarray(exact * 255.0, dtype=np.float32)
-        self.table = np.ascontiguousarray(np.rint(exact * 255.0), dtype=np.uint8)
+        hit = self._cache.get(key)
+        if hit is None:
+            exact = np.clip(np.broadcast_to(fn(self.values[:, None], _LEVELS[None, :]), (self.rows, 256)), 0.0, 1.0)
+            table = np.ascontiguousarray(np.rint(exact * 255.0), dtype=np.uint8)
+            if floats:
+                hit = (np.ascontiguousarray(exact, dtype=np.float64),
+                       np.ascontiguousarray(exact * 255.0, dtype=np.float32), table)
+            else:
+                hit = (None, None, table)
+            self._cache[key] = hit
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(key)
+        self.exact, self.levels, self.table = hit
         self._key = key
 
     def row_coords(self, small: np.ndarray) -> np.ndarray:
@@ -128,6 +146,8 @@ class Lut2D(_Gather):
         else:
             cols = frame.reshape(h, w * 3)
         src = self.levels if float_out else self.table
+        if src is None:
+            raise ValueError("float output needs a table built with floats=True")
         out = np.empty((h, w * 3), src.dtype)
         interp = cv2.INTER_NEAREST if exact_cols and not float_out else cv2.INTER_LINEAR
         _gather(src, cols, buf.rows.reshape(h, w * 3), out, interp)
@@ -138,18 +158,28 @@ class PairLut(_Gather):
     """A (256, 256) uint8 table ``out = T[b, a]`` over a uint8 plane a and a plane b
     (uint8, or float32 levels 0..255 interpolated between rows)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache: int = 1) -> None:
         super().__init__()
         self.table = np.zeros((256, 256), np.uint8)
         self._key: Hashable = object()
         self._b: np.ndarray | None = None
+        self._cache: OrderedDict = OrderedDict()
+        self._cache_size = max(1, int(cache))
 
     def build(self, key: Hashable, fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
-        """``fn(b, a)`` gets float64 b (256, 1) and a (1, 256) in [0, 1]; returns [0, 1]."""
+        """``fn(b, a)`` gets float64 b (256, 1) and a (1, 256) in [0, 1]; returns [0, 1].
+        The last ``cache`` tables are kept (see :class:`Lut2D`)."""
         if key == self._key:
             return
-        exact = np.clip(np.broadcast_to(fn(_LEVELS[:, None], _LEVELS[None, :]), (256, 256)), 0.0, 1.0)
-        self.table = np.ascontiguousarray(np.rint(exact * 255.0), dtype=np.uint8)
+        table = self._cache.get(key)
+        if table is None:
+            exact = np.clip(np.broadcast_to(fn(_LEVELS[:, None], _LEVELS[None, :]), (256, 256)), 0.0, 1.0)
+            table = np.ascontiguousarray(np.rint(exact * 255.0), dtype=np.uint8)
+            self._cache[key] = table
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(key)
+        self.table = table
         self._key = key
 
     def apply(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from engine.enhancer import ParamMap
-from engine.models.common_params import DENOISE, SMOOTHING, iterations_spec, strength_spec
+from engine.models import exposure as ex
+from engine.models.common_params import DENOISE, EXPOSURE, SMOOTHING, iterations_spec, strength_spec
 from engine.models.learned_base import LearnedEnhancer, arch_kwargs, fast_downscale, to_unit, to_uint8
 from engine.models.lut2d import Lut2D, PairLut
 from engine.params import EnhanceParams
@@ -158,15 +159,23 @@ class SCIEnhancer(LearnedEnhancer):
     full-resolution y: exact wherever r is smooth. Each stage is a 2-D table over
     (r, y) (K = 1: uint8 table for x / i**s); for K > 1 the stages pass float32
     levels and a second table over (x, y_K) raises the gain to s.
+
+    Exposure (``exposure`` > 0, see :mod:`engine.models.exposure`): the gain exponent
+    becomes s·c with the per-frame control c in [0, ``max_control``] solved for the
+    target mean, and the highlight knee is applied to the unclipped x·G**(s·c). The
+    tables are keyed on the quantised s·c and a few are cached.
     """
 
     network = NETWORK
     estimate_size = 256
+    #: largest exposure control c (exponent multiplier of the illumination gain)
+    max_control = 4.0
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._stage_lut = Lut2D(1024, 0.0, 1.0)
-        self._gain_lut = PairLut()
+        self._stage_lut = Lut2D(1024, 0.0, 1.0, cache=ex.TABLE_CACHE + 1)  # + the float stage table
+        self._gain_lut = PairLut(cache=ex.TABLE_CACHE)
+        self.last_control: float | None = None  # diagnostics: c of the last exposure apply
 
     def _stages(self, params: EnhanceParams) -> int:
         return int(self.descriptor.clamp(params).iterations)
@@ -186,14 +195,44 @@ class SCIEnhancer(LearnedEnhancer):
         small = fast_downscale(self.check(frame), self.estimate_size)
         rs, _ = self._residuals(to_unit(small), self._stages(params))
         data = np.ascontiguousarray(np.concatenate(rs, axis=2), dtype=np.float32)
-        return ParamMap(data, "sci_residual", frame.shape[:2], small, {"stages": len(rs)})
+        extra: dict = {"stages": len(rs)}
+        e = float(self.descriptor.clamp(params).exposure)
+        if e > 0.0:
+            extra[ex.LOG_GAIN] = ex.wanted_log_gain(ex.mean_luma(small), e)
+        return ParamMap(data, "sci_residual", frame.shape[:2], small, extra)
+
+    def _control(self, x: np.ndarray, log_g: np.ndarray, goal: float) -> float:
+        """Solve c with mean luma of knee(x, x·exp(c·log G)) = ``goal``; x and log_g
+        float64 (n, 3) samples (log G >= 0)."""
+        def predict(c: float) -> float:
+            return float(ex.luma_of(ex.knee(x, x * np.exp(c * log_g))).mean())
+        return ex.solve_control(predict, goal, self.max_control)
+
+    def exposure_control(self, pmap: ParamMap, exposure: float) -> float:
+        """The control c for ``pmap`` (uses ``pmap.small`` and the smoothed
+        ``extra["log_gain"]``; recomputed from the small frame when absent)."""
+        if pmap.small is None or pmap.small.shape[:2] != pmap.data.shape[:2]:
+            raise ValueError("SCI exposure control needs the map's downscaled frame (ParamMap.small)")
+        m = ex.mean_luma(pmap.small)
+        d = float(pmap.extra.get(ex.LOG_GAIN, ex.wanted_log_gain(m, exposure)))
+        x = ex.subsample(pmap.small).astype(np.float64) / 255.0
+        r = ex.subsample(pmap.data).astype(np.float64)
+        log_g, y = np.zeros_like(x), x
+        for k in range(r.shape[1] // 3):
+            i = np.clip(y + r[:, 3 * k:3 * k + 3], _EPS, 1.0)
+            log_g -= np.log(i)
+            y = y / i
+        return self._control(x, log_g, ex.goal_mean(m, d))
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         self.check(frame)
-        s = float(self.descriptor.clamp(params).strength)
+        p = self.descriptor.clamp(params)
+        s = float(p.strength)
         stages = pmap.data.shape[2] // 3
         if s == 0.0:
             return frame.copy()
+        if p.exposure > 0.0:
+            return self._apply_exposure(frame, pmap, s, float(p.exposure))
         if stages == 1:
             self._stage_lut.build(("stage", s), lambda r, x: x / np.clip(x + r, _EPS, 1.0) ** s)
             return self._stage_lut.apply(frame, pmap.data)
@@ -208,11 +247,37 @@ class SCIEnhancer(LearnedEnhancer):
         self._gain_lut.build(("gain", s), lambda b, a: a * np.maximum(b / np.maximum(a, 1e-12), 1.0) ** s)
         return self._gain_lut.apply(frame, y)
 
+    def _apply_exposure(self, frame: np.ndarray, pmap: ParamMap, s: float, exposure: float) -> np.ndarray:
+        c = self.exposure_control(pmap, exposure)
+        self.last_control = c
+        se = ex.quantise_strength(s * c)
+        if se == 0.0:
+            return frame.copy()
+        stages = pmap.data.shape[2] // 3
+        k = ex.KNEE
+        if stages == 1:
+            self._stage_lut.build(("stage", se, k),
+                                  lambda r, x: ex.knee(x, x / np.clip(x + r, _EPS, 1.0) ** se, k), floats=False)
+            return self._stage_lut.apply(frame, pmap.data)
+        self._stage_lut.build(("stage", 1.0), lambda r, x: x / np.clip(x + r, _EPS, 1.0))
+        y: np.ndarray = frame
+        for j in range(stages):
+            y = self._stage_lut.apply(y, pmap.data[:, :, 3 * j:3 * j + 3], float_out=True)
+        self._gain_lut.build(("gain", se, k), lambda b, a: ex.knee(
+            a, a * np.maximum(b / np.maximum(a, 1e-12), 1.0) ** se, k))
+        return self._gain_lut.apply(frame, y)
+
     def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
         p = self.descriptor.clamp(params or self.descriptor.default_params())
         x = to_unit(self.check(frame))
         _, log_i = self._residuals(x, int(p.iterations))
-        return to_uint8(x * np.exp(-float(p.strength) * log_i))
+        s = float(p.strength)
+        if p.exposure <= 0.0:
+            return to_uint8(x * np.exp(-s * log_i))
+        m = ex.mean_luma(frame)
+        goal = ex.goal_mean(m, ex.wanted_log_gain(m, float(p.exposure)))
+        c = self._control(ex.subsample(x).astype(np.float64), -ex.subsample(log_i).astype(np.float64), goal)
+        return to_uint8(ex.knee(x, x * np.exp(-(s * c) * log_i)))
 
 
 def _factory(backend: str = "auto", device: str = "auto", weights: str | None = None) -> SCIEnhancer:
@@ -229,6 +294,7 @@ SCI = register(MethodDescriptor(
         iterations_spec(1, 4, "repeats of the illumination stage on its own output "
                               "(1 = the paper's single stage; more = brighter)"),
         strength_spec("the illumination gain is raised to this power (output = x / illumination**strength)"),
+        EXPOSURE,
         SMOOTHING,
         DENOISE,
     ),

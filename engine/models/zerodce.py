@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.enhancer import ParamMap
-from engine.models.common_params import DENOISE, SMOOTHING, iterations_spec, strength_spec
+from engine.models import exposure as ex
+from engine.models.common_params import DENOISE, EXPOSURE, SMOOTHING, iterations_spec, strength_spec
 from engine.models.learned_base import LearnedEnhancer, arch_kwargs, fast_downscale, to_unit, to_uint8
 from engine.models.lut2d import Lut2D
 from engine.params import EnhanceParams
@@ -121,15 +122,17 @@ def enhance_curve(x: np.ndarray, maps: list[np.ndarray] | np.ndarray, iterations
     """The enhancement as shipped: ``iterations`` times x ← min(1, x + s·a·x·(1−x)).
 
     Curve parameters are clamped to a ≥ 0 (low-light enhancement never darkens) and
-    scaled by the strength s ∈ [0, 2]; with s·a ≤ 2 each clipped step is nondecreasing
-    in x and in a, so the result never decreases when s grows.
+    scaled by the strength s ≥ 0 (the user's [0, 2] times the exposure control); for any
+    s·a ≥ 0 each clipped step is nondecreasing in x (for s·a > 1 the unclipped curve
+    stays ≥ 1 on [1/(s·a), 1], past its maximum) and in a, so the result never
+    decreases when s grows.
 
     Args:
         x: float array in [0, 1] (any shape).
         maps: one array a (Zero-DCE++, reused each step) or a list of K arrays used in
             turn, cycling when iterations > K (Zero-DCE); each broadcastable to x.
         iterations: curve applications, >= 0.
-        strength: s in [0, 2].
+        strength: s >= 0.
     """
     seq = maps if isinstance(maps, list) else [maps]
     scaled = [np.maximum(m, 0.0) * np.asarray(strength, dtype=m.dtype) for m in seq]
@@ -155,21 +158,68 @@ NETWORK_PP = register_network(NetworkSpec("zerodce++", "zerodcepp.pt", _build(DC
 
 class _CurveEnhancer(LearnedEnhancer):
     """Common part: map = the network's curve maps, clamped to [0, 1] (kind ``"curve"``,
-    float32 (h, w, 3·K)); reference = the network at full size, curve applied exactly."""
+    float32 (h, w, 3·K)); reference = the network at full size, curve applied exactly.
+
+    Exposure (``exposure`` > 0, see :mod:`engine.models.exposure`): the curve
+    parameters are multiplied by s·c with the per-frame control c in
+    [0, ``max_control``] solved for the target mean, and the highlight knee is applied
+    to the curve's output."""
+
+    #: largest exposure control c (multiplier of the curve parameters)
+    max_control = 4.0
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.last_control: float | None = None  # diagnostics: c of the last exposure apply
 
     def _maps(self, img: np.ndarray) -> np.ndarray:
         return np.clip(self.infer(img), 0.0, 1.0)
 
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
         small = fast_downscale(self.check(frame), self.estimate_size)
-        return ParamMap(self._maps(to_unit(small)), "curve", frame.shape[:2], small)
+        extra: dict = {}
+        e = float(self.descriptor.clamp(params).exposure)
+        if e > 0.0:
+            extra[ex.LOG_GAIN] = ex.wanted_log_gain(ex.mean_luma(small), e)
+        return ParamMap(self._maps(to_unit(small)), "curve", frame.shape[:2], small, extra)
+
+    def _predict_curve(self, x: np.ndarray, maps: list[np.ndarray], n: int, c: float) -> np.ndarray:
+        """The output (before the knee) the fast path gives at the sample values x."""
+        return enhance_curve(x, maps, n, c)
+
+    def _control(self, x: np.ndarray, a: np.ndarray, n: int, goal: float) -> float:
+        """Solve c with mean luma of knee(x, curve_c(x)) = ``goal``; x (m, 3) and curve
+        maps a (m, 3K) float64 samples."""
+        maps = [np.ascontiguousarray(a[:, 3 * k:3 * k + 3]) for k in range(a.shape[1] // 3)]
+
+        def predict(c: float) -> float:
+            return float(ex.luma_of(ex.knee(x, self._predict_curve(x, maps, n, c))).mean())
+        return ex.solve_control(predict, goal, self.max_control)
+
+    def exposure_control(self, pmap: ParamMap, exposure: float, n: int) -> float:
+        """The control c for ``pmap`` (uses ``pmap.small`` and the smoothed
+        ``extra["log_gain"]``; recomputed from the small frame when absent)."""
+        if pmap.small is None or pmap.small.shape[:2] != pmap.data.shape[:2]:
+            raise ValueError("Zero-DCE exposure control needs the map's downscaled frame (ParamMap.small)")
+        m = ex.mean_luma(pmap.small)
+        d = float(pmap.extra.get(ex.LOG_GAIN, ex.wanted_log_gain(m, exposure)))
+        x = ex.subsample(pmap.small).astype(np.float64) / 255.0
+        c = self._control(x, ex.subsample(pmap.data).astype(np.float64), n, ex.goal_mean(m, d))
+        self.last_control = c
+        return c
 
     def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
         p = self.descriptor.clamp(params or self.descriptor.default_params())
         x = to_unit(self.check(frame))
         a = self._maps(x)
         maps = [a[:, :, 3 * k:3 * k + 3] for k in range(a.shape[2] // 3)]
-        return to_uint8(enhance_curve(x, maps, int(p.iterations), float(p.strength)))
+        n, s = int(p.iterations), float(p.strength)
+        if p.exposure <= 0.0:
+            return to_uint8(enhance_curve(x, maps, n, s))
+        m = ex.mean_luma(frame)
+        goal = ex.goal_mean(m, ex.wanted_log_gain(m, float(p.exposure)))
+        c = self._control(ex.subsample(x).astype(np.float64), ex.subsample(a).astype(np.float64), n, goal)
+        return to_uint8(ex.knee(x, enhance_curve(x, maps, n, s * c)))
 
 
 class ZeroDCEPPEnhancer(_CurveEnhancer):
@@ -182,7 +232,7 @@ class ZeroDCEPPEnhancer(_CurveEnhancer):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._lut = Lut2D(1024, 0.0, 1.0)
+        self._lut = Lut2D(1024, 0.0, 1.0, cache=ex.TABLE_CACHE)
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         self.check(frame)
@@ -190,7 +240,15 @@ class ZeroDCEPPEnhancer(_CurveEnhancer):
         n, s = int(p.iterations), float(p.strength)
         if s == 0.0:
             return frame.copy()
-        self._lut.build((n, s), lambda a, x: enhance_curve(x, a, n, s))
+        if p.exposure <= 0.0:
+            self._lut.build((n, s), lambda a, x: enhance_curve(x, a, n, s))
+            return self._lut.apply(frame, pmap.data[:, :, :3])
+        # the table is keyed on the quantised effective strength s·c (a few are cached)
+        se = ex.quantise_strength(s * self.exposure_control(pmap, float(p.exposure), n))
+        if se == 0.0:
+            return frame.copy()
+        k = ex.KNEE
+        self._lut.build((n, se, k), lambda a, x: ex.knee(x, enhance_curve(x, a, n, se), k), floats=False)
         return self._lut.apply(frame, pmap.data[:, :, :3])
 
 
@@ -211,17 +269,18 @@ class ZeroDCEEnhancer(_CurveEnhancer):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._lut = Lut2D(1024, 0.0, 2.0)
+        self._lut = Lut2D(1024, 0.0, 2.0, cache=2)
         self._inverse_key: object = None
         self._inverse: np.ndarray | None = None
+        self._ceiling: tuple[int, np.ndarray] | None = None
 
     def _inverse_table(self, n: int) -> np.ndarray:
         """float64 (256, Y + 1): for level x and output y = j / Y, the smallest a ∈ [0, 2]
         with LE_a^n(x) ≥ y (linear between grid points), nondecreasing in y. Built once
         per iteration count with one vectorised search (each column is offset by 2·x so
         all columns form one sorted array)."""
-        self._lut.build(n, lambda a, x: enhance_curve(x, a, n, 1.0))
         if self._inverse_key != n:
+            self._lut.build(n, lambda a, x: enhance_curve(x, a, n, 1.0))
             exact, grid, rows = self._lut.exact, self._lut.values, self._lut.rows
             flat = (exact.T + 2.0 * np.arange(256)[:, None]).ravel()
             y = np.linspace(0.0, 1.0, self._Y_LEVELS + 1)[None, :]
@@ -259,9 +318,26 @@ class ZeroDCEEnhancer(_CurveEnhancer):
             return frame.copy()
         if pmap.small is None or pmap.small.shape[:2] != pmap.data.shape[:2]:
             raise ValueError("Zero-DCE apply needs the map's downscaled frame (ParamMap.small)")
-        a_eq = self.equivalent_parameter(pmap.small, pmap.data, n, s)
-        self._lut.build(n, lambda a, x: enhance_curve(x, a, n, 1.0))
+        if p.exposure <= 0.0:
+            a_eq = self.equivalent_parameter(pmap.small, pmap.data, n, s)
+            self._lut.build(n, lambda a, x: enhance_curve(x, a, n, 1.0))
+            return self._lut.apply(frame, a_eq)
+        # exposure: the control only scales the strength inside a_eq (continuous, no
+        # table rebuild); the knee is baked into the apply table
+        c = self.exposure_control(pmap, float(p.exposure), n)
+        if s * c == 0.0:
+            return frame.copy()
+        a_eq = self.equivalent_parameter(pmap.small, pmap.data, n, s * c)
+        k = ex.KNEE
+        self._lut.build((n, k), lambda a, x: ex.knee(x, enhance_curve(x, a, n, 1.0), k), floats=False)
         return self._lut.apply(frame, a_eq)
+
+    def _predict_curve(self, x: np.ndarray, maps: list[np.ndarray], n: int, c: float) -> np.ndarray:
+        # a_eq is limited to [0, 2]: the fast path cannot go beyond LE_2^n(x)
+        if self._ceiling is None or self._ceiling[0] != n:
+            self._ceiling = (n, enhance_curve(np.arange(256) / 255.0, np.float64(2.0), n, 1.0))
+        ceiling = self._ceiling[1][np.rint(x * 255.0).astype(np.intp)]
+        return np.minimum(enhance_curve(x, maps, n, c), ceiling)
 
 
 def _factory(cls, desc_name):
@@ -281,7 +357,7 @@ ZERODCE = register(MethodDescriptor(
     params=(
         iterations_spec(8, 16, "curve applications; the 8 estimated maps are used in turn "
                                "(cycling past 8); fewer = gentler"),
-        _STRENGTH, SMOOTHING, DENOISE,
+        _STRENGTH, EXPOSURE, SMOOTHING, DENOISE,
     ),
     factory=_factory(ZeroDCEEnhancer, "zerodce"),
     weights="zerodce.pt",
@@ -296,7 +372,7 @@ ZERODCEPP = register(MethodDescriptor(
     summary="Zero-DCE's light variant: depthwise-separable CNN, one curve map reused each step",
     params=(
         iterations_spec(8, 16, "curve applications of the one estimated map; fewer = gentler"),
-        _STRENGTH, SMOOTHING, DENOISE,
+        _STRENGTH, EXPOSURE, SMOOTHING, DENOISE,
     ),
     factory=_factory(ZeroDCEPPEnhancer, "zerodce++"),
     weights="zerodcepp.pt",

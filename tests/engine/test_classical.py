@@ -32,8 +32,11 @@ def test_registered_with_descriptors() -> None:
         d = registry.get(name)
         assert d.family == "classical" and d.paper and d.licence and d.summary
         # strength is the method's own; smoothing and denoise are the shared specs that the
-        # processor implements for every method (temporal filter, denoiser).
-        assert [s.name for s in d.params] == ["strength", "smoothing", "denoise"]
+        # processor implements for every method (temporal filter, denoiser); gamma also
+        # takes the shared exposure target (its target mean).
+        shared = ["smoothing", "denoise"]
+        expected = ["strength", "exposure", *shared] if name == "gamma" else ["strength", *shared]
+        assert [s.name for s in d.params] == expected
         assert "iterations" not in {s.name for s in d.params}
         s = d.spec("strength")
         assert (s.minimum, s.default, s.maximum) == (0.0, 1.0, 2.0) and s.help

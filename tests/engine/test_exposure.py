@@ -1,0 +1,294 @@
+"""Exposure control of the learned methods (``exposure`` > 0): the target mean is
+reached per frame, raising strength still never darkens, bright frames are left alone,
+highlights keep their gradation (knee), the temporal filter smooths the log gain, and
+exposure 0 is the former fixed-gain behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import engine.models.exposure as ex
+from engine import registry
+from engine.metrics import mean_brightness
+from engine.models.lut2d import Lut2D
+from engine.params import EnhanceParams
+from engine.processor import FrameProcessor
+from engine.temporal import TemporalFilter, base_weight
+
+from learned_helpers import METHODS, WeightsEnv, make_weights
+
+SETTINGS = settings(max_examples=25, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+TARGET = 0.45
+
+
+@pytest.fixture(scope="module")
+def enhancers(tmp_path_factory):
+    env = WeightsEnv(make_weights(tmp_path_factory.mktemp("weights"), onnx=True))
+    try:
+        yield {m: registry.create(m, backend="onnx", device="cpu") for m in METHODS}
+    finally:
+        env.restore()
+
+
+def textured(h: int, w: int, mean: float, seed: int = 0) -> np.ndarray:
+    """uint8 (h, w, 3): smooth colour blobs with fine noise texture, scaled to ``mean``."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    img = np.zeros((h, w, 3))
+    for c in range(3):
+        for _ in range(3):
+            fy, fx, ph = rng.uniform(0.5, 3), rng.uniform(0.5, 3), rng.uniform(0, 6.3)
+            img[:, :, c] += np.sin(2 * np.pi * (fy * y + fx * x) + ph)
+    img = np.clip(1 + 0.5 * img / 3 + 0.1 * rng.standard_normal((h, w, 3)), 0.05, None)
+    img *= mean / img.mean()
+    return np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def params(enh, **kw) -> EnhanceParams:
+    return enh.descriptor.clamp(EnhanceParams(exposure=TARGET, **kw))
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+@settings(max_examples=50, deadline=None)
+@given(x=st.floats(0, 1), y1=st.floats(0, 3), y2=st.floats(0, 3), k=st.floats(0.3, 0.95))
+def test_knee_is_monotone_above_input_and_below_white(x, y1, y2, k) -> None:
+    lo, hi = sorted((x + y1, x + y2))
+    a, b = ex.knee(np.float64(x), np.float64(lo), k), ex.knee(np.float64(x), np.float64(hi), k)
+    assert x - 1e-12 <= a <= b + 1e-12
+    assert b <= 1.0
+    # strictly below white (up to float64 rounding of exp far above the knee)
+    assert b < 1.0 or x == 1.0 or (hi - x) / (1 - x) > k + 30 * (1 - k)
+    # below the knee nothing changes
+    t = 0.5 * k
+    assert ex.knee(np.float64(x), np.float64(x + t * (1 - x)), k) == pytest.approx(x + t * (1 - x))
+
+
+def test_knee_one_is_off() -> None:
+    y = np.linspace(0, 2, 11)
+    assert ex.knee(np.zeros(11), y, 1.0) is y
+
+
+def test_solve_control_reaches_goal_and_clamps() -> None:
+    f = lambda c: 0.1 + 0.3 * (1 - np.exp(-c))  # noqa: E731 (monotone, saturating)
+    c = ex.solve_control(f, 0.3, 4.0)
+    assert abs(f(c) - 0.3) <= 0.5 / 255
+    assert ex.solve_control(f, 0.05, 4.0) == 0.0  # already brighter: leave it
+    assert ex.solve_control(f, 0.9, 4.0) == 4.0   # unreachable: the cap
+
+
+def test_log_gain_round_trip_and_never_darkens() -> None:
+    for m in (0.01, 0.1, 0.3):
+        assert ex.goal_mean(m, ex.wanted_log_gain(m, 0.45)) == pytest.approx(0.45)
+    assert ex.wanted_log_gain(0.6, 0.45) == 0.0
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 12000), (12000, 1), (3, 5), (480, 640)])
+def test_subsample_is_never_empty_and_small(shape) -> None:
+    s = ex.subsample(np.zeros((*shape, 3), np.uint8))
+    assert 1 <= s.shape[0] <= 3000 and s.shape[1] == 3
+
+
+def test_quantised_strength_is_monotone() -> None:
+    s = np.linspace(0, 8, 2001)
+    q = np.array([ex.quantise_strength(v) for v in s])
+    assert np.all(np.diff(q) >= 0) and q[0] == 0.0
+    assert np.all(np.abs(np.log(q[1:] / s[1:])) <= 0.5 / 256 + 1e-9)
+
+
+def test_mean_luma_is_exact() -> None:
+    f = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    assert ex.mean_luma(f) == pytest.approx(mean_brightness(f), abs=1e-9)
+
+
+def test_lut_without_floats_keeps_only_the_table() -> None:
+    lut = Lut2D(64, 0.0, 1.0, cache=2)
+    lut.build("u8", lambda v, x: x * (1 + v), floats=False)
+    assert lut.exact is None and lut.levels is None and lut.table.dtype == np.uint8
+    small = np.full((2, 2, 3), 0.5, np.float32)
+    frame = np.full((4, 4, 3), 100, np.uint8)
+    assert lut.apply(frame, small).dtype == np.uint8
+    with pytest.raises(ValueError):
+        lut.apply(frame, small, float_out=True)
+
+
+def test_lut_cache_returns_the_same_tables() -> None:
+    lut = Lut2D(64, 0.0, 1.0, cache=2)
+    lut.build("a", lambda v, x: x * (1 + v))
+    ta = lut.table.copy()
+    lut.build("b", lambda v, x: x * (1 + 2 * v))
+    tb = lut.table.copy()
+    lut.build("a", lambda v, x: np.zeros_like(x * v))  # cached: fn not called again
+    np.testing.assert_array_equal(lut.table, ta)
+    assert not np.array_equal(ta, tb)
+    lut.build("c", lambda v, x: x + 0 * v)  # evicts the least recently used: "b"
+    lut.build("a", lambda v, x: np.zeros_like(x * v))
+    np.testing.assert_array_equal(lut.table, ta)
+    lut.build("b", lambda v, x: np.zeros_like(x * v))  # rebuilt
+    assert not lut.table.any()
+
+
+# --------------------------------------------------------------------------- the methods
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("mean", [0.03, 0.1, 0.2])
+def test_target_is_reached(enhancers, method, mean) -> None:
+    enh = enhancers[method]
+    enh.estimate_size = 64
+    f = textured(90, 120, mean, seed=int(mean * 100))
+    p = params(enh)
+    assert mean_brightness(enh.enhance(f, p)) == pytest.approx(TARGET, abs=0.03)
+    assert mean_brightness(enh.reference(f, p)) == pytest.approx(TARGET, abs=0.03)
+    # and the target moves the output: a lower target gives a darker picture
+    low = mean_brightness(enh.enhance(f, p.replace(exposure=0.3)))
+    assert low == pytest.approx(0.3, abs=0.03) or mean >= 0.2
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_bright_frame_is_left_alone(enhancers, method) -> None:
+    enh = enhancers[method]
+    enh.estimate_size = 64
+    f = textured(60, 80, 0.6, seed=5)
+    p = params(enh)
+    assert np.abs(enh.enhance(f, p).astype(int) - f).max() <= 1
+    assert np.abs(enh.reference(f, p).astype(int) - f).max() <= 1
+    # without exposure control the fixed gain brightens it further
+    assert mean_brightness(enh.enhance(f, p.replace(exposure=0.0))) > mean_brightness(f) + 0.02
+
+
+def lamp_frame() -> np.ndarray:
+    """A dark room (mean ~0.06) with a lamp: a bright radial gradient up to 250."""
+    f = textured(96, 128, 0.06, seed=7).astype(np.float64)
+    y, x = np.mgrid[0:96, 0:128]
+    r = np.hypot(y - 30, x - 90) / 22.0
+    lamp = np.clip(250 * (1 - r ** 2), 0, None)[..., None] * np.array([1.0, 0.95, 0.8])
+    return np.clip(np.maximum(f, lamp), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_highlights_keep_gradation(enhancers, method, monkeypatch) -> None:
+    enh = enhancers[method]
+    enh.estimate_size = 64
+    f = lamp_frame()
+    p = params(enh, strength=1.5)
+    clipped_in = float(np.mean(f == 255))
+    out = enh.enhance(f, p)
+    assert float(np.mean(out == 255)) <= clipped_in + 0.002
+    ref = enh.reference(f, p)
+    assert float(np.mean(ref == 255)) <= clipped_in + 0.002
+    # the lamp keeps some gradation (no flat white disc), unlike without the knee
+    lamp = f.max(axis=2) > 150
+    levels = len(np.unique(out[lamp][:, 1]))
+    monkeypatch.setattr(ex, "KNEE", 1.0)
+    no_knee = enh.enhance(f, p)
+    assert levels >= 8 and levels >= len(np.unique(no_knee[lamp][:, 1]))
+    assert float(np.mean(no_knee == 255)) >= float(np.mean(out == 255))
+    if method != "sci":  # (the test net's SCI gain is already near 1 on the lamp)
+        assert float(np.mean(no_knee == 255)) > clipped_in + 0.01
+
+
+@SETTINGS
+@given(method=st.sampled_from(METHODS), h=st.integers(1, 24), w=st.integers(1, 24),
+       seed=st.integers(0, 1000), peak=st.integers(1, 255), est=st.integers(2, 24),
+       s1=st.floats(0, 2), s2=st.floats(0, 2), it=st.integers(1, 16), e=st.floats(0.01, 0.8))
+def test_raising_strength_never_darkens_with_exposure(enhancers, method, h, w, seed, peak, est,
+                                                      s1, s2, it, e) -> None:
+    enh = enhancers[method]
+    enh.estimate_size = est
+    lo, hi = min(s1, s2), max(s1, s2)
+    f = np.random.default_rng(seed).integers(0, peak + 1, (h, w, 3), dtype=np.uint8)
+    p_lo = enh.descriptor.clamp(EnhanceParams(iterations=it, strength=lo, exposure=e))
+    p_hi = p_lo.replace(strength=hi)
+    pmap = enh.estimate(f, p_lo)
+    assert np.all(enh.apply(f, pmap, p_hi) >= enh.apply(f, pmap, p_lo))
+    assert np.all(enh.reference(f, p_hi) >= enh.reference(f, p_lo))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_exposure_zero_is_the_fixed_gain(enhancers, method) -> None:
+    """exposure 0: no log gain is measured and the output does not depend on one (the
+    former code path); exposure on differs from it on a dark frame."""
+    enh = enhancers[method]
+    enh.estimate_size = 48
+    f = textured(50, 70, 0.05, seed=3)
+    p0 = enh.descriptor.clamp(EnhanceParams(exposure=0.0))
+    pmap = enh.estimate(f, p0)
+    assert ex.LOG_GAIN not in pmap.extra
+    out0 = enh.apply(f, pmap, p0)
+    other = pmap.copy()
+    other.extra[ex.LOG_GAIN] = 3.0
+    np.testing.assert_array_equal(enh.apply(f, other, p0), out0)
+    np.testing.assert_array_equal(enh.enhance(f, p0), out0)
+    assert not np.array_equal(enh.enhance(f, p0.replace(exposure=TARGET)), out0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_apply_follows_the_smoothed_log_gain(enhancers, method) -> None:
+    enh = enhancers[method]
+    enh.estimate_size = 48
+    f = textured(48, 64, 0.08, seed=9)
+    p = params(enh)
+    pmap = enh.estimate(f, p)
+    assert pmap.extra[ex.LOG_GAIN] > 0
+    less = pmap.copy()
+    less.extra[ex.LOG_GAIN] = 0.5 * pmap.extra[ex.LOG_GAIN]
+    m_full, m_half = mean_brightness(enh.apply(f, pmap, p)), mean_brightness(enh.apply(f, less, p))
+    assert mean_brightness(f) < m_half < m_full
+
+
+def test_temporal_filter_smooths_log_gain_and_resets_on_cut(enhancers) -> None:
+    enh = enhancers["sci"]
+    enh.estimate_size = 64
+    p = params(enh)
+    a = textured(72, 96, 0.10, seed=1)
+    a_brighter = np.clip(a.astype(np.float64) * 1.08, 0, 255).astype(np.uint8)  # flicker, no cut
+    cut = textured(72, 96, 0.03, seed=2)[::-1, ::-1].copy()  # another scene
+    tf = TemporalFilter()
+    m0, m1, m2 = (enh.estimate(x, p) for x in (a, a_brighter, cut))
+    assert tf.update(m0, 0.0) is m0  # smoothing 0: passes through
+    tf.update(m0, 1.0)
+    s1 = tf.update(m1, 1.0)
+    assert not tf.last_cut
+    d0, d1 = m0.extra[ex.LOG_GAIN], m1.extra[ex.LOG_GAIN]
+    assert d1 < d0
+    w = tf.mean_weight
+    assert base_weight(1.0) <= w < 1.0
+    assert s1.extra[ex.LOG_GAIN] == pytest.approx(d0 + w * (d1 - d0))
+    s2 = tf.update(m2, 1.0)
+    assert tf.last_cut and s2.extra[ex.LOG_GAIN] == m2.extra[ex.LOG_GAIN]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_processor_with_smoothing_reaches_target(enhancers, method) -> None:
+    enh = enhancers[method]
+    enh.estimate_size = 64
+    proc = FrameProcessor(enh, params(enh, smoothing=0.5))
+    outs = [proc.process(textured(48, 64, 0.08, seed=11)) for _ in range(4)]
+    assert mean_brightness(outs[-1]) == pytest.approx(TARGET, abs=0.03)
+
+
+def test_gamma_uses_exposure_as_its_target() -> None:
+    enh = registry.create("gamma")
+    f = textured(40, 60, 0.1, seed=4)
+    for e in (0.3, 0.5):
+        p = EnhanceParams(exposure=e)
+        assert mean_brightness(enh.enhance(f, p)) == pytest.approx(e, abs=0.01)
+        assert mean_brightness(enh.reference(f, p)) == pytest.approx(e, abs=0.01)
+    # 0 = the former fixed rule: log(0.45) / log(mean over R, G, B)
+    g = np.log(0.45) / np.log(f.mean() / 255)
+    expect = np.rint(255 * (np.arange(256) / 255) ** g).astype(np.uint8)[f]
+    assert np.abs(enh.enhance(f, EnhanceParams(exposure=0.0)).astype(int) - expect).max() <= 1
+
+
+def test_exposure_spec_is_shared() -> None:
+    for name in ("sci", "zerodce", "zerodce++", "gamma"):
+        s = registry.get(name).spec("exposure")
+        assert (s.minimum, s.maximum, s.step) == (0.0, 0.8, 0.01)
+        assert s.default == ex.DEFAULT_EXPOSURE and "0 = off" in s.help
+    assert EnhanceParams().exposure == 0.0  # old callers keep the fixed gain
