@@ -423,3 +423,41 @@ def test_init_starts_from_a_checkpoint_and_checks_it(tmp_path):
         train(_cfg(tmp_path / "c", "sci", data, init=str(first)), progress=False, log=lambda s: None)
     with pytest.raises(Exception, match="not found"):
         train(_cfg(tmp_path / "d", "sci", data, init=str(tmp_path / "nope.pt")), progress=False, log=lambda s: None)
+
+
+def test_sci_with_the_shipped_options_is_seeded_and_resumes_to_the_same_weights(tmp_path):
+    # the shipped SCI was trained in resumed chunks with these options: chunks == one run
+    data = _write_images(tmp_path / "data", 6)
+    opts = dict(exposure_patch=0, guide_blur=2.0, exposure_level=0.5, lr=1e-3,
+                weights={"exp": 10.0, "col": 10.0})
+    train(_cfg(tmp_path / "full", "sci", data, epochs=2, **opts), progress=False, log=lambda s: None)
+    train(_cfg(tmp_path / "part", "sci", data, epochs=1, **opts), progress=False, log=lambda s: None)
+    train(_cfg(tmp_path / "part", "sci", data, epochs=2, resume=True, **opts), progress=False, log=lambda s: None)
+    a = torch.load(tmp_path / "full" / "out" / "w.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "part" / "out" / "w.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_cli_new_options_reach_the_run_and_the_manifest(tmp_path):
+    data = _write_images(tmp_path / "data", 6)
+    wdir = tmp_path / "weights"
+    common = ["--method", "sci", "--data", str(data), "--size", "32", "--crop", "16-32", "--batch", "2",
+              "--holdout", "0", "--no-progress", "--no-cache", "--exposure-patch", "0", "--guide-blur", "1.5",
+              "--weight", "exp=10", "--exposure-level", "0.5"]
+    env = {"LOWLIGHT_WEIGHTS": str(wdir)}
+    r = _cli(*common, "--epochs", "1", "--run-dir", str(tmp_path / "run1"), env_extra=env)
+    assert r.returncode == 0, r.stderr
+    first = tmp_path / "first.pt"
+    (wdir / "sci.pt").rename(first)
+    r = _cli(*common, "--epochs", "1", "--run-dir", str(tmp_path / "run2"), "--init", str(first),
+             "--manifest", env_extra=env)
+    assert r.returncode == 0, r.stderr
+    entry = json.loads((wdir / "MANIFEST.json").read_text())["files"][0]
+    assert entry["exposure_patch"] == 0 and entry["guide_blur"] == 1.5
+    assert entry["init"]["file"] == "first.pt" and len(entry["init"]["sha256"]) == 64
+    cfg = json.loads((tmp_path / "run2" / "config.json").read_text())
+    assert cfg["exposure_patch"] == 0 and cfg["guide_blur"] == 1.5 and cfg["init"] == str(first)
+    bad = _cli(*common[:-4], "--epochs", "1", "--exposure-patch", "-3", env_extra=env)
+    assert bad.returncode == 2 and "exposure patch" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
