@@ -40,6 +40,13 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="random crop side in px, N or MIN-MAX (default 128-192)")
     parser.add_argument("--exposure-level", type=float, default=0.6,
                         help="well-exposedness level E of the exposure loss, 0..1 (default 0.6)")
+    parser.add_argument("--exposure-patch", type=int, default=16, metavar="PX",
+                        help="side in px of the regions the exposure loss averages (default 16, the "
+                             "paper's); 0 = each whole crop: sets the overall level without pulling "
+                             "every region to E (keeps local contrast)")
+    parser.add_argument("--guide-blur", type=float, default=0.0, metavar="SIGMA",
+                        help="SCI: blur the smoothness weights' guide image with this Gaussian sigma "
+                             "in px so the illumination does not follow pixel noise (default 0 = off)")
     parser.add_argument("--weight", action="append", default=[], metavar="NAME=VALUE",
                         help="override a loss weight (Zero-DCE: spa, exp, col, tv; SCI: fid, smooth, exp, col)")
     parser.add_argument("--max-images", type=int, default=None, help="train on this many images (evenly spaced)")
@@ -49,6 +56,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--holdout", type=float, default=0.05,
                         help="fraction of images (the last, in natural order) held out (default 0.05)")
     parser.add_argument("--workers", type=int, default=2, help="CPU threads (default 2)")
+    parser.add_argument("--init", default=None, metavar="CKPT",
+                        help="start from the weights of this checkpoint (e.g. weights/sci.pt) instead of "
+                             "random ones: fine-tuning with other losses or data")
     parser.add_argument("--run-dir", default=None, help="run folder for resumable state (default runs/<out name>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in the run folder")
     parser.add_argument("--no-cache", action="store_true", help="decode images without the .npy cache")
@@ -87,10 +97,11 @@ def run(args: argparse.Namespace) -> int:
         method=args.method, data=args.data, epochs=args.epochs, out=str(out), seed=args.seed,
         batch=args.batch, lr=args.lr if args.lr is not None else (3e-4 if args.method == "sci" else 1e-4),
         size=args.size, crop_min=args.crop[0], crop_max=args.crop[1],
-        exposure_level=args.exposure_level, max_images=args.max_images,
+        exposure_level=args.exposure_level, exposure_patch=args.exposure_patch,
+        guide_blur=args.guide_blur, max_images=args.max_images,
         max_mean=args.max_mean, holdout=args.holdout,
         threads=args.workers, run_dir=args.run_dir, resume=args.resume, weights=weights,
-        use_cache=not args.no_cache,
+        use_cache=not args.no_cache, init=args.init,
     )
     try:
         result = train(cfg, progress=not args.no_progress)

@@ -89,6 +89,8 @@ class TrainConfig:
     crop_min: int = 128
     crop_max: int = 192
     exposure_level: float = 0.6
+    exposure_patch: int = 16  # side of the exposure loss's regions in px; 0 = the whole crop
+    guide_blur: float = 0.0  # SCI: Gaussian sigma (px) of the smoothness weights' guide; 0 = off
     max_images: int | None = None
     max_mean: float | None = None  # train only on images darker than this mean grey (0..1)
     holdout: float = 0.05
@@ -99,6 +101,7 @@ class TrainConfig:
     grad_clip: float | None = None  # None: 0.1 for Zero-DCE(++) (paper code), 5 for SCI
     weights: dict[str, float] = field(default_factory=dict)
     use_cache: bool = True
+    init: str | None = None  # start from this shipped checkpoint's weights (fine-tuning)
 
     def resolved_weights(self) -> dict[str, float]:
         w = default_weights(self.method)
@@ -115,6 +118,11 @@ class TrainConfig:
             raise TrainError(f"epochs must be >= 1, got {self.epochs}")
         if not 0.0 < self.exposure_level < 1.0:
             raise TrainError(f"exposure level must be in (0, 1), got {self.exposure_level}")
+        if self.exposure_patch < 0 or (self.exposure_patch and self.exposure_patch > self.crop_min):
+            raise TrainError(f"exposure patch must be 0 (whole crop) or 1..{self.crop_min} px, "
+                             f"got {self.exposure_patch}")
+        if not 0.0 <= self.guide_blur <= 20.0:
+            raise TrainError(f"guide blur must be in [0, 20] px, got {self.guide_blur}")
         if self.lr <= 0:
             raise TrainError(f"learning rate must be > 0, got {self.lr}")
         if self.max_images is not None and self.max_images < 1:
@@ -149,11 +157,11 @@ def compute_losses(
     if cfg.method == "sci":
         inputs, illus, outs = net(x)
         fid = sum(L.sci_fidelity_loss(u, i) for u, i in zip(illus, inputs))
-        smooth = sum(L.sci_smoothness_loss(i, u) for u, i in zip(illus, inputs))
+        smooth = sum(L.sci_smoothness_loss(i, u, guide_blur=cfg.guide_blur) for u, i in zip(illus, inputs))
         total = w["fid"] * fid + w["smooth"] * smooth
         terms = {"fid": fid.item(), "smooth": smooth.item()}
         if w["exp"] > 0:
-            e = L.exposure_loss(outs[0], cfg.exposure_level)
+            e = L.exposure_loss(outs[0], cfg.exposure_level, cfg.exposure_patch)
             total = total + w["exp"] * e
             terms["exp"] = e.item()
         else:
@@ -168,7 +176,7 @@ def compute_losses(
     a = net(x)
     enhanced = apply_curve(x, a, ITERATIONS)
     spa = L.spatial_consistency_loss(enhanced, x)
-    exp = L.exposure_loss(enhanced, cfg.exposure_level)
+    exp = L.exposure_loss(enhanced, cfg.exposure_level, cfg.exposure_patch)
     col = L.color_constancy_loss(enhanced)
     tv = L.illumination_smoothness_loss(a)
     total = w["spa"] * spa + w["exp"] * exp + w["col"] * col + w["tv"] * tv
@@ -211,6 +219,27 @@ def export_checkpoint(
     return p
 
 
+def _load_init(cfg: TrainConfig, net: nn.Module) -> None:
+    """Load the inference weights of the shipped checkpoint ``cfg.init`` into ``net`` (for SCI
+    the shared stage; the training-only calibration module starts fresh)."""
+    path = Path(cfg.init or "")
+    if not path.is_file():
+        raise TrainError(f"initial checkpoint not found: {path}")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # not a torch file, or not weights-only loadable
+        raise TrainError(f"cannot load initial checkpoint {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(ck, dict) or ck.get("method") != cfg.method or "state_dict" not in ck:
+        got = ck.get("method") if isinstance(ck, dict) else type(ck).__name__
+        raise TrainError(f"initial checkpoint {path} is not a {cfg.method} checkpoint (got {got})")
+    inf, _ = inference_net(cfg.method, net)
+    try:
+        inf.load_state_dict(ck["state_dict"])
+    except RuntimeError as exc:
+        raise TrainError(f"initial checkpoint {path} does not fit the {cfg.method} network: "
+                         f"{str(exc).splitlines()[0]}") from None
+
+
 def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
     return json.loads(json.dumps(rng.bit_generator.state))
 
@@ -249,6 +278,8 @@ def train(
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     net = build_training_net(cfg)
+    if cfg.init and not cfg.resume:
+        _load_init(cfg, net)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     w = cfg.resolved_weights()
     run_dir = _run_dir(cfg)

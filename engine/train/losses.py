@@ -9,6 +9,8 @@ All image tensors are float32 (N, 3, H, W) in [0, 1]; every loss returns a scala
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -19,6 +21,7 @@ __all__ = [
     "illumination_smoothness_loss",
     "sci_fidelity_loss",
     "sci_smoothness_loss",
+    "gaussian_blur",
 ]
 
 
@@ -51,8 +54,13 @@ def spatial_consistency_loss(enhanced: torch.Tensor, original: torch.Tensor, poo
 
 def exposure_loss(enhanced: torch.Tensor, level: float = 0.6, patch: int = 16) -> torch.Tensor:
     """L_exp: mean over non-overlapping ``patch``×``patch`` regions of |Y_k − E|, where Y_k is
-    the region's mean grey intensity and E = ``level`` the well-exposedness level."""
-    y = F.avg_pool2d(enhanced.mean(1, keepdim=True), patch)
+    the region's mean grey intensity and E = ``level`` the well-exposedness level.
+
+    ``patch`` <= 0 uses each whole image as one region: it sets the overall level and leaves
+    the regions' relative brightness (local contrast) to the other terms, where 16×16 patches
+    (the paper's) pull every region towards E and so flatten contrast."""
+    grey = enhanced.mean(1, keepdim=True)
+    y = grey.mean(dim=(2, 3)) if patch <= 0 else F.avg_pool2d(grey, patch)
     return (y - level).abs().mean()
 
 
@@ -85,14 +93,37 @@ _YUV = torch.tensor(
 )
 
 
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (N, C, H, W) ``x`` with standard deviation ``sigma`` pixels
+    (kernel radius ceil(3σ), reflected borders, clamped to the image). ``sigma`` <= 0: ``x``."""
+    if sigma <= 0:
+        return x
+    h, w = x.shape[-2:]
+    r = max(1, min(int(math.ceil(3.0 * sigma)), h - 1, w - 1)) if min(h, w) > 1 else 0
+    if r == 0:
+        return x
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-(t * t) / (2.0 * sigma * sigma))
+    k = k / k.sum()
+    c = x.shape[1]
+    y = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(F.pad(y, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
 def sci_smoothness_loss(
-    stage_input: torch.Tensor, illumination: torch.Tensor, sigma: float = 0.1, radius: int = 2
+    stage_input: torch.Tensor, illumination: torch.Tensor, sigma: float = 0.1, radius: int = 2,
+    guide_blur: float = 0.0,
 ) -> torch.Tensor:
     """SCI smoothness: Σ_j w_ij |u_i − u_j| over the neighbours j within ``radius`` (a
     (2r+1)² window), with w_ij = exp(−‖y_i − y_j‖² / (2σ²)) computed on the stage input in
     YUV, so the illumination u is smooth where the input is flat and may change at edges.
-    Averaged over pixels and batch; summed over the window's offsets."""
-    yuv = torch.einsum("kc,nchw->nkhw", _YUV.to(stage_input), stage_input)
+    Averaged over pixels and batch; summed over the window's offsets.
+
+    ``guide_blur`` > 0 computes the weights on the stage input blurred with a Gaussian of that
+    standard deviation (pixels): pixel noise then no longer reads as edges, so u is kept smooth
+    across it instead of following it (noise-robust), while large edges still free u."""
+    guide = gaussian_blur(stage_input, guide_blur)
+    yuv = torch.einsum("kc,nchw->nkhw", _YUV.to(stage_input), guide)
     r = radius
     yp = F.pad(yuv, (r, r, r, r), mode="replicate")
     up = F.pad(illumination, (r, r, r, r), mode="replicate")

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from engine.train.loop import TrainConfig
-from engine.weights import update_manifest_entry
+from engine.weights import sha256_file, update_manifest_entry
 
 __all__ = ["quality", "record"]
 
@@ -61,11 +61,14 @@ def record(cfg: TrainConfig, result: dict[str, Any], command: str, eval_real: st
                               f"{cfg.size}x{cfg.size}; random {cfg.crop_min}-{cfg.crop_max} px square crops "
                               "(multiples of 16), random horizontal and vertical flips"),
         },
+        **({"init": {"file": Path(cfg.init).name, "sha256": sha256_file(cfg.init)}} if cfg.init else {}),
         "epochs": cfg.epochs,
         "seed": cfg.seed,
         "batch": cfg.batch,
         "lr": cfg.lr,
         "exposure_level": cfg.exposure_level,
+        "exposure_patch": cfg.exposure_patch,
+        **({"guide_blur": cfg.guide_blur} if cfg.method == "sci" else {}),
         "loss_weights": cfg.resolved_weights(),
         "train_size": cfg.size,
         "wall_s": result["wall_s"],

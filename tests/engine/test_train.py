@@ -331,3 +331,133 @@ def test_sci_colour_term_is_optional_and_penalises_a_cast(tmp_path):
     assert off.resolved_weights()["col"] == 0.0
     _, t = compute_losses(off, net, grey, off.resolved_weights())
     assert "col" not in t
+
+
+# ---------------------------------------------------------------- exposure patch, noise-robust smoothness
+
+def test_exposure_loss_whole_crop_ignores_local_contrast():
+    # half 0.3, half 0.7: every 16x16 patch is 0.2 away from E = 0.5, the whole crop is exactly at it
+    x = torch.full((1, 3, 32, 32), 0.3)
+    x[..., 16:] = 0.7
+    assert L.exposure_loss(x, 0.5, patch=16).item() == pytest.approx(0.2, abs=1e-6)
+    assert L.exposure_loss(x, 0.5, patch=0).item() == pytest.approx(0.0, abs=1e-6)
+    # per image, then averaged over the batch
+    y = torch.cat([x, torch.full_like(x, 0.1)])
+    assert L.exposure_loss(y, 0.5, patch=0).item() == pytest.approx(0.2, abs=1e-6)
+
+
+def test_gaussian_blur_keeps_constants_and_removes_noise():
+    flat = torch.full((1, 3, 17, 9), 0.4)
+    assert torch.allclose(L.gaussian_blur(flat, 2.0), flat, atol=1e-6)
+    assert torch.equal(L.gaussian_blur(flat, 0.0), flat)
+    noisy = flat + 0.05 * torch.randn(1, 3, 17, 9, generator=torch.Generator().manual_seed(0))
+    b = L.gaussian_blur(noisy, 1.5)
+    assert b.shape == noisy.shape and b.std() < 0.5 * noisy.std()
+    assert L.gaussian_blur(torch.rand(1, 3, 1, 1), 3.0).shape == (1, 3, 1, 1)
+
+
+def test_sci_smoothness_with_guide_blur_does_not_let_the_illumination_follow_noise():
+    # a flat scene with pixel noise: an illumination that copies the noise is cheap when the
+    # weights come from the noisy input (noise reads as edges), expensive with a blurred guide
+    g = torch.Generator().manual_seed(0)
+    noisy = (0.2 + 0.15 * torch.randn(1, 3, 32, 32, generator=g)).clamp(0, 1)
+    follows = noisy.clone()
+    plain = L.sci_smoothness_loss(noisy, follows)
+    robust = L.sci_smoothness_loss(noisy, follows, guide_blur=2.0)
+    assert robust > 2 * plain
+    # real edges still free the illumination with the blurred guide
+    step = torch.zeros(1, 3, 32, 32)
+    step[..., 16:] = 1.0
+    illu = step * 0.5 + 0.25
+    assert L.sci_smoothness_loss(step, illu, guide_blur=1.0) < L.sci_smoothness_loss(
+        torch.full_like(step, 0.5), illu, guide_blur=1.0)
+
+
+def test_new_options_are_validated_and_train(tmp_path):
+    data = _write_images(tmp_path / "data", 6)
+    with pytest.raises(Exception, match="exposure patch"):
+        _cfg(tmp_path, "sci", data, exposure_patch=64).validate()  # larger than the 16 px crops
+    with pytest.raises(Exception, match="guide blur"):
+        _cfg(tmp_path, "sci", data, guide_blur=-1.0).validate()
+    r = train(_cfg(tmp_path / "a", "sci", data, epochs=2, exposure_patch=0, guide_blur=1.5,
+                   weights={"exp": 10.0, "col": 10.0}), progress=False, log=lambda s: None)
+    assert len(r["history"]) == 2 and "exp" in r["final_losses"]
+
+
+@pytest.mark.parametrize("method", ["sci", "zerodce"])
+def test_training_with_whole_crop_exposure_and_guide_blur_lowers_the_loss(tmp_path, method):
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.uniform(0.02, 0.2, (2, 3, 32, 32)).astype(np.float32))
+    cfg = _cfg(tmp_path, method, tmp_path, lr=3e-3, exposure_patch=0, guide_blur=1.5,
+               exposure_level=0.5, **({"weights": {"exp": 10.0, "col": 10.0}} if method == "sci" else {}))
+    net = build_training_net(cfg)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    w = cfg.resolved_weights()
+    first = None
+    for _ in range(15):
+        loss, _ = compute_losses(cfg, net, x, w)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    final, _ = compute_losses(cfg, net, x, w)
+    assert final.item() < first
+
+
+def test_init_starts_from_a_checkpoint_and_checks_it(tmp_path):
+    data = _write_images(tmp_path / "data", 6)
+    train(_cfg(tmp_path / "a", "zerodce++", data, epochs=1), progress=False, log=lambda s: None)
+    first = tmp_path / "a" / "out" / "w.pt"
+
+    cfg = _cfg(tmp_path / "b", "zerodce++", data, init=str(first))
+    net = build_training_net(cfg)
+    from engine.train.loop import _load_init
+    _load_init(cfg, net)
+    ck = torch.load(first, weights_only=True)
+    for k, v in ck["state_dict"].items():
+        assert torch.equal(net.state_dict()[k], v), k
+    r = train(cfg, progress=False, log=lambda s: None)
+    assert r["epochs_run"] == 1
+    with pytest.raises(Exception, match="not a sci checkpoint"):
+        train(_cfg(tmp_path / "c", "sci", data, init=str(first)), progress=False, log=lambda s: None)
+    with pytest.raises(Exception, match="not found"):
+        train(_cfg(tmp_path / "d", "sci", data, init=str(tmp_path / "nope.pt")), progress=False, log=lambda s: None)
+
+
+def test_sci_with_the_shipped_options_is_seeded_and_resumes_to_the_same_weights(tmp_path):
+    # the shipped SCI was trained in resumed chunks with these options: chunks == one run
+    data = _write_images(tmp_path / "data", 6)
+    opts = dict(exposure_patch=0, guide_blur=2.0, exposure_level=0.5, lr=1e-3,
+                weights={"exp": 10.0, "col": 10.0})
+    train(_cfg(tmp_path / "full", "sci", data, epochs=2, **opts), progress=False, log=lambda s: None)
+    train(_cfg(tmp_path / "part", "sci", data, epochs=1, **opts), progress=False, log=lambda s: None)
+    train(_cfg(tmp_path / "part", "sci", data, epochs=2, resume=True, **opts), progress=False, log=lambda s: None)
+    a = torch.load(tmp_path / "full" / "out" / "w.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "part" / "out" / "w.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_cli_new_options_reach_the_run_and_the_manifest(tmp_path):
+    data = _write_images(tmp_path / "data", 6)
+    wdir = tmp_path / "weights"
+    common = ["--method", "sci", "--data", str(data), "--size", "32", "--crop", "16-32", "--batch", "2",
+              "--holdout", "0", "--no-progress", "--no-cache", "--exposure-patch", "0", "--guide-blur", "1.5",
+              "--weight", "exp=10", "--exposure-level", "0.5"]
+    env = {"LOWLIGHT_WEIGHTS": str(wdir)}
+    r = _cli(*common, "--epochs", "1", "--run-dir", str(tmp_path / "run1"), env_extra=env)
+    assert r.returncode == 0, r.stderr
+    first = tmp_path / "first.pt"
+    (wdir / "sci.pt").rename(first)
+    r = _cli(*common, "--epochs", "1", "--run-dir", str(tmp_path / "run2"), "--init", str(first),
+             "--manifest", env_extra=env)
+    assert r.returncode == 0, r.stderr
+    entry = json.loads((wdir / "MANIFEST.json").read_text())["files"][0]
+    assert entry["exposure_patch"] == 0 and entry["guide_blur"] == 1.5
+    assert entry["init"]["file"] == "first.pt" and len(entry["init"]["sha256"]) == 64
+    cfg = json.loads((tmp_path / "run2" / "config.json").read_text())
+    assert cfg["exposure_patch"] == 0 and cfg["guide_blur"] == 1.5 and cfg["init"] == str(first)
+    bad = _cli(*common[:-4], "--epochs", "1", "--exposure-patch", "-3", env_extra=env)
+    assert bad.returncode == 2 and "exposure patch" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
