@@ -96,8 +96,11 @@ def area_samples(img: np.ndarray, pixels: int = _SAMPLES) -> np.ndarray:
     if step <= 1.0:
         return img.reshape(-1, img.shape[2]).astype(np.float32)
     sw, sh = max(1, round(w / step)), max(1, round(h / step))
-    small = cv2.resize(img.astype(np.float32, copy=False), (sw, sh), interpolation=cv2.INTER_AREA)
-    return small.reshape(-1, img.shape[2])
+    f = img.astype(np.float32, copy=False)
+    # cv2.resize takes at most 4 channels: maps with more (Zero-DCE's 24) go in groups of 3
+    parts = [cv2.resize(np.ascontiguousarray(f[:, :, i:i + 3]), (sw, sh), interpolation=cv2.INTER_AREA)
+             for i in range(0, f.shape[2], 3)]
+    return np.concatenate([q.reshape(sh * sw, -1) for q in parts], axis=1)
 
 
 def wanted_log_gain(mean_in: float, target: float) -> float:
