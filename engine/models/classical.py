@@ -116,11 +116,30 @@ class GammaEnhancer(Enhancer):
 
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
         small = downscale(frame, self.estimate_size)
-        g = np.full((1, 1, 1), self._gamma_for(small, float(params.exposure)), np.float32)
-        return ParamMap(g, "gamma", frame.shape[:2], small)
+        e = float(params.exposure)
+        g = np.full((1, 1, 1), self._gamma_for(small, e), np.float32)
+        # as the learned methods: the wanted log gain travels with the map, so the temporal
+        # filter smooths the brightening rather than the exponent (an exponent solved for
+        # the target on every frame cancels the input's exposure changes frame by frame)
+        extra = {ex.LOG_GAIN: ex.wanted_log_gain(ex.mean_luma(small), e)} if e > 0.0 else {}
+        return ParamMap(g, "gamma", frame.shape[:2], small, extra)
+
+    def _exponent(self, pmap: ParamMap) -> float:
+        """The map's exponent, or with a (smoothed) ``extra["log_gain"]`` D̄ the exponent
+        whose output mean luma on ``pmap.small`` is ``goal_mean(m, D̄)`` (solved on its
+        area-averaged samples)."""
+        if ex.LOG_GAIN not in pmap.extra or pmap.small is None or pmap.small.size == 0:
+            return float(pmap.data.reshape(-1)[0])
+        small = pmap.small
+        m = ex.mean_luma(small)
+        x = ex.area_samples(small).astype(np.float64) / 255.0
+        goal = ex.goal_mean(m, float(pmap.extra[ex.LOG_GAIN]))
+        c_max = -np.log(self.min_gamma)
+        c = ex.solve_control(lambda c: float(ex.luma_of(x ** np.exp(-c)).mean()), goal, c_max)
+        return float(np.exp(-c))
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
-        exponent = float(pmap.data.reshape(-1)[0]) ** float(params.strength)
+        exponent = self._exponent(pmap) ** float(params.strength)
         lut = np.round(255.0 * (np.arange(256) / 255.0) ** exponent).astype(np.uint8)
         return cv2.LUT(frame, lut)
 
