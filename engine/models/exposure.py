@@ -201,9 +201,9 @@ def strength_steps(s: float) -> tuple[float, float, float]:
     if s <= 0.0:
         return 0.0, 0.0, 0.0
     v = math.log(s) * _STRENGTH_STEPS
+    if abs(v - round(v)) < 1e-6:  # on a grid point (up to rounding)
+        q = math.exp(round(v) / _STRENGTH_STEPS)
+        return q, q, 0.0
     lo = math.floor(v)
     f = v - lo
-    if f < 1e-6:
-        q = math.exp(lo / _STRENGTH_STEPS)
-        return q, q, 0.0
     return math.exp(lo / _STRENGTH_STEPS), math.exp((lo + 1) / _STRENGTH_STEPS), f
