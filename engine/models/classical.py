@@ -126,16 +126,21 @@ class GammaEnhancer(Enhancer):
 
     def _exponent(self, pmap: ParamMap) -> float:
         """The map's exponent, or with a (smoothed) ``extra["log_gain"]`` D̄ the exponent
-        whose output mean luma on ``pmap.small`` is ``goal_mean(m, D̄)`` (solved on its
-        area-averaged samples)."""
+        whose output mean luma on ``pmap.small`` is ``goal_mean(m, D̄)`` (solved on the
+        small frame's per-channel histograms, i.e. on every pixel)."""
         if ex.LOG_GAIN not in pmap.extra or pmap.small is None or pmap.small.size == 0:
             return float(pmap.data.reshape(-1)[0])
-        small = pmap.small
+        small = np.ascontiguousarray(pmap.small)
         m = ex.mean_luma(small)
-        x = ex.area_samples(small).astype(np.float64) / 255.0
+        # a global curve: the output mean follows exactly from each channel's histogram
+        # (no sampling error that would wander from frame to frame)
+        weights = np.stack([cv2.calcHist([small], [ch], None, [256], [0, 256]).ravel()
+                            for ch in range(3)]) * (np.array([0.299, 0.587, 0.114])[:, None] / (small.size // 3))
+        wsum = weights.sum(axis=0)
+        levels = np.arange(256, dtype=np.float64) / 255.0
         goal = ex.goal_mean(m, float(pmap.extra[ex.LOG_GAIN]))
         c_max = -np.log(self.min_gamma)
-        c = ex.solve_control(lambda c: float(ex.luma_of(x ** np.exp(-c)).mean()), goal, c_max)
+        c = ex.solve_control(lambda c: float(wsum @ levels ** np.exp(-c)), goal, c_max)
         return float(np.exp(-c))
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
