@@ -228,3 +228,57 @@ def test_on_video_the_spatial_stage_reads_what_the_temporal_stage_left() -> None
         levels.append(proc.spatial_denoiser.noise_level)
     assert proc.denoiser.effective > 0.0
     assert levels[-1] < 0.75 * levels[0], levels
+
+
+# ------------------------------------------------------------------- video mode
+def test_video_mode_measures_every_fourth_frame_and_steadies_the_profile() -> None:
+    base = _gradient()
+    frames = [_noisy(base, 6.0, seed=100 + i) for i in range(13)]
+    still, video = SpatialDenoiser(), SpatialDenoiser(video=True)
+    per_frame, tracked = [], []
+    for i, f in enumerate(frames):
+        out_s = still.process(f, 0.5)
+        out_v = video.process(f, 0.5)
+        per_frame.append(still.noise_level)
+        tracked.append(video.noise_level)
+        if i == 0:  # a stream's first frame is a still
+            np.testing.assert_array_equal(out_v, out_s)
+    # re-measured on frames 0, 4, 8, 12 only, in between the profile is kept
+    for i in range(13):
+        if i % 4:
+            assert tracked[i] == tracked[i - 1]
+    assert np.std(np.diff(tracked)) < np.std(np.diff(per_frame))
+    assert tracked[-1] == pytest.approx(np.mean(per_frame), rel=0.1)
+
+
+def test_video_mode_reset_measures_afresh() -> None:
+    video = SpatialDenoiser(video=True)
+    for i in range(3):
+        video.process(_noisy(_gradient(), 8.0, seed=i), 0.5)
+    quiet = _noisy(_gradient(), 2.0, seed=9)
+    video.process(quiet, 0.5)
+    assert video.noise_level > 1.5 * _level(quiet)  # still the profile of the noisy frames
+    video.reset()
+    np.testing.assert_array_equal(video.process(quiet, 0.5), SpatialDenoiser().process(quiet, 0.5))
+    assert video.noise_level == pytest.approx(_level(quiet))
+
+
+def _level(frame: np.ndarray) -> float:
+    d = SpatialDenoiser()
+    d.process(frame, 0.5)
+    return d.noise_level
+
+
+def test_processor_resets_the_spatial_profile_on_a_cut_and_a_seek() -> None:
+    from engine.flicker import synthetic_clip
+
+    clip = synthetic_clip(24, (48, 64), seed=3, flicker=0.0, cut=12)
+    proc = FrameProcessor(LocalGainEnhancer(), EnhanceParams(smoothing=0.5, denoise=0.5))
+    calls = []
+    real = proc.spatial_denoiser.reset
+    proc.spatial_denoiser.reset = lambda: (calls.append(1), real())[1]  # type: ignore[method-assign]
+    for f in clip.frames:
+        proc.process(f)
+    assert proc.temporal.cuts == 1 and len(calls) == 1
+    proc.reset()
+    assert len(calls) == 2
