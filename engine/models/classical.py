@@ -104,10 +104,7 @@ class GammaEnhancer(Enhancer):
         exposure control); 0 = the former rule, mean over R, G, B mapped onto
         ``target_mean`` by log(target)/log(mean)."""
         if exposure > 0.0:
-            x = ex.subsample(image).astype(np.float64) / 255.0
-            c_max = -np.log(self.min_gamma)  # g = exp(-c), c in [0, -log(min_gamma)]
-            c = ex.solve_control(lambda c: float(ex.luma_of(x ** np.exp(-c)).mean()), exposure, c_max)
-            return float(np.exp(-c))
+            return self._solve(image, exposure)
         target = self.target_mean
         mean = float(np.clip(image.mean() / 255.0, 1e-3, 0.999))
         if mean >= target:
@@ -131,15 +128,18 @@ class GammaEnhancer(Enhancer):
         if ex.LOG_GAIN not in pmap.extra or pmap.small is None or pmap.small.size == 0:
             return float(pmap.data.reshape(-1)[0])
         small = np.ascontiguousarray(pmap.small)
-        m = ex.mean_luma(small)
-        # a global curve: the output mean follows exactly from each channel's histogram
-        # (no sampling error that would wander from frame to frame)
-        weights = np.stack([cv2.calcHist([small], [ch], None, [256], [0, 256]).ravel()
-                            for ch in range(3)]) * (np.array([0.299, 0.587, 0.114])[:, None] / (small.size // 3))
-        wsum = weights.sum(axis=0)
+        return self._solve(small, ex.goal_mean(ex.mean_luma(small), float(pmap.extra[ex.LOG_GAIN])))
+
+    def _solve(self, image: np.ndarray, goal: float) -> float:
+        """The exponent g in [min_gamma, 1] whose output x**g of uint8 ``image`` has the mean
+        BT.601 luma ``goal`` (0..1). A global curve: the output mean follows exactly from
+        each channel's histogram (every pixel, no sampling error to wander between frames)."""
+        img = np.ascontiguousarray(image)
+        n = max(1, img.shape[0] * img.shape[1])
+        wsum = sum(w * cv2.calcHist([img], [ch], None, [256], [0, 256]).ravel()
+                   for ch, w in enumerate((0.299, 0.587, 0.114))) / n
         levels = np.arange(256, dtype=np.float64) / 255.0
-        goal = ex.goal_mean(m, float(pmap.extra[ex.LOG_GAIN]))
-        c_max = -np.log(self.min_gamma)
+        c_max = -np.log(self.min_gamma)  # g = exp(-c), c in [0, -log(min_gamma)]
         c = ex.solve_control(lambda c: float(wsum @ levels ** np.exp(-c)), goal, c_max)
         return float(np.exp(-c))
 

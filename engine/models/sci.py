@@ -216,13 +216,17 @@ class SCIEnhancer(LearnedEnhancer):
         m = ex.mean_luma(pmap.small)
         d = float(pmap.extra.get(ex.LOG_GAIN, ex.wanted_log_gain(m, exposure)))
         x = ex.area_samples(pmap.small).astype(np.float64) / 255.0
-        r = ex.area_samples(pmap.data).astype(np.float64)
+        return self._cells_control(x, ex.area_samples(pmap.data).astype(np.float64), ex.goal_mean(m, d))
+
+    def _cells_control(self, x: np.ndarray, r: np.ndarray, goal: float) -> float:
+        """The control for area-averaged cells: x (n, 3) in [0, 1] and residuals r (n, 3K)
+        (the same arithmetic on the fast and the reference path)."""
         log_g, y = np.zeros_like(x), x
         for k in range(r.shape[1] // 3):
             i = np.clip(y + r[:, 3 * k:3 * k + 3], _EPS, 1.0)
             log_g -= np.log(i)
             y = y / i
-        return self._control(x, log_g, ex.goal_mean(m, d))
+        return self._control(x, log_g, goal)
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         self.check(frame)
@@ -278,13 +282,14 @@ class SCIEnhancer(LearnedEnhancer):
     def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
         p = self.descriptor.clamp(params or self.descriptor.default_params())
         x = to_unit(self.check(frame))
-        _, log_i = self._residuals(x, int(p.iterations))
+        rs, log_i = self._residuals(x, int(p.iterations))
         s = float(p.strength)
         if p.exposure <= 0.0:
             return to_uint8(x * np.exp(-s * log_i))
         m = ex.mean_luma(frame)
         goal = ex.goal_mean(m, ex.wanted_log_gain(m, float(p.exposure)))
-        c = self._control(ex.subsample(x).astype(np.float64), -ex.subsample(log_i).astype(np.float64), goal)
+        c = self._cells_control(ex.area_samples(x).astype(np.float64),
+                                ex.area_samples(np.concatenate(rs, axis=2)).astype(np.float64), goal)
         return to_uint8(ex.knee(x, x * np.exp(-(s * c) * log_i)))
 
 

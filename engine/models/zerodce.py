@@ -218,7 +218,7 @@ class _CurveEnhancer(LearnedEnhancer):
             return to_uint8(enhance_curve(x, maps, n, s))
         m = ex.mean_luma(frame)
         goal = ex.goal_mean(m, ex.wanted_log_gain(m, float(p.exposure)))
-        c = self._control(ex.subsample(x).astype(np.float64), ex.subsample(a).astype(np.float64), n, goal)
+        c = self._control(ex.area_samples(x).astype(np.float64), ex.area_samples(a).astype(np.float64), n, goal)
         return to_uint8(ex.knee(x, enhance_curve(x, maps, n, s * c)))
 
 
