@@ -66,7 +66,7 @@ class FrameProcessor:
         self._params = enhancer.descriptor.clamp(params or enhancer.descriptor.default_params())
         self._temporal = TemporalFilter()
         self._denoiser = TemporalDenoiser()
-        self._spatial = SpatialDenoiser(video=True)
+        self._spatial = SpatialDenoiser()
         self.timings = ProcessTimings()
 
     @property
@@ -88,7 +88,6 @@ class FrameProcessor:
             self._enhancer = enhancer
             self._params = enhancer.descriptor.clamp(params or enhancer.descriptor.default_params())
             self._temporal.reset()
-            self._spatial.reset()
 
     @property
     def temporal(self) -> TemporalFilter:
@@ -111,7 +110,6 @@ class FrameProcessor:
         with self._lock:
             self._temporal.reset()
             self._denoiser.reset()
-            self._spatial.reset()
 
     def flush(self) -> None:
         """End of stream: both temporal stages are causal, so nothing is pending; the
@@ -119,7 +117,6 @@ class FrameProcessor:
         with self._lock:
             self._temporal.flush()
             self._denoiser.flush()
-            self._spatial.reset()
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         """Enhance one uint8 (H, W, 3) RGB frame; returns a new uint8 (H, W, 3) frame."""
@@ -130,10 +127,7 @@ class FrameProcessor:
             t0 = time.perf_counter()
             pmap = enh.estimate(frame, params)
             t1 = time.perf_counter()
-            lights = self._temporal.light_changes
             pmap = self._temporal.update(pmap, params.smoothing)
-            if self._temporal.last_cut or self._temporal.light_changes != lights:
-                self._spatial.reset()  # the gain and with it the output's noise jumped
             t2 = time.perf_counter()
             out = enh.apply(frame, pmap, params)
             t3 = time.perf_counter()

@@ -66,8 +66,6 @@ _CHROMA_RADIUS = 2       # box radius of the joint chroma filter on the quarter-
 _K_CHROMA = 4.0          # its ε = (k σ_quarter)², k = 4 · denoise, σ_quarter ≈ σ_half / 2
 _CAP = 3.0               # half-size σ per bin at most this × the full-size σ
 _RADIUS = 1              # box radius of the guided filter on the half-size luma
-_EVERY = 4               # video mode: the noise profile is measured on every 4th frame
-_TRACK = 0.5             # ... and averaged with the previous one with this weight
 
 
 def _quantile(hist: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -132,13 +130,8 @@ class SpatialDenoiser:
 
     ``process(frame, denoise)`` returns the denoised frame (a new array, or ``frame``
     itself when nothing is done: ``denoise`` 0, a clean frame, or one smaller than 3×3).
-    By default it keeps no state between frames (the attributes below only describe the
-    last one), so one instance serves a batch of stills. With ``video=True`` (what
-    :class:`engine.processor.FrameProcessor` uses) the noise profile is measured on the
-    first frame and then on every ``_EVERY``-th, averaged with the previous measurement
-    (a steadier ε, and two noise readings saved on three frames of four); ``reset()``
-    starts it afresh (the processor calls it on a seek, a scene cut and a light change).
-    A stream's first frame is processed exactly as a still.
+    It keeps no state between frames (the attributes below only describe the last one), so
+    one instance serves a stream or a batch of stills.
 
     Attributes:
         sigma: the noise level function of the last frame, as used (half-size σ per luma
@@ -149,41 +142,10 @@ class SpatialDenoiser:
             fade-in with ``noise_level``; 0 when the frame passed through).
     """
 
-    def __init__(self, *, video: bool = False) -> None:
-        self.video = bool(video)
+    def __init__(self) -> None:
         self.sigma = np.zeros(NOISE_BINS, np.float32)
         self.noise_level = 0.0
         self.effective = 0.0
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget the tracked noise profile (video mode): the next frame is measured afresh.
-        Call on a seek, a scene cut or a light change (the gain, hence the noise, jumps)."""
-        self._tracked: tuple[np.ndarray, float, tuple[int, int]] | None = None
-        self._age = 0
-
-    def _profile(self, y: np.ndarray, half: np.ndarray) -> tuple[np.ndarray, float]:
-        """(capped half-size σ per bin, noise level) of this frame (see the module docstring)."""
-        full_sigma, full_level = noise_profile(y)
-        half_sigma, half_level = noise_profile(cv2.extractChannel(half, 0))
-        return np.minimum(half_sigma, _CAP * full_sigma), max(full_level, 0.5 * half_level)
-
-    def _tracked_profile(self, y: np.ndarray, half: np.ndarray) -> tuple[np.ndarray, float]:
-        """Video mode: the profile measured every ``_EVERY`` frames and averaged with the
-        previous one (weight ``_TRACK``), so the per-frame estimate, which wanders by a few
-        percent on noise alone, does not make the smoothing breathe; measured afresh
-        after :meth:`reset` or a change of size."""
-        t = self._tracked
-        if t is not None and t[2] == y.shape and self._age < _EVERY:
-            self._age += 1
-            return t[0], t[1]
-        sigma, level = self._profile(y, half)
-        if t is not None and t[2] == y.shape:
-            sigma = (t[0] + _TRACK * (sigma - t[0])).astype(np.float32)
-            level = t[1] + _TRACK * (level - t[1])
-        self._tracked = (sigma, level, y.shape)
-        self._age = 1
-        return sigma, level
 
     def process(self, frame: np.ndarray, denoise: float) -> np.ndarray:
         """Denoise one enhanced uint8 (H, W, 3) RGB frame; ``denoise`` in [0, 1] (0 = off)."""
@@ -203,10 +165,10 @@ class SpatialDenoiser:
         # full-size estimate misses most of it (its high frequencies were quantised away).
         # Fine texture and 8-bit staircases look denser at half size, so each bin is capped
         # at _CAP × the full-size σ (white noise reads 0.5×, codec noise 2-3.5× measured).
-        if self.video:
-            self.sigma, self.noise_level = self._tracked_profile(y, half)
-        else:
-            self.sigma, self.noise_level = self._profile(y, half)
+        full_sigma, full_level = noise_profile(y)
+        half_sigma, half_level = noise_profile(cv2.extractChannel(half, 0))
+        self.sigma = np.minimum(half_sigma, _CAP * full_sigma)
+        self.noise_level = max(full_level, 0.5 * half_level)
         fade = min(1.0, max(0.0, (self.noise_level - _CLEAN) / (_FULL - _CLEAN)))
         amount = min(float(denoise), 1.0) * fade
         if amount <= 0.0:
