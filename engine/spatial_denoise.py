@@ -191,6 +191,10 @@ class SpatialDenoiser:
         """Joint (luma-guided) filter of Cr and Cb on the quarter-size YCrCb copy
         (uint8 (h, w, 3)): chroma is averaged over about 20×20 full-size pixels except
         across luma edges well above the noise. Returns uint8 (h, w, 3)."""
+        if min(quarter.shape[:2]) < 2:
+            # a one-pixel-wide plane: nothing to average across, and OpenCV's arithmetic
+            # takes a (n <= 4, 1) array for a scalar (it failed on 13×3 frames)
+            return quarter
         yq, cr, cb = cv2.split(quarter.astype(np.float32))
         ksize = (2 * _CHROMA_RADIUS + 1,) * 2
 

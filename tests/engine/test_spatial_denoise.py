@@ -228,3 +228,12 @@ def test_on_video_the_spatial_stage_reads_what_the_temporal_stage_left() -> None
         levels.append(proc.spatial_denoiser.noise_level)
     assert proc.denoiser.effective > 0.0
     assert levels[-1] < 0.75 * levels[0], levels
+
+
+@pytest.mark.parametrize("shape", [(13, 3), (3, 13), (7, 1), (1, 7), (5, 2), (2, 5), (16, 4), (4, 16)])
+def test_thin_frames_with_one_pixel_wide_quarter_planes(shape) -> None:
+    # regression: a 13×3 frame has a 4×1 quarter-size chroma plane, which OpenCV's
+    # arithmetic took for a scalar (hypothesis found it in test_any_frame_shape)
+    frame = np.random.default_rng(0).integers(0, 80, (*shape, 3), dtype=np.uint8)
+    out = SpatialDenoiser().process(frame, 1.0)
+    assert out.shape == frame.shape and out.dtype == np.uint8
