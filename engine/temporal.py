@@ -22,6 +22,10 @@ scene, judged on the downscaled frames (``ParamMap.small``):
   estimate on the third frame), whereas exposure flicker, which swings back and forth,
   is averaged out.
 
+Numeric ``ParamMap.extra`` values (the exposure control's wanted log gain) are one global
+number per frame: they move ``extra_slowdown`` (3) times slower than static map pixels,
+whatever the motion, snap on a light change and restart on a cut.
+
 ``smoothing`` 0 turns the filter off: the map passes through untouched (identical to
 the per-frame path) and the state is dropped.
 """
@@ -101,6 +105,10 @@ class TemporalFilter:
             counts as part of a light change (0.15 ≈ 16 %).
         light_frames: consecutive same-direction frames after which the filter follows
             the light change completely (the map snaps to the new estimate).
+        extra_slowdown: the numeric ``ParamMap.extra`` values (the exposure control's
+            wanted log gain: one global number per frame) move with the static weight
+            divided by this (time constant ``extra_slowdown`` times the map's), snap on a
+            light change and restart on a cut.
 
     Attributes (read-only diagnostics of the last ``update``):
         last_cut: True when that frame was taken as a scene cut (state reset).
