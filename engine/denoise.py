@@ -102,6 +102,7 @@ class TemporalDenoiser:
         self._prev: np.ndarray | None = None    # uint8 copy of it
         self._cur: np.ndarray | None = None     # float32 buffer for the input
         self._lut: np.ndarray | None = None
+        self._lut_rest: np.ndarray | None = None
         self._lut_key: tuple[float, float] | None = None
         self.noise_level = 0.0
         self._motion_level = 0.0   # running median of the motion difference, eighths of a level
@@ -123,6 +124,7 @@ class TemporalDenoiser:
             d = np.arange(256, dtype=np.float32)
             ramp = np.clip((d - _LOW * m) / ((_HIGH - _LOW) * m), 0.0, 1.0)
             self._lut = (wmin + (1.0 - wmin) * ramp).astype(np.float32)
+            self._lut_rest = np.float32(1.0) - self._lut  # the state's weight, by the same LUT
             self._lut_key = key
         assert self._lut is not None
         return self._lut
@@ -193,7 +195,8 @@ class TemporalDenoiser:
         first_moving = int(np.argmax(lut > lut[0] + 1e-6)) if lut[-1] > lut[0] + 1e-6 else 256
         self.moving_fraction = float(mhist[first_moving:].sum()) / max(1, msub.size)
         np.copyto(self._cur, frame, casting="unsafe")
-        self._state = cv2.blendLinear(self._cur, self._state, w, 1.0 - w)
+        # 1 − w by a second 256-entry LUT: the same float32 values as a full-frame subtraction
+        self._state = cv2.blendLinear(self._cur, self._state, w, cv2.LUT(mk, self._lut_rest))
         out = cv2.convertScaleAbs(self._state)  # rounds and saturates to uint8
         self._prev = out
         return out

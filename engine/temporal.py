@@ -22,6 +22,10 @@ scene, judged on the downscaled frames (``ParamMap.small``):
   estimate on the third frame), whereas exposure flicker, which swings back and forth,
   is averaged out.
 
+Numeric ``ParamMap.extra`` values (the exposure control's wanted log gain) are one global
+number per frame: they move ``extra_slowdown`` (3) times slower than static map pixels,
+whatever the motion, snap on a light change and restart on a cut.
+
 ``smoothing`` 0 turns the filter off: the map passes through untouched (identical to
 the per-frame path) and the state is dropped.
 """
@@ -101,6 +105,10 @@ class TemporalFilter:
             counts as part of a light change (0.15 ≈ 16 %).
         light_frames: consecutive same-direction frames after which the filter follows
             the light change completely (the map snaps to the new estimate).
+        extra_slowdown: the numeric ``ParamMap.extra`` values (the exposure control's
+            wanted log gain: one global number per frame) move with the static weight
+            divided by this (time constant ``extra_slowdown`` times the map's), snap on a
+            light change and restart on a cut.
 
     Attributes (read-only diagnostics of the last ``update``):
         last_cut: True when that frame was taken as a scene cut (state reset).
@@ -113,7 +121,8 @@ class TemporalFilter:
     def __init__(self, *, noise_k: float = 3.0, rel_tolerance: float = 0.06,
                  cut_fraction: float = 0.6, cut_hist: float = 0.5,
                  cut_ncc: float = 0.6, cut_support: float = 0.15,
-                 light_threshold: float = 0.15, light_frames: int = 3) -> None:
+                 light_threshold: float = 0.15, light_frames: int = 3,
+                 extra_slowdown: float = 3.0) -> None:
         self.noise_k = noise_k
         self.rel_tolerance = rel_tolerance
         self.cut_fraction = cut_fraction
@@ -122,6 +131,7 @@ class TemporalFilter:
         self.cut_support = cut_support
         self.light_threshold = light_threshold
         self.light_frames = max(1, int(light_frames))
+        self.extra_slowdown = max(1.0, float(extra_slowdown))
         self.cuts = 0
         self.light_changes = 0
         self.reset()
@@ -139,6 +149,7 @@ class TemporalFilter:
         self._run = 0                          # signed length of the current light-change run
         self._run_level = 0.0                  # reference level when that run started
         self._extra: dict[str, float] = {}
+        self._followed = False                 # this frame's light change is being followed
         self.last_cut = False
         self.mean_weight = 1.0
         self.noise_sigma = 0.0
@@ -175,6 +186,7 @@ class TemporalFilter:
             self._start(pmap, data, y)
             return pmap
         a0 = base_weight(smoothing)
+        self._a0 = a0
         if y is None:
             weight: np.ndarray | float = a0
         else:
@@ -245,6 +257,7 @@ class TemporalFilter:
         if abs(self._run) >= self.light_frames:
             self._run = 0
             self.light_changes += 1
+            self._followed = True
             return np.ones_like(motion)
         weight = a0 + (1.0 - a0) * motion
         return weight.astype(np.float32)
@@ -268,10 +281,21 @@ class TemporalFilter:
             self._state += weight * (data - self._state)
             mean_w = float(weight)
         self.mean_weight = mean_w
+        # The numeric extras (the exposure control's wanted log gain) are one global number
+        # per frame: they follow at once on a light change (a cut restarts them), and
+        # otherwise move with a time constant ``extra_slowdown`` times the map's (static
+        # weight a0 / extra_slowdown), not with the mean weight, which a handheld camera's
+        # motion raises towards 1 (the log gain then followed the frame's own mean and the
+        # output cancelled the input's brightness changes, i.e. flickered against it).
+        if self._followed or y is None:
+            wx = 1.0 if self._followed else mean_w
+        else:
+            wx = self._a0 / self.extra_slowdown
+        self._followed = False
         extra = dict(pmap.extra)
         for k, v in pmap.extra.items():
             if isinstance(v, Real) and not isinstance(v, bool):
                 old = self._extra.get(k, float(v))
-                self._extra[k] = old + mean_w * (float(v) - old)
+                self._extra[k] = old + wx * (float(v) - old)
                 extra[k] = self._extra[k]
         return ParamMap(self._state.copy(), pmap.kind, pmap.frame_shape, pmap.small, extra)

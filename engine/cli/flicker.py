@@ -52,7 +52,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="long side, pixels, at which the warped error is measured (0 = full; default 640)")
     parser.add_argument("--split", action="store_true",
                         help="with --method: also measure smoothing alone and denoise alone "
-                             "(always done for --method all)")
+                             "(always done for --method all); the default row then also gives "
+                             "its change against smoothing 0 with the same denoise")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.set_defaults(run=run)
 
@@ -170,13 +171,23 @@ def run(args: argparse.Namespace) -> int:
         base = fl.measure(frames, outs, flows=flows, size=size, label=f"{method} per-frame (smoothing 0, denoise 0)")
         rows.append(_row(base))
         per_frame.append((outs, base))
+        unsmoothed = {0.0: base}  # smoothing-0 reports per denoise amount
         for s, d in ((params.smoothing, 0.0), (0.0, params.denoise), (params.smoothing, params.denoise)):
             if (s, d) == (0.0, 0.0) or (args.method != "all" and (s, d) != (params.smoothing, params.denoise)
                                         and not args.split):
                 continue
             smoothed = fl.enhance_frames(frames, method, params.replace(smoothing=s, denoise=d), enhancer=enh)
-            rows.append(_row(fl.measure(frames, smoothed, flows=flows, size=size,
-                                        label=f"{method} smoothing {s:g}, denoise {d:g}"), base))
+            rep = fl.measure(frames, smoothed, flows=flows, size=size,
+                             label=f"{method} smoothing {s:g}, denoise {d:g}")
+            row = _row(rep, base)
+            if s == 0.0:
+                unsmoothed[d] = rep
+            elif d in unsmoothed and d != 0.0:
+                # what smoothing alone changes: against smoothing 0 with the same denoise
+                ref = unsmoothed[d]
+                row["bfi_reduction_vs_smoothing_0"] = fl.reduction(ref.bfi, rep.bfi)
+                row["warped_error_reduction_vs_smoothing_0"] = fl.reduction(ref.warped_error, rep.warped_error)
+            rows.append(row)
         if args.deflicker:
             dfl = fl.deflicker(outs, args.deflicker, args.deflicker_mode, fps)
             rows.append(_row(fl.measure(frames, dfl, flows=flows, size=size,
@@ -199,5 +210,8 @@ def run(args: argparse.Namespace) -> int:
         red = ""
         if "bfi_reduction" in r:
             red = f"  ({-100 * r['bfi_reduction']:+.0f}% / {-100 * r['warped_error_reduction']:+.0f}%)"
+        if "bfi_reduction_vs_smoothing_0" in r:
+            red += (f"  vs smoothing 0: ({-100 * r['bfi_reduction_vs_smoothing_0']:+.0f}% / "
+                    f"{-100 * r['warped_error_reduction_vs_smoothing_0']:+.0f}%)")
         print(f"{r['label'][:54]:54s} {r['bfi']:7.2f} {r['output_flicker']:14.2f} {r['warped_error']:8.2f}{red}")
     return 0

@@ -104,10 +104,7 @@ class GammaEnhancer(Enhancer):
         exposure control); 0 = the former rule, mean over R, G, B mapped onto
         ``target_mean`` by log(target)/log(mean)."""
         if exposure > 0.0:
-            x = ex.subsample(image).astype(np.float64) / 255.0
-            c_max = -np.log(self.min_gamma)  # g = exp(-c), c in [0, -log(min_gamma)]
-            c = ex.solve_control(lambda c: float(ex.luma_of(x ** np.exp(-c)).mean()), exposure, c_max)
-            return float(np.exp(-c))
+            return self._solve(image, exposure)
         target = self.target_mean
         mean = float(np.clip(image.mean() / 255.0, 1e-3, 0.999))
         if mean >= target:
@@ -116,11 +113,38 @@ class GammaEnhancer(Enhancer):
 
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
         small = downscale(frame, self.estimate_size)
-        g = np.full((1, 1, 1), self._gamma_for(small, float(params.exposure)), np.float32)
-        return ParamMap(g, "gamma", frame.shape[:2], small)
+        e = float(params.exposure)
+        g = np.full((1, 1, 1), self._gamma_for(small, e), np.float32)
+        # as the learned methods: the wanted log gain travels with the map, so the temporal
+        # filter smooths the brightening rather than the exponent (an exponent solved for
+        # the target on every frame cancels the input's exposure changes frame by frame)
+        extra = {ex.LOG_GAIN: ex.wanted_log_gain(ex.mean_luma(small), e)} if e > 0.0 else {}
+        return ParamMap(g, "gamma", frame.shape[:2], small, extra)
+
+    def _exponent(self, pmap: ParamMap) -> float:
+        """The map's exponent, or with a (smoothed) ``extra["log_gain"]`` D̄ the exponent
+        whose output mean luma on ``pmap.small`` is ``goal_mean(m, D̄)`` (solved on the
+        small frame's per-channel histograms, i.e. on every pixel)."""
+        if ex.LOG_GAIN not in pmap.extra or pmap.small is None or pmap.small.size == 0:
+            return float(pmap.data.reshape(-1)[0])
+        small = np.ascontiguousarray(pmap.small)
+        return self._solve(small, ex.goal_mean(ex.mean_luma(small), float(pmap.extra[ex.LOG_GAIN])))
+
+    def _solve(self, image: np.ndarray, goal: float) -> float:
+        """The exponent g in [min_gamma, 1] whose output x**g of uint8 ``image`` has the mean
+        BT.601 luma ``goal`` (0..1). A global curve: the output mean follows exactly from
+        each channel's histogram (every pixel, no sampling error to wander between frames)."""
+        img = np.ascontiguousarray(image)
+        n = max(1, img.shape[0] * img.shape[1])
+        wsum = sum(w * cv2.calcHist([img], [ch], None, [256], [0, 256]).ravel()
+                   for ch, w in enumerate((0.299, 0.587, 0.114))) / n
+        levels = np.arange(256, dtype=np.float64) / 255.0
+        c_max = -np.log(self.min_gamma)  # g = exp(-c), c in [0, -log(min_gamma)]
+        c = ex.solve_control(lambda c: float(wsum @ levels ** np.exp(-c)), goal, c_max)
+        return float(np.exp(-c))
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
-        exponent = float(pmap.data.reshape(-1)[0]) ** float(params.strength)
+        exponent = self._exponent(pmap) ** float(params.strength)
         lut = np.round(255.0 * (np.arange(256) / 255.0) ** exponent).astype(np.uint8)
         return cv2.LUT(frame, lut)
 

@@ -29,7 +29,7 @@ import numpy as np
 
 __all__ = ["DEFAULT_EXPOSURE", "KNEE", "MAX_GAIN", "LOG_GAIN", "knee", "mean_luma", "subsample",
            "wanted_log_gain", "goal_mean", "solve_control", "quantise_strength", "TABLE_CACHE",
-           "luma_of"]
+           "luma_of", "strength_steps"]
 
 #: Default target mean luma (measured on the held-out pairs, README "Exposure").
 DEFAULT_EXPOSURE = 0.42
@@ -51,7 +51,9 @@ _SAMPLES = 2048          # pixels the control is solved on (enough for a mean to
 # the dev clip (150 frames, SCI / Zero-DCE++, smoothing 0.5): 1/64 made the output mean jump
 # between neighbouring tables (frame-to-frame change 0.74 / 0.56 % against the input's 0.48 %),
 # 1/256 gives 0.59 / 0.46 % with a table build every ~9 frames, 1/1024 0.50 / 0.44 % with one
-# every ~2 frames.
+# every ~2 frames. Since then apply blends the two tables either side of the wanted value
+# (:func:`strength_steps`, ``Lut2D.build_blend``), so the output is continuous in s·c
+# while the cache still only holds tables at these steps.
 _STRENGTH_STEPS = 256
 #: tables each method keeps for the exposure control (256 KiB each): enough to cover the
 #: range the control wanders through in a steady scene (17 keys in 150 frames of the dev clip)
@@ -85,6 +87,26 @@ def subsample(img: np.ndarray, pixels: int = _SAMPLES) -> np.ndarray:
     else:
         sy = sx = step
     return img[sy // 2::sy, sx // 2::sx].reshape(-1, img.shape[2])
+
+
+def area_samples(img: np.ndarray, pixels: int = _SAMPLES) -> np.ndarray:
+    """Like :func:`subsample`, but each sample is the mean of its cell (an area
+    reduction of the (h, w, C) array to about ``pixels`` samples), as float32 (n, C).
+
+    A strided subsample of a moving, noisy picture sees different pixels on every frame:
+    its mean drifted from the frame's by about a percent between frames on the dark dev
+    clip, and the control turned that drift into output flicker. Cell means cover every
+    pixel (their nonlinear-gain bias is steady from frame to frame)."""
+    h, w = img.shape[:2]
+    step = math.sqrt(h * w / pixels)
+    if step <= 1.0:
+        return img.reshape(-1, img.shape[2]).astype(np.float32)
+    sw, sh = max(1, round(w / step)), max(1, round(h / step))
+    f = img.astype(np.float32, copy=False)
+    # cv2.resize takes at most 4 channels: maps with more (Zero-DCE's 24) go in groups of 3
+    parts = [cv2.resize(np.ascontiguousarray(f[:, :, i:i + 3]), (sw, sh), interpolation=cv2.INTER_AREA)
+             for i in range(0, f.shape[2], 3)]
+    return np.concatenate([q.reshape(sh * sw, -1) for q in parts], axis=1)
 
 
 def wanted_log_gain(mean_in: float, target: float) -> float:
@@ -125,7 +147,7 @@ def knee(x: np.ndarray, y: np.ndarray, k: float = KNEE) -> np.ndarray:
 
 
 def solve_control(predict: Callable[[float], float], goal: float, c_max: float,
-                  tol: float = 0.5 / 255.0, max_iter: int = 30) -> float:
+                  tol: float = 0.05 / 255.0, max_iter: int = 30) -> float:
     """The smallest-error c in [0, c_max] with ``predict(c) == goal`` for a nondecreasing
     ``predict`` (regula falsi, Illinois variant, then bisection safeguard). Returns 0 when
     ``goal`` <= predict(0) + tol and ``c_max`` when goal >= predict(c_max).
@@ -134,7 +156,9 @@ def solve_control(predict: Callable[[float], float], goal: float, c_max: float,
         predict: c → predicted output mean luma (0..1).
         goal: wanted mean luma (0..1).
         c_max: upper bound of the control.
-        tol: stop when |predict(c) − goal| <= tol.
+        tol: stop when |predict(c) − goal| <= tol (0.05 grey levels: half a level, the
+            former value, is 0.5 % of a mean at the default target and let the output
+            mean wander by that much between frames on video).
     """
     lo, hi = 0.0, float(c_max)
     f_lo = predict(lo) - goal
@@ -171,3 +195,23 @@ def quantise_strength(s: float) -> float:
     if s <= 0.0:
         return 0.0
     return math.exp(round(math.log(s) * _STRENGTH_STEPS) / _STRENGTH_STEPS)
+
+
+def strength_steps(s: float) -> tuple[float, float, float]:
+    """The two cached-table strengths either side of an effective strength ``s`` and the
+    weight of the upper one: ``(s_lo, s_hi, f)`` with s_lo <= s <= s_hi on the 1/256
+    log grid of :func:`quantise_strength` and f in [0, 1) linear in log s (``s_hi ==
+    s_lo`` and f = 0 on a grid point; ``(0, 0, 0)`` for s <= 0).
+
+    A single quantised table made the output mean step by about log G / 256 per step
+    (≈ 1.1 % for SCI on the dark dev clip) and flip between neighbours as the control
+    wobbled, which showed as brightness flicker; blending the neighbours removes it."""
+    if s <= 0.0:
+        return 0.0, 0.0, 0.0
+    v = math.log(s) * _STRENGTH_STEPS
+    if abs(v - round(v)) < 1e-6:  # on a grid point (up to rounding)
+        q = math.exp(round(v) / _STRENGTH_STEPS)
+        return q, q, 0.0
+    lo = math.floor(v)
+    f = v - lo
+    return math.exp(lo / _STRENGTH_STEPS), math.exp((lo + 1) / _STRENGTH_STEPS), f

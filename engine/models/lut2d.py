@@ -11,6 +11,12 @@ float32 output as x) interpolate linearly in both directions instead.
 
 Buffers for one frame size are kept and reused; the returned frame is always new
 (callers such as the video pipeline may still hold the previous one).
+
+``build_blend`` makes a table between two cached ones (the exposure control asks for any
+effective strength, the cache holds tables on a grid): ``round((1 − f)·A + f·B + u)``
+with a fixed per-entry offset u in (−½, ½), so the fraction of entries that move from
+A's value to B's grows in proportion to f and the output mean is continuous in f
+(plain rounding would switch most entries at f = ½, a step again).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import Callable, Hashable
 import cv2
 import numpy as np
 
-__all__ = ["Lut2D", "PairLut"]
+__all__ = ["Lut2D", "PairLut", "blend_tables"]
 
 _LEVELS = np.arange(256, dtype=np.float64) / 255.0
 _REMAP_MAX = 32767  # OpenCV's remap takes planes below SHRT_MAX on each side
@@ -49,6 +55,27 @@ def _gather(src: np.ndarray, cols: np.ndarray, rows: np.ndarray, out: np.ndarray
         if full < end:
             cv2.remap(src, c[full:end].reshape(1, -1), r[full:end].reshape(1, -1), interp,
                       dst=o[full:end].reshape(1, -1), borderMode=cv2.BORDER_REPLICATE)
+
+
+_DITHER: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _dither(shape: tuple[int, int]) -> np.ndarray:
+    """Fixed (seeded) float32 offsets in (−0.499, 0.499) for a table of ``shape``."""
+    d = _DITHER.get(shape)
+    if d is None:
+        d = np.random.default_rng(12345).uniform(-0.499, 0.499, shape).astype(np.float32)
+        _DITHER[shape] = d
+    return d
+
+
+def blend_tables(a: np.ndarray, b: np.ndarray, f: float) -> np.ndarray:
+    """Dithered blend of two equally shaped uint8 tables: ``round((1 − f)·a + f·b + u)``,
+    u the fixed offsets of :func:`_dither`; entries where a == b keep their value, and
+    the expected value of every entry is linear in f. Returns a new uint8 table."""
+    mix = cv2.addWeighted(a, 1.0 - f, b, f, 0.0, dtype=cv2.CV_32F)
+    cv2.add(mix, _dither(a.shape), dst=mix)
+    return cv2.convertScaleAbs(mix)
 
 
 class _Buffers:
@@ -118,6 +145,26 @@ class Lut2D(_Gather):
         self.exact, self.levels, self.table = hit
         self._key = key
 
+    def build_blend(self, key_lo: Hashable, fn_lo: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                    key_hi: Hashable, fn_hi: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                    frac: float) -> None:
+        """Use the dithered blend (see the module docstring) of the uint8 tables of
+        ``key_lo`` and ``key_hi`` with weight ``frac`` in [0, 1] on the latter; both are
+        built (``floats`` False) and cached like :meth:`build`. ``frac`` <= 0 is exactly
+        ``build(key_lo, fn_lo, floats=False)``. Only uint8 ``apply`` works afterwards."""
+        if not frac > 0.0 or key_lo == key_hi:
+            self.build(key_lo, fn_lo, floats=False)
+            return
+        key = ("blend", key_lo, key_hi, round(float(frac), 4))
+        if key == self._key:
+            return
+        self.build(key_hi, fn_hi, floats=False)
+        hi = self.table
+        self.build(key_lo, fn_lo, floats=False)
+        self.table = blend_tables(self.table, hi, min(1.0, float(frac)))
+        self.exact = self.levels = None
+        self._key = key
+
     def row_coords(self, small: np.ndarray) -> np.ndarray:
         """Map values (h, w, C) → float32 row coordinates in [0, rows − 1]."""
         scale = (self.rows - 1) / (self.hi - self.lo)
@@ -180,6 +227,23 @@ class PairLut(_Gather):
                 self._cache.popitem(last=False)
         self._cache.move_to_end(key)
         self.table = table
+        self._key = key
+
+    def build_blend(self, key_lo: Hashable, fn_lo: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                    key_hi: Hashable, fn_hi: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                    frac: float) -> None:
+        """The dithered blend of the tables of ``key_lo`` and ``key_hi`` (weight ``frac``
+        on the latter), as :meth:`Lut2D.build_blend`."""
+        if not frac > 0.0 or key_lo == key_hi:
+            self.build(key_lo, fn_lo)
+            return
+        key = ("blend", key_lo, key_hi, round(float(frac), 4))
+        if key == self._key:
+            return
+        self.build(key_hi, fn_hi)
+        hi = self.table
+        self.build(key_lo, fn_lo)
+        self.table = blend_tables(self.table, hi, min(1.0, float(frac)))
         self._key = key
 
     def apply(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -215,14 +215,18 @@ class SCIEnhancer(LearnedEnhancer):
             raise ValueError("SCI exposure control needs the map's downscaled frame (ParamMap.small)")
         m = ex.mean_luma(pmap.small)
         d = float(pmap.extra.get(ex.LOG_GAIN, ex.wanted_log_gain(m, exposure)))
-        x = ex.subsample(pmap.small).astype(np.float64) / 255.0
-        r = ex.subsample(pmap.data).astype(np.float64)
+        x = ex.area_samples(pmap.small).astype(np.float64) / 255.0
+        return self._cells_control(x, ex.area_samples(pmap.data).astype(np.float64), ex.goal_mean(m, d))
+
+    def _cells_control(self, x: np.ndarray, r: np.ndarray, goal: float) -> float:
+        """The control for area-averaged cells: x (n, 3) in [0, 1] and residuals r (n, 3K)
+        (the same arithmetic on the fast and the reference path)."""
         log_g, y = np.zeros_like(x), x
         for k in range(r.shape[1] // 3):
             i = np.clip(y + r[:, 3 * k:3 * k + 3], _EPS, 1.0)
             log_g -= np.log(i)
             y = y / i
-        return self._control(x, log_g, ex.goal_mean(m, d))
+        return self._control(x, log_g, goal)
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         self.check(frame)
@@ -250,36 +254,42 @@ class SCIEnhancer(LearnedEnhancer):
     def _apply_exposure(self, frame: np.ndarray, pmap: ParamMap, s: float, exposure: float) -> np.ndarray:
         c = self.exposure_control(pmap, exposure)
         self.last_control = c
-        se = ex.quantise_strength(s * c)
-        if se == 0.0:
+        # tables are cached on a 1/256 log grid of s·c; the two either side are blended
+        s_lo, s_hi, f = ex.strength_steps(s * c)
+        if s_lo == 0.0:
             return frame.copy()
         stages = pmap.data.shape[2] // 3
         k = ex.KNEE
         if stages == 1:
             # float32 is enough for a uint8 table and builds 2.5x faster than float64
-            def stage(r: np.ndarray, x: np.ndarray) -> np.ndarray:
-                r, x = r.astype(np.float32), x.astype(np.float32)
-                return ex.knee(x, x / np.clip(x + r, np.float32(_EPS), np.float32(1.0)) ** np.float32(se), k)
-            self._stage_lut.build(("stage", se, k), stage, floats=False)
+            def stage(se: float):
+                def fn(r: np.ndarray, x: np.ndarray) -> np.ndarray:
+                    r, x = r.astype(np.float32), x.astype(np.float32)
+                    return ex.knee(x, x / np.clip(x + r, np.float32(_EPS), np.float32(1.0)) ** np.float32(se), k)
+                return fn
+            self._stage_lut.build_blend(("stage", s_lo, k), stage(s_lo), ("stage", s_hi, k), stage(s_hi), f)
             return self._stage_lut.apply(frame, pmap.data)
         self._stage_lut.build(("stage", 1.0), lambda r, x: x / np.clip(x + r, _EPS, 1.0))
         y: np.ndarray = frame
         for j in range(stages):
             y = self._stage_lut.apply(y, pmap.data[:, :, 3 * j:3 * j + 3], float_out=True)
-        self._gain_lut.build(("gain", se, k), lambda b, a: ex.knee(
-            a, a * np.maximum(b / np.maximum(a, 1e-12), 1.0) ** se, k))
+
+        def gain(se: float):
+            return lambda b, a: ex.knee(a, a * np.maximum(b / np.maximum(a, 1e-12), 1.0) ** se, k)
+        self._gain_lut.build_blend(("gain", s_lo, k), gain(s_lo), ("gain", s_hi, k), gain(s_hi), f)
         return self._gain_lut.apply(frame, y)
 
     def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
         p = self.descriptor.clamp(params or self.descriptor.default_params())
         x = to_unit(self.check(frame))
-        _, log_i = self._residuals(x, int(p.iterations))
+        rs, log_i = self._residuals(x, int(p.iterations))
         s = float(p.strength)
         if p.exposure <= 0.0:
             return to_uint8(x * np.exp(-s * log_i))
         m = ex.mean_luma(frame)
         goal = ex.goal_mean(m, ex.wanted_log_gain(m, float(p.exposure)))
-        c = self._control(ex.subsample(x).astype(np.float64), -ex.subsample(log_i).astype(np.float64), goal)
+        c = self._cells_control(ex.area_samples(x).astype(np.float64),
+                                ex.area_samples(np.concatenate(rs, axis=2)).astype(np.float64), goal)
         return to_uint8(ex.knee(x, x * np.exp(-(s * c) * log_i)))
 
 

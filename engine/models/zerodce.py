@@ -203,8 +203,8 @@ class _CurveEnhancer(LearnedEnhancer):
             raise ValueError("Zero-DCE exposure control needs the map's downscaled frame (ParamMap.small)")
         m = ex.mean_luma(pmap.small)
         d = float(pmap.extra.get(ex.LOG_GAIN, ex.wanted_log_gain(m, exposure)))
-        x = ex.subsample(pmap.small).astype(np.float64) / 255.0
-        c = self._control(x, ex.subsample(pmap.data).astype(np.float64), n, ex.goal_mean(m, d))
+        x = ex.area_samples(pmap.small).astype(np.float64) / 255.0
+        c = self._control(x, ex.area_samples(pmap.data).astype(np.float64), n, ex.goal_mean(m, d))
         self.last_control = c
         return c
 
@@ -218,7 +218,7 @@ class _CurveEnhancer(LearnedEnhancer):
             return to_uint8(enhance_curve(x, maps, n, s))
         m = ex.mean_luma(frame)
         goal = ex.goal_mean(m, ex.wanted_log_gain(m, float(p.exposure)))
-        c = self._control(ex.subsample(x).astype(np.float64), ex.subsample(a).astype(np.float64), n, goal)
+        c = self._control(ex.area_samples(x).astype(np.float64), ex.area_samples(a).astype(np.float64), n, goal)
         return to_uint8(ex.knee(x, enhance_curve(x, maps, n, s * c)))
 
 
@@ -243,14 +243,18 @@ class ZeroDCEPPEnhancer(_CurveEnhancer):
         if p.exposure <= 0.0:
             self._lut.build((n, s), lambda a, x: enhance_curve(x, a, n, s))
             return self._lut.apply(frame, pmap.data[:, :, :3])
-        # the table is keyed on the quantised effective strength s·c (a few are cached)
-        se = ex.quantise_strength(s * self.exposure_control(pmap, float(p.exposure), n))
-        if se == 0.0:
+        # tables are cached on a 1/256 log grid of the effective strength s·c; the two
+        # either side of it are blended (a single quantised table stepped the output mean)
+        s_lo, s_hi, f = ex.strength_steps(s * self.exposure_control(pmap, float(p.exposure), n))
+        if s_lo == 0.0:
             return frame.copy()
         k = ex.KNEE
-        # float32 is enough for a uint8 table and builds 2.5x faster than float64
-        self._lut.build((n, se, k), lambda a, x: ex.knee(
-            x.astype(np.float32), enhance_curve(x.astype(np.float32), a.astype(np.float32), n, se), k), floats=False)
+
+        def table(se: float):
+            # float32 is enough for a uint8 table and builds 2.5x faster than float64
+            return lambda a, x: ex.knee(
+                x.astype(np.float32), enhance_curve(x.astype(np.float32), a.astype(np.float32), n, se), k)
+        self._lut.build_blend((n, s_lo, k), table(s_lo), (n, s_hi, k), table(s_hi), f)
         return self._lut.apply(frame, pmap.data[:, :, :3])
 
 

@@ -213,6 +213,15 @@ def test_cli_split_on_the_synthetic_clip(capsys) -> None:
     assert rep["frames"] == 12 and len(labels) == 5
     assert labels[2:] == ["gamma smoothing 0.5, denoise 0", "gamma smoothing 0, denoise 0.5",
                           "gamma smoothing 0.5, denoise 0.5"]
+    # the default row also gives what smoothing alone changes (same denoise, smoothing 0)
+    rows = rep["rows"]
+    last, ref = rows[4], rows[3]
+    assert last["bfi_reduction_vs_smoothing_0"] == pytest.approx(1 - last["bfi"] / ref["bfi"])
+    assert last["warped_error_reduction_vs_smoothing_0"] == pytest.approx(
+        1 - last["warped_error"] / ref["warped_error"])
+    assert "bfi_reduction_vs_smoothing_0" not in rows[2]
+    assert main(["flicker", "synthetic", "-m", "gamma", "--split", "--max-frames", "12"]) == 0
+    assert "vs smoothing 0" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (8, 11), (11, 8), (8, 12), (12, 8), (1, 40), (40, 1)])

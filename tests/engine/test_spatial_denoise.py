@@ -240,3 +240,4 @@ def test_on_video_the_spatial_stage_reads_what_the_temporal_stage_left() -> None
         levels.append(proc.spatial_denoiser.noise_level)
     assert proc.denoiser.effective > 0.0
     assert levels[-1] < 0.75 * levels[0], levels
+

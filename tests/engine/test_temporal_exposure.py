@@ -1,0 +1,188 @@
+"""Temporal behaviour of the exposure control (issue #5 with exposure on): the log gain is
+smoothed slowly even under motion and snaps on a light change, the cached strength
+tables are blended so the output mean is continuous in the control, the control is
+solved on area-averaged samples, and smoothing cuts the brightness-flicker index of a
+clip with known exposure flicker against per-frame enhancement with the same defaults."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import engine.models.exposure as ex
+from engine import registry
+from engine.enhancer import ParamMap
+from engine.flicker import brightness_flicker_index, enhance_frames, synthetic_clip
+from engine.models.lut2d import Lut2D, PairLut, blend_tables
+from engine.temporal import TemporalFilter, base_weight
+
+
+# ------------------------------------------------------------------- strength steps
+@settings(max_examples=60, deadline=None)
+@given(s=st.floats(1e-3, 20.0))
+def test_strength_steps_bracket_the_value(s: float) -> None:
+    lo, hi, f = ex.strength_steps(s)
+    assert 0.0 <= f < 1.0
+    assert lo <= s * (1 + 1e-9) and hi >= s * (1 - 1e-9)
+    assert ex.quantise_strength(lo) == pytest.approx(lo) and ex.quantise_strength(hi) == pytest.approx(hi)
+    # the weight is the position of s between them, in log
+    if hi > lo:
+        assert f == pytest.approx((math.log(s) - math.log(lo)) / (math.log(hi) - math.log(lo)), abs=1e-6)
+
+
+def test_strength_steps_zero_and_grid_points() -> None:
+    assert ex.strength_steps(0.0) == (0.0, 0.0, 0.0)
+    g = math.exp(37 / 256)
+    lo, hi, f = ex.strength_steps(g)
+    assert lo == pytest.approx(g) and hi == lo and f == 0.0
+
+
+# ------------------------------------------------------------------- table blending
+def test_blend_tables_is_exact_where_equal_and_linear_on_average() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 250, (256, 256), dtype=np.uint8)
+    b = a.copy()
+    b[::3] += 1                          # neighbouring tables differ by a level here and there
+    np.testing.assert_array_equal(blend_tables(a, b, 0.0), a)
+    np.testing.assert_array_equal(blend_tables(a, b, 1.0), b)
+    same = a == b
+    means = []
+    for f in np.linspace(0, 1, 21):
+        t = blend_tables(a, b, float(f))
+        np.testing.assert_array_equal(t[same], a[same])
+        assert np.all((t >= np.minimum(a, b)) & (t <= np.maximum(a, b)))
+        means.append(t.astype(np.float64).mean())
+    expected = a.mean() + np.linspace(0, 1, 21) * (b.astype(np.float64).mean() - a.mean())
+    # plain rounding would jump by the whole difference at f = 0.5
+    np.testing.assert_allclose(means, expected, atol=0.02 * (b.astype(float).mean() - a.mean()) + 1e-3)
+
+
+@pytest.mark.parametrize("cls", [Lut2D, PairLut])
+def test_build_blend_output_is_continuous_in_the_strength(cls) -> None:
+    """Across a 1/256 log step of the strength the output mean moves smoothly, where a
+    single quantised table jumped by the whole step at once."""
+    rng = np.random.default_rng(1)
+    if cls is Lut2D:
+        frame = rng.integers(2, 20, (48, 64, 3), dtype=np.uint8)
+        lut = cls(256, 0.0, 1.0, cache=4)
+        second = np.full((12, 16, 3), 0.1, np.float32)
+        lo = math.exp(-300 / 256)
+    else:
+        frame = rng.integers(2, 7, (48, 64, 3), dtype=np.uint8)
+        lut = cls(cache=4)
+        second = frame.astype(np.float32) * 3.0
+        lo = math.exp(300 / 256)
+
+    def fn(se: float):
+        if cls is Lut2D:
+            return lambda v, x: np.minimum(1.0, x * np.exp(se * 8.0))
+        return lambda b, a: a * np.maximum(b / np.maximum(a, 1e-12), 1.0) ** se
+
+    def out_mean(s: float) -> float:
+        lo, hi, f = ex.strength_steps(s)
+        lut.build_blend(("t", lo), fn(lo), ("t", hi), fn(hi), f)
+        return float(lut.apply(frame, second).mean())
+
+    ss = lo * np.exp(np.linspace(0.0, 2.0, 41) / 256)  # two table steps
+    means = np.array([out_mean(float(s)) for s in ss])
+    step = abs(means[-1] - means[0]) / 2
+    assert step > 0.5                        # one table step moves the mean visibly
+    assert np.all(np.diff(means) >= -0.05)   # monotone up to the dither
+    assert np.max(np.abs(np.diff(means))) < 0.35 * step
+
+
+# ------------------------------------------------------------------- area samples
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 12000, 3), (12000, 1, 3), (144, 256, 3), (96, 128, 24)])
+def test_area_samples_cover_the_frame(shape) -> None:
+    rng = np.random.default_rng(2)
+    img = rng.random(shape).astype(np.float32)
+    s = ex.area_samples(img)
+    assert s.ndim == 2 and s.shape[1] == shape[2] and 1 <= s.shape[0] <= 6000
+    # cell means keep the frame's mean (every pixel counts), unlike a strided subsample
+    np.testing.assert_allclose(s.mean(axis=0), img.reshape(-1, shape[2]).mean(axis=0), atol=0.02)
+
+
+def test_area_samples_are_steadier_than_a_strided_subsample_on_a_moving_noisy_frame() -> None:
+    """What the control is solved on: as noisy content shifts by a pixel, the mean of a
+    strided subsample wanders, the mean of the cell means hardly does."""
+    rng = np.random.default_rng(3)
+    big = rng.poisson(6.0, (180, 300, 3)).astype(np.uint8)
+    strided, area = [], []
+    for dx in range(12):
+        f = np.ascontiguousarray(big[:144, dx:dx + 256])
+        strided.append(ex.subsample(f).astype(np.float64).mean())
+        area.append(ex.area_samples(f).astype(np.float64).mean())
+    assert np.std(area) < 0.5 * np.std(strided)
+
+
+# ------------------------------------------------------------------- the log gain in the filter
+def _map(small: np.ndarray, log_gain: float) -> ParamMap:
+    return ParamMap(np.full(small.shape[:2] + (1,), 0.5, np.float32), "gain", small.shape[:2], small,
+                    {ex.LOG_GAIN: log_gain})
+
+
+def _scene(seed: int = 0, h: int = 48, w: int = 64) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = 30 + 15 * np.sin(x / 5.0) * np.cos(y / 7.0) + rng.normal(0, 1.0, (h, w))
+    return np.clip(np.repeat(base[..., None], 3, axis=2), 0, 255).astype(np.uint8)
+
+
+def test_log_gain_is_smoothed_slowly_even_where_the_scene_moves() -> None:
+    """A moving object raises the map's weight where it moves; the global log gain still
+    moves by a0 / extra_slowdown per frame, not by the mean weight."""
+    tf = TemporalFilter()
+    a = _scene(0)
+    tf.update(_map(a, 1.0), 0.5)
+    b = a.copy()
+    b[14:26, 20:36] = 120                         # a bright object enters: motion, no cut
+    out = tf.update(_map(b, 1.4), 0.5)
+    assert not tf.last_cut and tf.light_changes == 0
+    assert tf.mean_weight > 1.5 * base_weight(0.5)  # the map follows the moving part
+    w = base_weight(0.5) / tf.extra_slowdown
+    assert out.extra[ex.LOG_GAIN] == pytest.approx(1.0 + w * 0.4)
+
+
+def test_log_gain_snaps_on_a_light_change_and_restarts_on_a_cut() -> None:
+    tf = TemporalFilter()
+    a = _scene(0)
+    for _ in range(4):
+        tf.update(_map(a, 1.0), 0.5)
+    lit = np.clip(a.astype(np.float64) * 2.5, 0, 255).astype(np.uint8)
+    outs = [tf.update(_map(lit, 0.2), 0.5) for _ in range(tf.light_frames)]
+    assert tf.light_changes == 1
+    assert outs[0].extra[ex.LOG_GAIN] > 0.9       # still smoothed on the first lit frame
+    assert outs[-1].extra[ex.LOG_GAIN] == pytest.approx(0.2)  # followed on the third
+    other = _scene(7)[::-1, ::-1].copy() // 3
+    out = tf.update(_map(other, 2.0), 0.5)
+    assert tf.last_cut and out.extra[ex.LOG_GAIN] == 2.0
+
+
+# ------------------------------------------------------------------- the metric on known flicker
+def test_smoothing_halves_the_bfi_of_gamma_with_exposure_on_flicker() -> None:
+    """Per-frame (smoothing 0, the other defaults) the exposure target cancels the input's
+    exposure flicker frame by frame, which the BFI counts; with the default smoothing
+    the output follows the input's brightness and the BFI falls by more than half."""
+    clip = synthetic_clip(40, (48, 64), seed=11, flicker=0.12, moving_object=False)
+    enh = registry.create("gamma")
+    p = enh.descriptor.default_params()
+    assert p.exposure > 0 and p.smoothing > 0
+    per_frame = enhance_frames(clip.frames, "gamma", p.replace(smoothing=0.0), enhancer=enh)
+    smoothed = enhance_frames(clip.frames, "gamma", p, enhancer=enh)
+    b0 = brightness_flicker_index(clip.frames, per_frame)
+    b1 = brightness_flicker_index(clip.frames, smoothed)
+    assert b0 > 3.0
+    assert b1 < 0.5 * b0
+
+
+def test_gamma_smoothing_zero_is_per_frame_with_exposure() -> None:
+    clip = synthetic_clip(6, (24, 32), seed=12)
+    enh = registry.create("gamma")
+    p = enh.descriptor.default_params().replace(smoothing=0.0, denoise=0.0)
+    outs = enhance_frames(clip.frames, "gamma", p, enhancer=enh)
+    for f, o in zip(clip.frames, outs):
+        np.testing.assert_array_equal(o, enh.enhance(f, p))
