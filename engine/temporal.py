@@ -24,7 +24,9 @@ scene, judged on the downscaled frames (``ParamMap.small``):
 
 Numeric ``ParamMap.extra`` values (the exposure control's wanted log gain) are one global
 number per frame: they move ``extra_slowdown`` (3) times slower than static map pixels,
-whatever the motion, snap on a light change and restart on a cut.
+whatever the motion, snap on a light change and restart on a cut. While a large light
+change (more than twice ``light_threshold``) is still unconfirmed, each frame uses its own
+values and the smoothed ones wait, so a lamp is not shown with the dark scene's gain.
 
 ``smoothing`` 0 turns the filter off: the map passes through untouched (identical to
 the per-frame path) and the state is dropped.
@@ -150,6 +152,7 @@ class TemporalFilter:
         self._run_level = 0.0                  # reference level when that run started
         self._extra: dict[str, float] = {}
         self._followed = False                 # this frame's light change is being followed
+        self._jump = False                     # this frame is > 2 × light_threshold off the run level
         self.last_cut = False
         self.mean_weight = 1.0
         self.noise_sigma = 0.0
@@ -249,6 +252,7 @@ class TemporalFilter:
         if self._run == 0:
             self._run_level = ref_median
         log_g = math.log((med_y + 1.0) / (self._run_level + 1.0))
+        self._jump = abs(log_g) > 2.0 * self.light_threshold
         if abs(log_g) > self.light_threshold:
             sign = 1 if log_g > 0 else -1
             self._run = self._run + sign if self._run * sign > 0 else sign
@@ -287,6 +291,12 @@ class TemporalFilter:
         # weight a0 / extra_slowdown), not with the mean weight, which a handheld camera's
         # motion raises towards 1 (the log gain then followed the frame's own mean and the
         # output cancelled the input's brightness changes, i.e. flickered against it).
+        # While a large light change is pending (the level is already more than twice the
+        # light threshold off, the run not yet long enough to follow), the frame uses its own
+        # values and the smoothed ones wait: the old scene's gain on a lit frame showed a lamp
+        # as a near-white flash for two frames. Smaller steps (exposure flicker) stay
+        # smoothed; if the run breaks off, the smoothed values carry on unchanged.
+        pending = self._run != 0 and self._jump and not self._followed and y is not None
         if self._followed or y is None:
             wx = 1.0 if self._followed else mean_w
         else:
@@ -295,6 +305,9 @@ class TemporalFilter:
         extra = dict(pmap.extra)
         for k, v in pmap.extra.items():
             if isinstance(v, Real) and not isinstance(v, bool):
+                if pending:
+                    extra[k] = float(v)
+                    continue
                 old = self._extra.get(k, float(v))
                 self._extra[k] = old + wx * (float(v) - old)
                 extra[k] = self._extra[k]

@@ -155,11 +155,40 @@ def test_log_gain_snaps_on_a_light_change_and_restarts_on_a_cut() -> None:
     lit = np.clip(a.astype(np.float64) * 2.5, 0, 255).astype(np.uint8)
     outs = [tf.update(_map(lit, 0.2), 0.5) for _ in range(tf.light_frames)]
     assert tf.light_changes == 1
-    assert outs[0].extra[ex.LOG_GAIN] > 0.9       # still smoothed on the first lit frame
-    assert outs[-1].extra[ex.LOG_GAIN] == pytest.approx(0.2)  # followed on the third
+    # a jump this large (x2.5) uses each lit frame's own gain while the change is pending
+    # (regression: the dark scene's gain on the lit frames flashed the lamp near white)
+    assert all(o.extra[ex.LOG_GAIN] == pytest.approx(0.2) for o in outs)
     other = _scene(7)[::-1, ::-1].copy() // 3
     out = tf.update(_map(other, 2.0), 0.5)
     assert tf.last_cut and out.extra[ex.LOG_GAIN] == 2.0
+
+
+def test_a_flicker_sized_step_keeps_the_smoothed_log_gain() -> None:
+    """A 20 % brighter frame (above the light threshold, below twice it) is smoothed like
+    flicker; if the level returns, the smoothed value carries on from where it was."""
+    tf = TemporalFilter()
+    a = _scene(0)
+    for _ in range(4):
+        tf.update(_map(a, 1.0), 0.5)
+    up = np.clip(a.astype(np.float64) * 1.22, 0, 255).astype(np.uint8)
+    out = tf.update(_map(up, 0.8), 0.5)
+    assert tf.light_changes == 0
+    w = base_weight(0.5) / tf.extra_slowdown
+    assert out.extra[ex.LOG_GAIN] == pytest.approx(1.0 - w * 0.2)
+
+
+def test_a_lamp_is_not_shown_as_a_flash_before_it_is_followed() -> None:
+    """Default smoothing against per-frame on the generated clip's lamp (x2.5): on the lit
+    frames before the light change is confirmed the output stays close to per-frame
+    (it was 114-144 grey levels brighter: the dark scene's gain on a lit frame)."""
+    clip = synthetic_clip(40, (72, 128), seed=1, lamp=30, moving_object=False)
+    enh = registry.create("gamma")
+    p = enh.descriptor.default_params()
+    smoothed = enhance_frames(clip.frames, "gamma", p, enhancer=enh)
+    per_frame = enhance_frames(clip.frames, "gamma", p.replace(smoothing=0.0), enhancer=enh)
+    for t in range(30, 34):
+        d = float(np.abs(smoothed[t].astype(np.int16) - per_frame[t]).mean())
+        assert d < 15.0, (t, d)
 
 
 # ------------------------------------------------------------------- the metric on known flicker
