@@ -4,10 +4,11 @@ With ``exposure`` e > 0 each learned method aims its output at a mean BT.601 lum
 e (0..1) instead of applying its fixed gain:
 
 1. ``estimate`` measures the input's mean luma m on the small copy and stores the
-   wanted *log gain* ``D = log(e·255 + 1) − log(m·255 + 1)``, clamped to >= 0 (never
-   darken), in ``ParamMap.extra["log_gain"]``. The temporal filter smooths that number
-   with the same global weight, cut reset and light-change follow as the map.
-2. ``apply`` solves, on a strided subsample of the small frame and its (smoothed) map,
+   wanted *log gain* ``D = log(e·255 + 1) − log(m·255 + 1)``, clamped to
+   [0, log MAX_GAIN] (never darken, never lift more than 12-fold), in
+   ``ParamMap.extra["log_gain"]``. The temporal filter smooths that number slowly,
+   with the map's cut reset and light-change follow (:mod:`engine.temporal`).
+2. ``apply`` solves, on area-averaged cells of the small frame and its (smoothed) map,
    for the scalar control c >= 0 of the method (SCI: exponent of the illumination gain;
    Zero-DCE(++): multiplier of the curve parameters) at which the predicted output mean
    equals the goal ``((m·255 + 1)·exp(D̄) − 1) / 255``, and applies the method with the
@@ -22,14 +23,17 @@ e (0..1) instead of applying its fixed gain:
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
 
+if TYPE_CHECKING:
+    from engine.enhancer import ParamMap
+
 __all__ = ["DEFAULT_EXPOSURE", "KNEE", "MAX_GAIN", "LOG_GAIN", "knee", "mean_luma", "subsample",
            "wanted_log_gain", "goal_mean", "solve_control", "quantise_strength", "TABLE_CACHE",
-           "luma_of", "strength_steps"]
+           "luma_of", "strength_steps", "control_problem"]
 
 #: Default target mean luma (measured on the held-out pairs, README "Exposure").
 DEFAULT_EXPOSURE = 0.42
@@ -120,6 +124,21 @@ def goal_mean(mean_in: float, log_gain: float) -> float:
     """The output mean luma (0..1) that a log gain asks for: the inverse of
     :func:`wanted_log_gain` (the target itself for the unsmoothed gain)."""
     return ((mean_in * 255.0 + 1.0) * math.exp(max(0.0, log_gain)) - 1.0) / 255.0
+
+
+def control_problem(pmap: "ParamMap", exposure: float, method: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """What the control is solved on for a map of a learned method: ``(x, cells, goal)``
+    with x float64 (n, 3) area-averaged samples of ``pmap.small`` in 0..1, ``cells``
+    float64 (n, C) the map's samples over the same cells, and ``goal`` the wanted output
+    mean luma (0..1) from the smoothed ``extra["log_gain"]`` (recomputed from the small
+    frame and ``exposure`` when absent). ``method`` names the method in the error raised
+    when the map has no matching small frame."""
+    if pmap.small is None or pmap.small.shape[:2] != pmap.data.shape[:2]:
+        raise ValueError(f"{method} exposure control needs the map's downscaled frame (ParamMap.small)")
+    m = mean_luma(pmap.small)
+    d = float(pmap.extra.get(LOG_GAIN, wanted_log_gain(m, exposure)))
+    x = area_samples(pmap.small).astype(np.float64) / 255.0
+    return x, area_samples(pmap.data).astype(np.float64), goal_mean(m, d)
 
 
 def knee(x: np.ndarray, y: np.ndarray, k: float = KNEE) -> np.ndarray:

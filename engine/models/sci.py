@@ -211,12 +211,7 @@ class SCIEnhancer(LearnedEnhancer):
     def exposure_control(self, pmap: ParamMap, exposure: float) -> float:
         """The control c for ``pmap`` (uses ``pmap.small`` and the smoothed
         ``extra["log_gain"]``; recomputed from the small frame when absent)."""
-        if pmap.small is None or pmap.small.shape[:2] != pmap.data.shape[:2]:
-            raise ValueError("SCI exposure control needs the map's downscaled frame (ParamMap.small)")
-        m = ex.mean_luma(pmap.small)
-        d = float(pmap.extra.get(ex.LOG_GAIN, ex.wanted_log_gain(m, exposure)))
-        x = ex.area_samples(pmap.small).astype(np.float64) / 255.0
-        return self._cells_control(x, ex.area_samples(pmap.data).astype(np.float64), ex.goal_mean(m, d))
+        return self._cells_control(*ex.control_problem(pmap, exposure, "SCI"))
 
     def _cells_control(self, x: np.ndarray, r: np.ndarray, goal: float) -> float:
         """The control for area-averaged cells: x (n, 3) in [0, 1] and residuals r (n, 3K)

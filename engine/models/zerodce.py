@@ -199,12 +199,8 @@ class _CurveEnhancer(LearnedEnhancer):
     def exposure_control(self, pmap: ParamMap, exposure: float, n: int) -> float:
         """The control c for ``pmap`` (uses ``pmap.small`` and the smoothed
         ``extra["log_gain"]``; recomputed from the small frame when absent)."""
-        if pmap.small is None or pmap.small.shape[:2] != pmap.data.shape[:2]:
-            raise ValueError("Zero-DCE exposure control needs the map's downscaled frame (ParamMap.small)")
-        m = ex.mean_luma(pmap.small)
-        d = float(pmap.extra.get(ex.LOG_GAIN, ex.wanted_log_gain(m, exposure)))
-        x = ex.area_samples(pmap.small).astype(np.float64) / 255.0
-        c = self._control(x, ex.area_samples(pmap.data).astype(np.float64), n, ex.goal_mean(m, d))
+        x, cells, goal = ex.control_problem(pmap, exposure, "Zero-DCE")
+        c = self._control(x, cells, n, goal)
         self.last_control = c
         return c
 

@@ -7,7 +7,9 @@ makes strength and iteration effects visible. Files go to a tmp folder with a ma
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -91,3 +93,16 @@ class WeightsEnv:
             self._os.environ.pop("LOWLIGHT_WEIGHTS", None)
         else:
             self._os.environ["LOWLIGHT_WEIGHTS"] = self._old
+
+
+@contextmanager
+def onnx_enhancers(folder: Path) -> Iterator[dict]:
+    """Test checkpoints and ONNX graphs in ``folder``, and one ONNX Runtime CPU enhancer
+    per learned method on them, for a block (module-scoped fixtures)."""
+    from engine import registry
+
+    env = WeightsEnv(make_weights(folder, onnx=True))
+    try:
+        yield {m: registry.create(m, backend="onnx", device="cpu") for m in METHODS}
+    finally:
+        env.restore()

@@ -20,7 +20,7 @@ from engine.params import EnhanceParams
 from engine.processor import FrameProcessor
 from engine.temporal import TemporalFilter, base_weight
 
-from learned_helpers import METHODS, WeightsEnv, make_weights
+from learned_helpers import METHODS, onnx_enhancers
 
 SETTINGS = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -29,11 +29,8 @@ TARGET = 0.45
 
 @pytest.fixture(scope="module")
 def enhancers(tmp_path_factory):
-    env = WeightsEnv(make_weights(tmp_path_factory.mktemp("weights"), onnx=True))
-    try:
-        yield {m: registry.create(m, backend="onnx", device="cpu") for m in METHODS}
-    finally:
-        env.restore()
+    with onnx_enhancers(tmp_path_factory.mktemp("weights")) as enhancers:
+        yield enhancers
 
 
 def textured(h: int, w: int, mean: float, seed: int = 0) -> np.ndarray:

@@ -14,7 +14,7 @@ from engine.models.zerodce import ZeroDCEEnhancer, enhance_curve
 from engine.params import EnhanceParams
 from engine.weights import WeightsError
 
-from learned_helpers import METHODS, WeightsEnv, make_weights, psnr, smooth_frame
+from learned_helpers import METHODS, onnx_enhancers, psnr, smooth_frame
 
 SETTINGS = settings(max_examples=25, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -22,11 +22,8 @@ SETTINGS = settings(max_examples=25, deadline=None,
 
 @pytest.fixture(scope="module")
 def enhancers(tmp_path_factory):
-    env = WeightsEnv(make_weights(tmp_path_factory.mktemp("weights"), onnx=True))
-    try:
-        yield {m: registry.create(m, backend="onnx", device="cpu") for m in METHODS}
-    finally:
-        env.restore()
+    with onnx_enhancers(tmp_path_factory.mktemp("weights")) as enhancers:
+        yield enhancers
 
 
 def _frame(seed: int, h: int, w: int, peak: int = 90) -> np.ndarray:
