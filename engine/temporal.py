@@ -25,8 +25,9 @@ scene, judged on the downscaled frames (``ParamMap.small``):
 Numeric ``ParamMap.extra`` values (the exposure control's wanted log gain) are one global
 number per frame: they move ``extra_slowdown`` (3) times slower than static map pixels,
 whatever the motion, snap on a light change and restart on a cut. While a large light
-change (more than twice ``light_threshold``) is still unconfirmed, each frame uses its own
-values and the smoothed ones wait, so a lamp is not shown with the dark scene's gain.
+change (more than twice ``light_threshold``) is still unconfirmed, each frame passes through
+with its own map and values and the state waits, so a lamp is not shown with the dark
+scene's map or gain (``last_pending``).
 
 ``smoothing`` 0 turns the filter off: the map passes through untouched (identical to
 the per-frame path) and the state is dropped.
@@ -114,6 +115,8 @@ class TemporalFilter:
 
     Attributes (read-only diagnostics of the last ``update``):
         last_cut: True when that frame was taken as a scene cut (state reset).
+        last_pending: True when that frame passed through because a large light change
+            (> 2 × ``light_threshold``) was under way but not yet confirmed.
         mean_weight: mean EMA weight used (1.0 = followed the new map entirely).
         noise_sigma: current noise estimate of the small-frame difference, grey levels.
         cuts: number of scene cuts since construction.
@@ -154,6 +157,7 @@ class TemporalFilter:
         self._followed = False                 # this frame's light change is being followed
         self._jump = False                     # this frame is > 2 × light_threshold off the run level
         self.last_cut = False
+        self.last_pending = False
         self.mean_weight = 1.0
         self.noise_sigma = 0.0
 
@@ -177,6 +181,7 @@ class TemporalFilter:
             passes through (off, first frame, scene cut).
         """
         self.last_cut = False
+        self.last_pending = False
         if not smoothing > 0.0:
             self.reset()
             return pmap
@@ -200,6 +205,12 @@ class TemporalFilter:
                 self.last_cut = True
                 return pmap
             weight = w
+            if self._run != 0 and self._jump:
+                # a large light change, not yet confirmed: this frame's own map and gain,
+                # the state waits (the dark scene's map on a lit frame flashed the lamp
+                # near white); a run that breaks off leaves the state as it was
+                self.last_pending = True
+                return pmap
         return self._blend(pmap, data, y, weight)
 
     # -------------------------------------------------------------- internals
@@ -291,12 +302,6 @@ class TemporalFilter:
         # weight a0 / extra_slowdown), not with the mean weight, which a handheld camera's
         # motion raises towards 1 (the log gain then followed the frame's own mean and the
         # output cancelled the input's brightness changes, i.e. flickered against it).
-        # While a large light change is pending (the level is already more than twice the
-        # light threshold off, the run not yet long enough to follow), the frame uses its own
-        # values and the smoothed ones wait: the old scene's gain on a lit frame showed a lamp
-        # as a near-white flash for two frames. Smaller steps (exposure flicker) stay
-        # smoothed; if the run breaks off, the smoothed values carry on unchanged.
-        pending = self._run != 0 and self._jump and not self._followed and y is not None
         if self._followed or y is None:
             wx = 1.0 if self._followed else mean_w
         else:
@@ -305,9 +310,6 @@ class TemporalFilter:
         extra = dict(pmap.extra)
         for k, v in pmap.extra.items():
             if isinstance(v, Real) and not isinstance(v, bool):
-                if pending:
-                    extra[k] = float(v)
-                    continue
                 old = self._extra.get(k, float(v))
                 self._extra[k] = old + wx * (float(v) - old)
                 extra[k] = self._extra[k]

@@ -79,7 +79,9 @@ def test_lamp_recovers_within_half_a_second() -> None:
     assert proc.temporal.light_changes >= 1
     limit = clip.lamp + fps // 2
     steady = max(_mad(out[t], ref[t]) for t in range(5, clip.lamp))  # smoothing's own deviation
-    assert _mad(out[clip.lamp], ref[clip.lamp]) > 3 * steady + 5  # the lamp frame is still smoothed
+    # a large light change passes through from its first frame (it used to be smoothed
+    # with the dark scene's map there, which showed the lamp as a flash)
+    assert _mad(out[clip.lamp], ref[clip.lamp]) <= 0.5
     for t in range(limit, len(out)):
         assert _mad(out[t], ref[t]) <= 1.5 * steady + 1.0, t
 
