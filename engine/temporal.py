@@ -178,7 +178,8 @@ class TemporalFilter:
 
         Returns:
             A new :class:`ParamMap` (same kind/shape) or ``pmap`` itself when the map
-            passes through (off, first frame, scene cut).
+            passes through (off, first frame, scene cut, an unconfirmed large light
+            change).
         """
         self.last_cut = False
         self.last_pending = False
