@@ -198,30 +198,40 @@ class SCIEnhancer(LearnedEnhancer):
         extra: dict = {"stages": len(rs)}
         e = float(self.descriptor.clamp(params).exposure)
         if e > 0.0:
-            extra[ex.LOG_GAIN] = ex.wanted_log_gain(ex.mean_luma(small), e)
+            extra[ex.LOG_GAIN] = self._log_gain(small, data, e)
         return ParamMap(data, "sci_residual", frame.shape[:2], small, extra)
 
-    def _control(self, x: np.ndarray, log_g: np.ndarray, goal: float) -> float:
-        """Solve c with mean luma of knee(x, x·exp(c·log G)) = ``goal``; x and log_g
-        float64 (n, 3) samples (log G >= 0)."""
-        def predict(c: float) -> float:
-            return float(ex.luma_of(ex.knee(x, x * np.exp(c * log_g))).mean())
-        return ex.solve_control(predict, goal, self.max_control)
+    def _log_gain(self, img: np.ndarray, r: np.ndarray, exposure: float) -> float:
+        """The wanted log gain for uint8 frame ``img`` and its residual map ``r`` (same
+        (h, w)), within the highlight limit (solved on their area-averaged cells)."""
+        m = ex.mean_luma(img)
+        x = ex.area_samples(img).astype(np.float64) / 255.0
+        out = self._luma_model(x, ex.area_samples(r).astype(np.float64))
+        return ex.limited_log_gain(out, ex.luma_of(x), m, ex.wanted_log_gain(m, exposure), self.max_control)
+
 
     def exposure_control(self, pmap: ParamMap, exposure: float) -> float:
         """The control c for ``pmap`` (uses ``pmap.small`` and the smoothed
         ``extra["log_gain"]``; recomputed from the small frame when absent)."""
         return self._cells_control(*ex.control_problem(pmap, exposure, "SCI"))
 
-    def _cells_control(self, x: np.ndarray, r: np.ndarray, goal: float) -> float:
-        """The control for area-averaged cells: x (n, 3) in [0, 1] and residuals r (n, 3K)
-        (the same arithmetic on the fast and the reference path)."""
+    @staticmethod
+    def _luma_model(x: np.ndarray, r: np.ndarray):
+        """c → output luma (n,) of area-averaged cells x (n, 3) in [0, 1] with residuals
+        r (n, 3K): knee(x, x·G^c), the fast path's arithmetic (log G >= 0)."""
         log_g, y = np.zeros_like(x), x
         for k in range(r.shape[1] // 3):
             i = np.clip(y + r[:, 3 * k:3 * k + 3], _EPS, 1.0)
             log_g -= np.log(i)
             y = y / i
-        return self._control(x, log_g, goal)
+        return lambda c: ex.luma_of(ex.knee(x, x * np.exp(c * log_g)))
+
+    def _cells_control(self, x: np.ndarray, r: np.ndarray, goal: float) -> float:
+        """The control c with mean output luma = ``goal`` for area-averaged cells x (n, 3)
+        in [0, 1] and residuals r (n, 3K) (the same arithmetic on the fast and the
+        reference path)."""
+        out = self._luma_model(x, r)
+        return ex.solve_control(lambda c: float(out(c).mean()), goal, self.max_control)
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         self.check(frame)
@@ -282,9 +292,10 @@ class SCIEnhancer(LearnedEnhancer):
         if p.exposure <= 0.0:
             return to_uint8(x * np.exp(-s * log_i))
         m = ex.mean_luma(frame)
-        goal = ex.goal_mean(m, ex.wanted_log_gain(m, float(p.exposure)))
+        r = np.concatenate(rs, axis=2)
+        goal = ex.goal_mean(m, self._log_gain(frame, r, float(p.exposure)))
         c = self._cells_control(ex.area_samples(x).astype(np.float64),
-                                ex.area_samples(np.concatenate(rs, axis=2)).astype(np.float64), goal)
+                                ex.area_samples(r).astype(np.float64), goal)
         return to_uint8(ex.knee(x, x * np.exp(-(s * c) * log_i)))
 
 

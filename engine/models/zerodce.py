@@ -178,23 +178,35 @@ class _CurveEnhancer(LearnedEnhancer):
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
         small = fast_downscale(self.check(frame), self.estimate_size)
         extra: dict = {}
-        e = float(self.descriptor.clamp(params).exposure)
-        if e > 0.0:
-            extra[ex.LOG_GAIN] = ex.wanted_log_gain(ex.mean_luma(small), e)
-        return ParamMap(self._maps(to_unit(small)), "curve", frame.shape[:2], small, extra)
+        p = self.descriptor.clamp(params)
+        maps = self._maps(to_unit(small))
+        if p.exposure > 0.0:
+            extra[ex.LOG_GAIN] = self._log_gain(small, maps, int(p.iterations), float(p.exposure))
+        return ParamMap(maps, "curve", frame.shape[:2], small, extra)
+
+    def _log_gain(self, img: np.ndarray, a: np.ndarray, n: int, exposure: float) -> float:
+        """The wanted log gain for uint8 frame ``img`` and its curve maps ``a`` (same
+        (h, w)) at ``n`` iterations, within the highlight limit (on area-averaged cells)."""
+        m = ex.mean_luma(img)
+        x = ex.area_samples(img).astype(np.float64) / 255.0
+        out = self._luma_model(x, ex.area_samples(a).astype(np.float64), n)
+        return ex.limited_log_gain(out, ex.luma_of(x), m, ex.wanted_log_gain(m, exposure), self.max_control)
 
     def _predict_curve(self, x: np.ndarray, maps: list[np.ndarray], n: int, c: float) -> np.ndarray:
         """The output (before the knee) the fast path gives at the sample values x."""
         return enhance_curve(x, maps, n, c)
 
+    def _luma_model(self, x: np.ndarray, a: np.ndarray, n: int):
+        """c → output luma (m,) of samples x (m, 3) in [0, 1] with curve maps a (m, 3K):
+        knee(x, curve_c(x)), the fast path's arithmetic."""
+        maps = [np.ascontiguousarray(a[:, 3 * k:3 * k + 3]) for k in range(a.shape[1] // 3)]
+        return lambda c: ex.luma_of(ex.knee(x, self._predict_curve(x, maps, n, c)))
+
     def _control(self, x: np.ndarray, a: np.ndarray, n: int, goal: float) -> float:
         """Solve c with mean luma of knee(x, curve_c(x)) = ``goal``; x (m, 3) and curve
         maps a (m, 3K) float64 samples."""
-        maps = [np.ascontiguousarray(a[:, 3 * k:3 * k + 3]) for k in range(a.shape[1] // 3)]
-
-        def predict(c: float) -> float:
-            return float(ex.luma_of(ex.knee(x, self._predict_curve(x, maps, n, c))).mean())
-        return ex.solve_control(predict, goal, self.max_control)
+        out = self._luma_model(x, a, n)
+        return ex.solve_control(lambda c: float(out(c).mean()), goal, self.max_control)
 
     def exposure_control(self, pmap: ParamMap, exposure: float, n: int) -> float:
         """The control c for ``pmap`` (uses ``pmap.small`` and the smoothed
@@ -213,7 +225,7 @@ class _CurveEnhancer(LearnedEnhancer):
         if p.exposure <= 0.0:
             return to_uint8(enhance_curve(x, maps, n, s))
         m = ex.mean_luma(frame)
-        goal = ex.goal_mean(m, ex.wanted_log_gain(m, float(p.exposure)))
+        goal = ex.goal_mean(m, self._log_gain(frame, a, n, float(p.exposure)))
         c = self._control(ex.area_samples(x).astype(np.float64), ex.area_samples(a).astype(np.float64), n, goal)
         return to_uint8(ex.knee(x, enhance_curve(x, maps, n, s * c)))
 

@@ -197,6 +197,7 @@ def test_highlights_keep_gradation(enhancers, method, monkeypatch) -> None:
     lamp = f.max(axis=2) > 150
     levels = len(np.unique(out[lamp][:, 1]))
     monkeypatch.setattr(ex, "KNEE", 1.0)
+    monkeypatch.setattr(ex, "HIGHLIGHT_BUDGET", 1.0)  # the knee alone: no highlight limit
     no_knee = enh.enhance(f, p)
     assert levels >= 8 and levels >= len(np.unique(no_knee[lamp][:, 1]))
     assert float(np.mean(no_knee == 255)) >= float(np.mean(out == 255))
@@ -304,3 +305,59 @@ def test_exposure_spec_is_shared() -> None:
         assert (s.minimum, s.maximum, s.step) == (0.0, 0.8, 0.01)
         assert s.default == ex.DEFAULT_EXPOSURE and "0 = off" in s.help
     assert EnhanceParams().exposure == 0.0  # old callers keep the fixed gain
+
+
+
+# ------------------------------------------------------------------- highlight limit
+def _gain_model(x: np.ndarray, log_g: float = math.log(12.0)):
+    return lambda c: np.minimum(1.0, x * math.exp(c * log_g))
+
+
+def test_highlight_limit_keeps_a_lit_floor_below_the_level() -> None:
+    """A night court: 60 % sky at 0.015, 40 % lit floor at 0.27. The mean target alone
+    pushes the floor to ≈ 0.95; the limited gain stops it just below the level."""
+    x = np.r_[np.full(600, 0.015), np.full(400, 0.27)]
+    out = _gain_model(x)
+    m = float(x.mean())
+    want = ex.wanted_log_gain(m, 0.42)
+    c = ex.solve_control(lambda v: float(out(v).mean()), ex.goal_mean(m, want), 4.0)
+    assert out(c)[600:].min() > ex.HIGHLIGHT_LEVEL            # what the mean alone asks for
+    got = ex.limited_log_gain(out, x, m, want, 4.0)
+    assert got < want
+    c2 = ex.solve_control(lambda v: float(out(v).mean()), ex.goal_mean(m, got), 4.0)
+    floor = out(c2)[600:]
+    assert floor.max() <= ex.HIGHLIGHT_LEVEL + 1e-3
+    assert floor.min() > ex.HIGHLIGHT_LEVEL - 0.01              # as high as the limit allows
+
+
+def test_highlight_limit_ignores_samples_that_are_bright_already_and_allows_the_budget() -> None:
+    sky = np.full(300, 0.78)          # above HIGHLIGHT_FROM × HIGHLIGHT_LEVEL: may go near-white
+    street = np.full(700, 0.05)
+    x = np.r_[sky, street]
+    m = float(x.mean())
+    want = ex.wanted_log_gain(m, 0.42)
+    assert ex.limited_log_gain(_gain_model(x), x, m, want, 4.0) == want
+    # a few dim samples (under the budget) may cross; twice the budget may not
+    few = int(ex.HIGHLIGHT_BUDGET * 1000)
+    for n, limited in ((few, False), (2 * few + 2, True)):
+        y = np.r_[np.full(n, 0.3), np.full(1000 - n, 0.02)]
+        my = float(y.mean())
+        w = ex.wanted_log_gain(my, 0.42)
+        assert (ex.limited_log_gain(_gain_model(y), y, my, w, 4.0) < w) is limited, n
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_methods_apply_the_highlight_limit_on_both_paths(enhancers, method, monkeypatch) -> None:
+    """With a low level every method's estimate lowers its log gain, and the fast and the
+    reference output come out darker than without the limit."""
+    enh = enhancers[method]
+    enh.estimate_size = 64
+    f = textured(48, 64, 0.12, seed=3)
+    p = params(enh)
+    free_fast, free_ref = enh.enhance(f, p), enh.reference(f, p)
+    free_gain = enh.estimate(f, p).extra[ex.LOG_GAIN]
+    monkeypatch.setattr(ex, "HIGHLIGHT_LEVEL", 0.3)
+    pm = enh.estimate(f, p)
+    assert pm.extra[ex.LOG_GAIN] < free_gain
+    assert mean_brightness(enh.enhance(f, p)) < mean_brightness(free_fast) - 0.01
+    assert mean_brightness(enh.reference(f, p)) < mean_brightness(free_ref) - 0.01
