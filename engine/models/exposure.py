@@ -45,6 +45,7 @@ DEFAULT_EXPOSURE = 0.42
 HIGHLIGHT_LEVEL = 0.85
 HIGHLIGHT_BUDGET = 0.01
 HIGHLIGHT_FROM = 0.7
+_HIGHLIGHT_RAMP = 0.05   # width of the soft "over the level" step, output luma
 #: Knee of the highlight protection on the relative brightening t = (y − x)/(1 − x);
 #: 1.0 would turn it off (measured: README "Exposure").
 KNEE = 0.7
@@ -183,18 +184,27 @@ def highlight_limit(out_luma: Callable[[float], np.ndarray], in_luma: np.ndarray
         in_luma: the samples' input luma (n,), 0..1.
         c: the control the mean target asks for.
 
-    The limit is where the (allowed + 1)-th brightest such sample reaches the level, found
-    by bisection to c/65536. Bright areas that stay bright (a sky, a window) do not count;
-    a lit floor or wall that a dark surround's mean would push to near-white does.
+    Counts are soft (weights ramp in over the input and the output luma), so the limit is
+    continuous in the samples; it is found by bisection to c/65536. Bright areas that stay
+    bright (a sky, a window) do not count; a lit floor or wall that a dark surround's mean
+    would push to near-white does.
     """
     if c <= 0.0:
         return c
     level = HIGHLIGHT_LEVEL
-    dim = in_luma < HIGHLIGHT_FROM * level
-    allowed = int(HIGHLIGHT_BUDGET * in_luma.size)
+    # soft counts (continuous in the samples, so the limit does not jump between frames of
+    # a video as cells cross a threshold): a sample's weight falls from 1 to 0 as its input
+    # rises from 0.5 × to HIGHLIGHT_FROM × the level, and it counts as over the level along
+    # a ramp ±_HIGHLIGHT_RAMP / 2 around it
+    top = HIGHLIGHT_FROM * level
+    bottom = min(0.5 * level, top)
+    dim = np.clip((top - in_luma) / max(top - bottom, 1e-6), 0.0, 1.0)
+    keep = dim > 0.0
+    dim, allowed = dim[keep], HIGHLIGHT_BUDGET * in_luma.size
 
     def ok(v: float) -> bool:
-        return int(np.count_nonzero(out_luma(v)[dim] > level)) <= allowed
+        over = np.clip((out_luma(v)[keep] - level) / _HIGHLIGHT_RAMP + 0.5, 0.0, 1.0)
+        return float(dim @ over) <= allowed
 
     if ok(c):
         return c
