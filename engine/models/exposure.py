@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_EXPOSURE", "KNEE", "MAX_GAIN", "LOG_GAIN", "knee", "mean_luma", "subsample",
            "wanted_log_gain", "goal_mean", "solve_control", "quantise_strength", "TABLE_CACHE",
            "luma_of", "strength_steps", "control_problem", "HIGHLIGHT_LEVEL", "HIGHLIGHT_BUDGET",
-           "HIGHLIGHT_FROM", "highlight_limit", "limited_log_gain"]
+           "HIGHLIGHT_FROM", "highlight_limit", "limited_log_gain", "frame_log_gain"]
 
 #: Default target mean luma (measured on the held-out pairs, README "Exposure").
 DEFAULT_EXPOSURE = 0.42
@@ -235,6 +235,24 @@ def limited_log_gain(out_luma: Callable[[float], np.ndarray], in_luma: np.ndarra
         return log_gain
     reached = float(out_luma(c_lim).mean())
     return min(log_gain, max(0.0, math.log((reached * 255.0 + 1.0) / (mean_in * 255.0 + 1.0))))
+
+
+def frame_log_gain(img: np.ndarray, data: np.ndarray, exposure: float,
+                   luma_model: Callable[[np.ndarray, np.ndarray], Callable[[float], np.ndarray]],
+                   c_max: float) -> float:
+    """The log gain ``estimate`` stores for uint8 frame ``img`` (h, w, 3) and its map
+    ``data`` (h, w, C): :func:`wanted_log_gain` for ``exposure``, within the highlight limit
+    (:func:`limited_log_gain`) solved on their area-averaged cells.
+
+    Args:
+        luma_model: (x (n, 3) in 0..1, cells (n, C)) → (c → output luma (n,)), the
+            method's fast-path arithmetic.
+        c_max: upper bound of the method's control.
+    """
+    m = mean_luma(img)
+    x = area_samples(img).astype(np.float64) / 255.0
+    out = luma_model(x, area_samples(data).astype(np.float64))
+    return limited_log_gain(out, luma_of(x), m, wanted_log_gain(m, exposure), c_max)
 
 
 def solve_control(predict: Callable[[float], float], goal: float, c_max: float,

@@ -203,12 +203,8 @@ class SCIEnhancer(LearnedEnhancer):
 
     def _log_gain(self, img: np.ndarray, r: np.ndarray, exposure: float) -> float:
         """The wanted log gain for uint8 frame ``img`` and its residual map ``r`` (same
-        (h, w)), within the highlight limit (solved on their area-averaged cells)."""
-        m = ex.mean_luma(img)
-        x = ex.area_samples(img).astype(np.float64) / 255.0
-        out = self._luma_model(x, ex.area_samples(r).astype(np.float64))
-        return ex.limited_log_gain(out, ex.luma_of(x), m, ex.wanted_log_gain(m, exposure), self.max_control)
-
+        (h, w)), within the highlight limit."""
+        return ex.frame_log_gain(img, r, exposure, self._luma_model, self.max_control)
 
     def exposure_control(self, pmap: ParamMap, exposure: float) -> float:
         """The control c for ``pmap`` (uses ``pmap.small`` and the smoothed

@@ -186,11 +186,9 @@ class _CurveEnhancer(LearnedEnhancer):
 
     def _log_gain(self, img: np.ndarray, a: np.ndarray, n: int, exposure: float) -> float:
         """The wanted log gain for uint8 frame ``img`` and its curve maps ``a`` (same
-        (h, w)) at ``n`` iterations, within the highlight limit (on area-averaged cells)."""
-        m = ex.mean_luma(img)
-        x = ex.area_samples(img).astype(np.float64) / 255.0
-        out = self._luma_model(x, ex.area_samples(a).astype(np.float64), n)
-        return ex.limited_log_gain(out, ex.luma_of(x), m, ex.wanted_log_gain(m, exposure), self.max_control)
+        (h, w)) at ``n`` iterations, within the highlight limit."""
+        return ex.frame_log_gain(img, a, exposure, lambda x, cells: self._luma_model(x, cells, n),
+                                 self.max_control)
 
     def _predict_curve(self, x: np.ndarray, maps: list[np.ndarray], n: int, c: float) -> np.ndarray:
         """The output (before the knee) the fast path gives at the sample values x."""
