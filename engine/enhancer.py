@@ -39,7 +39,12 @@ class ParamMap:
         frame_shape: (H, W) of the full-resolution frame the map belongs to.
         small: the downscaled uint8 (h, w, 3) frame the map was estimated from (the
             temporal filter uses it for motion and scene-cut detection).
-        extra: method-specific extras (e.g. a global exposure factor).
+        extra: method-specific extras (e.g. the exposure control's wanted output level).
+        exposure_power: how the map scales with the frame's exposure: the map of a frame
+            k times brighter is about ``k ** exposure_power`` times this one (1 for LIME's
+            illumination, which is taken from the pixel values; 0 = does not scale). The
+            temporal filter carries its state along the frame's global exposure change by
+            this power, so a smoothed map cancels exposure flicker as the per-frame map does.
     """
 
     data: np.ndarray
@@ -47,9 +52,11 @@ class ParamMap:
     frame_shape: tuple[int, int]
     small: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
+    exposure_power: float = 0.0
 
     def copy(self) -> "ParamMap":
-        return ParamMap(self.data.copy(), self.kind, self.frame_shape, self.small, dict(self.extra))
+        return ParamMap(self.data.copy(), self.kind, self.frame_shape, self.small, dict(self.extra),
+                        self.exposure_power)
 
 
 def downscale(frame: np.ndarray, long_side: int) -> np.ndarray:

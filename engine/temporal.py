@@ -13,7 +13,7 @@ scene, judged on the downscaled frames (``ParamMap.small``):
   explains, after compensating a global gain – follow the new map at once, so a moving
   object keeps its own enhancement and leaves no ghost;
 - **scene cuts** – most of the small frame changed beyond noise compared with the
-  previous one, or the gain-normalised luminance histogram jumped, or the picture lost
+  previous one, or the gain-normalised brightness histogram jumped, or the picture lost
   its correlation with the previous one – reset the state: the
   output equals the per-frame output from the cut frame on;
 - **real light changes** (a lamp switched on) – the median level stays beyond
@@ -22,9 +22,15 @@ scene, judged on the downscaled frames (``ParamMap.small``):
   estimate on the third frame), whereas exposure flicker, which swings back and forth,
   is averaged out.
 
-Numeric ``ParamMap.extra`` values (the exposure control's wanted log gain) are one global
-number per frame: they move ``extra_slowdown`` (3) times slower than static map pixels,
-whatever the motion, snap on a light change and restart on a cut. While a large light
+Numeric ``ParamMap.extra`` values (the exposure control's wanted output level, the log of
+the output mean it asks for) are one global number per frame: they move ``extra_slowdown``
+(3) times slower than static map pixels, whatever the motion, snap on a light change and
+restart on a cut. Smoothing the output's level, not the gain, keeps the output steady
+where the per-frame control cancels the input's exposure flicker (a smoothed gain made the
+output show that flicker in full). A map that scales with the frame's exposure
+(``ParamMap.exposure_power``, e.g. LIME's illumination) is carried along the global
+exposure change (the ratio of the small frames' mean brightness) before it is blended, for
+the same reason. While a large light
 change (more than twice ``light_threshold``) is still unconfirmed, each frame passes through
 with its own map and values and the state waits, so a lamp is not shown with the dark
 scene's map or gain (``last_pending``).
@@ -61,15 +67,23 @@ def base_weight(smoothing: float) -> float:
     return 1.0 / (1.0 + (_TAU_MAX - 1.0) * s)
 
 
-_ANALYSIS_SIZE = 128  # long side, pixels, of the luminance the scene analysis runs on
+_ANALYSIS_SIZE = 128  # long side, pixels, of the brightness the scene analysis runs on
+# Dilation of the motion mask, analysis pixels (≈ 2.7 % of the long side each way): a map is
+# smooth, an object changes it over its surroundings too (LIME's guided filter: 2 %); 3×3
+# left a dark trail behind a red ball on the demo clip.
+_MOTION_DILATE = 7
 
 
 def _luma(small: np.ndarray) -> np.ndarray:
-    """Blurred float32 luminance, 0..255, of a uint8 (h, w, 3) RGB frame, area-reduced to
-    a long side of at most ``_ANALYSIS_SIZE`` pixels (motion, cuts and light changes are
-    judged there; the weights are resized onto the map)."""
-    y = cv2.cvtColor(np.ascontiguousarray(downscale(small, _ANALYSIS_SIZE)), cv2.COLOR_RGB2GRAY)
-    y = y.astype(np.float32)
+    """Blurred float32 brightness max(R, G, B), 0..255, of a uint8 (h, w, 3) RGB frame,
+    area-reduced to a long side of at most ``_ANALYSIS_SIZE`` pixels (motion, cuts and
+    light changes are judged there; the weights are resized onto the map).
+
+    The maximum channel rather than the luma: a saturated object (a red ball) can have the
+    background's luma while the maps it drives (LIME's max-channel illumination, SCI's)
+    change a lot; judged on luma such an object went unseen and the EMA left a trail."""
+    r, g, b = cv2.split(np.ascontiguousarray(downscale(small, _ANALYSIS_SIZE)))
+    y = cv2.max(cv2.max(r, g), b).astype(np.float32)
     if min(y.shape) >= 3:
         y = cv2.GaussianBlur(y, (3, 3), 0)
     return y
@@ -98,7 +112,7 @@ class TemporalFilter:
         rel_tolerance: relative part of that threshold (absorbs shading/gain errors).
         cut_fraction: fraction of changed small-frame pixels (against the previous frame)
             that declares a scene cut.
-        cut_hist: half L1 distance (0..1) between the exposure-normalised luminance
+        cut_hist: half L1 distance (0..1) between the exposure-normalised brightness
             histograms of consecutive small frames that declares a scene cut.
         cut_ncc, cut_support: a scene cut is also declared when the normalised
             cross-correlation of consecutive small frames falls below ``cut_ncc`` while
@@ -109,7 +123,7 @@ class TemporalFilter:
         light_frames: consecutive same-direction frames after which the filter follows
             the light change completely (the map snaps to the new estimate).
         extra_slowdown: the numeric ``ParamMap.extra`` values (the exposure control's
-            wanted log gain: one global number per frame) move with the static weight
+            wanted output level: one global number per frame) move with the static weight
             divided by this (time constant ``extra_slowdown`` times the map's), snap on a
             light change and restart on a cut.
 
@@ -146,10 +160,11 @@ class TemporalFilter:
         """Forget the history; the next map passes through unchanged."""
         self._state: np.ndarray | None = None
         self._kind: str | None = None
-        self._ref: np.ndarray | None = None    # smoothed small luminance the state belongs to
-        self._prev: np.ndarray | None = None   # previous small luminance (cut detection)
+        self._ref: np.ndarray | None = None    # smoothed small brightness the state belongs to
+        self._prev: np.ndarray | None = None   # previous small brightness (cut detection)
         self._prev_hist: np.ndarray | None = None
         self._prev_median = 0.0
+        self._state_level = 0.0                # mean small brightness the state's scale belongs to
         self._sigma: float | None = None
         self._run = 0                          # signed length of the current light-change run
         self._run_level = 0.0                  # reference level when that run started
@@ -222,6 +237,7 @@ class TemporalFilter:
         self._ref = None if y is None else y.copy()
         self._prev = self._ref
         self._prev_median = 0.0 if y is None else float(np.median(y))
+        self._state_level = 0.0 if y is None else float(y.mean())
         self._prev_hist = None if y is None else _norm_hist(y, self._prev_median)
         self._extra = {k: float(v) for k, v in pmap.extra.items()
                        if isinstance(v, Real) and not isinstance(v, bool)}
@@ -259,7 +275,7 @@ class TemporalFilter:
         thr = self._threshold(np.maximum(y, ref_g))
         motion = np.clip((d_ref - thr) / thr, 0.0, 1.0).astype(np.float32)
         if min(motion.shape) >= 3:  # a map is smooth: cover the object's surroundings too
-            motion = cv2.dilate(motion, np.ones((3, 3), np.uint8))
+            motion = cv2.dilate(motion, np.ones((_MOTION_DILATE, _MOTION_DILATE), np.uint8))
         # light change: the level stays off the level the run started from, same direction
         if self._run == 0:
             self._run_level = ref_median
@@ -282,6 +298,14 @@ class TemporalFilter:
                weight: np.ndarray | float) -> ParamMap:
         assert self._state is not None
         h, w = data.shape[:2]
+        if pmap.exposure_power and y is not None:
+            # carry the state along the global exposure change (see ParamMap.exposure_power):
+            # smoothing then averages the map's structure, not the exposure flicker it cancels
+            # (the mean, not the median: on a near-black frame the median moves in whole grey
+            # levels, ±25 % steps at a level of 3, and the carried map flickered with them)
+            level = float(y.mean())
+            self._state *= np.float32(((level + 1.0) / (self._state_level + 1.0)) ** pmap.exposure_power)
+            self._state_level = level
         if isinstance(weight, np.ndarray):
             if y is not None and self._ref is not None:
                 self._ref += weight * (y - self._ref)
@@ -297,12 +321,11 @@ class TemporalFilter:
             self._state += weight * (data - self._state)
             mean_w = float(weight)
         self.mean_weight = mean_w
-        # The numeric extras (the exposure control's wanted log gain) are one global number
+        # The numeric extras (the exposure control's wanted output level) are one global number
         # per frame: they follow at once on a light change (a cut restarts them), and
         # otherwise move with a time constant ``extra_slowdown`` times the map's (static
         # weight a0 / extra_slowdown), not with the mean weight, which a handheld camera's
-        # motion raises towards 1 (the log gain then followed the frame's own mean and the
-        # output cancelled the input's brightness changes, i.e. flickered against it).
+        # motion raises towards 1 (the value then followed each frame's own).
         if self._followed or y is None:
             wx = 1.0 if self._followed else mean_w
         else:
@@ -314,4 +337,4 @@ class TemporalFilter:
                 old = self._extra.get(k, float(v))
                 self._extra[k] = old + wx * (float(v) - old)
                 extra[k] = self._extra[k]
-        return ParamMap(self._state.copy(), pmap.kind, pmap.frame_shape, pmap.small, extra)
+        return ParamMap(self._state.copy(), pmap.kind, pmap.frame_shape, pmap.small, extra, pmap.exposure_power)

@@ -3,17 +3,23 @@
 With ``exposure`` e > 0 each learned method aims its output at a mean BT.601 luma of
 e (0..1) instead of applying its fixed gain:
 
-1. ``estimate`` measures the input's mean luma m on the small copy and stores the
-   wanted *log gain* ``D = log(e·255 + 1) − log(m·255 + 1)``, clamped to
-   [0, log MAX_GAIN] (never darken, never lift more than 12-fold), in
-   ``ParamMap.extra["log_gain"]``. The temporal filter smooths that number slowly,
-   with the map's cut reset and light-change follow (:mod:`engine.temporal`).
-2. ``apply`` solves, on area-averaged cells of the small frame and its (smoothed) map,
-   for the scalar control c >= 0 of the method (SCI: exponent of the illumination gain;
-   Zero-DCE(++): multiplier of the curve parameters) at which the predicted output mean
-   equals the goal ``((m·255 + 1)·exp(D̄) − 1) / 255``, and applies the method with the
-   effective strength s·c (s = the user's ``strength``; c does not depend on s, so
-   raising the strength still never darkens a pixel).
+1. ``estimate`` measures the input's mean luma m on the small copy, takes the wanted
+   *log gain* ``D = log(e·255 + 1) − log(m·255 + 1)``, clamped to [0, log MAX_GAIN]
+   (never darken, never lift more than 12-fold) and lowered by the highlight limit, and
+   stores the *output level* it asks for, ``L = log(m·255 + 1) + D``, in
+   ``ParamMap.extra["log_level"]``. The temporal filter smooths that number slowly, with
+   the map's cut reset and light-change follow (:mod:`engine.temporal`): it is the
+   output's brightness that is kept steady, so exposure flicker of the input that the
+   per-frame control cancels stays cancelled (smoothing the gain instead made the output
+   follow the input's flicker).
+2. ``apply`` turns the (smoothed) level back into this frame's gain
+   ``D̄ = L̄ − log(m·255 + 1)``, clamped to [0, log(MAX_GAIN · SMOOTH_HEADROOM)], and solves,
+   on area-averaged cells of the small frame and its (smoothed) map, for the scalar
+   control c >= 0 of the method (SCI: exponent of the illumination gain; Zero-DCE(++):
+   multiplier of the curve parameters) at which the predicted output mean equals the goal
+   ``((m·255 + 1)·exp(D̄) − 1) / 255``, and applies the method with the effective strength
+   s·c (s = the user's ``strength``; c does not depend on s, so raising the strength still
+   never darkens a pixel).
 3. A highlight *knee* compresses the part of the brightening that would push a pixel
    towards white (:func:`knee`), so lit areas keep their gradation.
 
@@ -31,10 +37,11 @@ import numpy as np
 if TYPE_CHECKING:
     from engine.enhancer import ParamMap
 
-__all__ = ["DEFAULT_EXPOSURE", "KNEE", "MAX_GAIN", "LOG_GAIN", "knee", "mean_luma", "subsample",
+__all__ = ["DEFAULT_EXPOSURE", "KNEE", "MAX_GAIN", "knee", "mean_luma", "subsample",
            "wanted_log_gain", "goal_mean", "solve_control", "quantise_strength", "TABLE_CACHE",
            "luma_of", "strength_steps", "control_problem", "HIGHLIGHT_LEVEL", "HIGHLIGHT_BUDGET",
-           "HIGHLIGHT_FROM", "highlight_limit", "limited_log_gain", "frame_log_gain"]
+           "HIGHLIGHT_FROM", "highlight_limit", "limited_log_gain", "frame_log_gain", "LOG_LEVEL",
+           "output_level", "level_log_gain", "SMOOTH_HEADROOM"]
 
 #: Default target mean luma (measured on the held-out pairs, README "Exposure").
 DEFAULT_EXPOSURE = 0.42
@@ -55,8 +62,11 @@ KNEE = 0.7
 #: natural night scene, ×10 acceptable, ×16 blocky (looked at). The held-out synthetic pairs
 #: need at most ×5.6 (measured), and ×12 still lifts a picture of mean 0.03 to 0.40.
 MAX_GAIN = 12.0
-#: ``ParamMap.extra`` key of the wanted log gain.
-LOG_GAIN = "log_gain"
+#: A smoothed output level may ask a frame for up to this factor beyond ``MAX_GAIN``: on a
+#: clip that sits at the cap the level is smoothed both ways, not only downwards.
+SMOOTH_HEADROOM = 1.25
+#: ``ParamMap.extra`` key of the wanted output level (log units, :func:`output_level`).
+LOG_LEVEL = "log_level"
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 _SAMPLES = 2048          # pixels the control is solved on (enough for a mean to ~0.2 %)
@@ -135,17 +145,32 @@ def goal_mean(mean_in: float, log_gain: float) -> float:
     return ((mean_in * 255.0 + 1.0) * math.exp(max(0.0, log_gain)) - 1.0) / 255.0
 
 
+def output_level(mean_in: float, log_gain: float) -> float:
+    """The output level ``log(mean_in·255 + 1) + log_gain`` that ``estimate`` stores for
+    a frame of mean luma ``mean_in`` (0..1): the log of (the goal mean·255 + 1)."""
+    return math.log(mean_in * 255.0 + 1.0) + log_gain
+
+
+def level_log_gain(mean_in: float, level: float) -> float:
+    """The log gain that brings a frame of mean luma ``mean_in`` (0..1) to the (smoothed)
+    output ``level``, clamped to [0, log(MAX_GAIN · SMOOTH_HEADROOM)]: the inverse of
+    :func:`output_level` for this frame (exact for the frame the level was measured on)."""
+    d = level - math.log(mean_in * 255.0 + 1.0)
+    return min(max(0.0, d), math.log(MAX_GAIN * SMOOTH_HEADROOM))
+
+
 def control_problem(pmap: "ParamMap", exposure: float, method: str) -> tuple[np.ndarray, np.ndarray, float]:
     """What the control is solved on for a map of a learned method: ``(x, cells, goal)``
     with x float64 (n, 3) area-averaged samples of ``pmap.small`` in 0..1, ``cells``
     float64 (n, C) the map's samples over the same cells, and ``goal`` the wanted output
-    mean luma (0..1) from the smoothed ``extra["log_gain"]`` (recomputed from the small
+    mean luma (0..1) from the smoothed ``extra["log_level"]`` (recomputed from the small
     frame and ``exposure`` when absent). ``method`` names the method in the error raised
     when the map has no matching small frame."""
     if pmap.small is None or pmap.small.shape[:2] != pmap.data.shape[:2]:
         raise ValueError(f"{method} exposure control needs the map's downscaled frame (ParamMap.small)")
     m = mean_luma(pmap.small)
-    d = float(pmap.extra.get(LOG_GAIN, wanted_log_gain(m, exposure)))
+    d = (level_log_gain(m, float(pmap.extra[LOG_LEVEL])) if LOG_LEVEL in pmap.extra
+         else wanted_log_gain(m, exposure))
     x = area_samples(pmap.small).astype(np.float64) / 255.0
     return x, area_samples(pmap.data).astype(np.float64), goal_mean(m, d)
 
@@ -225,7 +250,7 @@ def limited_log_gain(out_luma: Callable[[float], np.ndarray], in_luma: np.ndarra
     ``mean_in`` (0..1) whose samples' output luma is ``out_luma(c)``.
 
     Done in ``estimate``, so the limit is one number the temporal filter smooths with the
-    gain; solved in ``apply`` per frame it made the output mean jump with the count of
+    output level; solved in ``apply`` per frame it made the output mean jump with the count of
     samples near the level (SCI on the dev clip, default smoothing: BFI 0.11 → 1.0 %;
     0.16 % this way)."""
     goal = goal_mean(mean_in, log_gain)

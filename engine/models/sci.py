@@ -198,7 +198,7 @@ class SCIEnhancer(LearnedEnhancer):
         extra: dict = {"stages": len(rs)}
         e = float(self.descriptor.clamp(params).exposure)
         if e > 0.0:
-            extra[ex.LOG_GAIN] = self._log_gain(small, data, e)
+            extra[ex.LOG_LEVEL] = ex.output_level(ex.mean_luma(small), self._log_gain(small, data, e))
         return ParamMap(data, "sci_residual", frame.shape[:2], small, extra)
 
     def _log_gain(self, img: np.ndarray, r: np.ndarray, exposure: float) -> float:
@@ -208,7 +208,7 @@ class SCIEnhancer(LearnedEnhancer):
 
     def exposure_control(self, pmap: ParamMap, exposure: float) -> float:
         """The control c for ``pmap`` (uses ``pmap.small`` and the smoothed
-        ``extra["log_gain"]``; recomputed from the small frame when absent)."""
+        ``extra["log_level"]``; recomputed from the small frame when absent)."""
         return self._cells_control(*ex.control_problem(pmap, exposure, "SCI"))
 
     @staticmethod

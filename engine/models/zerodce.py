@@ -181,7 +181,8 @@ class _CurveEnhancer(LearnedEnhancer):
         p = self.descriptor.clamp(params)
         maps = self._maps(to_unit(small))
         if p.exposure > 0.0:
-            extra[ex.LOG_GAIN] = self._log_gain(small, maps, int(p.iterations), float(p.exposure))
+            d = self._log_gain(small, maps, int(p.iterations), float(p.exposure))
+            extra[ex.LOG_LEVEL] = ex.output_level(ex.mean_luma(small), d)
         return ParamMap(maps, "curve", frame.shape[:2], small, extra)
 
     def _log_gain(self, img: np.ndarray, a: np.ndarray, n: int, exposure: float) -> float:
@@ -208,7 +209,7 @@ class _CurveEnhancer(LearnedEnhancer):
 
     def exposure_control(self, pmap: ParamMap, exposure: float, n: int) -> float:
         """The control c for ``pmap`` (uses ``pmap.small`` and the smoothed
-        ``extra["log_gain"]``; recomputed from the small frame when absent)."""
+        ``extra["log_level"]``; recomputed from the small frame when absent)."""
         x, cells, goal = ex.control_problem(pmap, exposure, "Zero-DCE")
         c = self._control(x, cells, n, goal)
         self.last_control = c

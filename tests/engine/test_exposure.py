@@ -224,37 +224,38 @@ def test_raising_strength_never_darkens_with_exposure(enhancers, method, h, w, s
 
 @pytest.mark.parametrize("method", METHODS)
 def test_exposure_zero_is_the_fixed_gain(enhancers, method) -> None:
-    """exposure 0: no log gain is measured and the output does not depend on one (the
+    """exposure 0: no output level is measured and the output does not depend on one (the
     former code path); exposure on differs from it on a dark frame."""
     enh = enhancers[method]
     enh.estimate_size = 48
     f = textured(50, 70, 0.05, seed=3)
     p0 = enh.descriptor.clamp(EnhanceParams(exposure=0.0))
     pmap = enh.estimate(f, p0)
-    assert ex.LOG_GAIN not in pmap.extra
+    assert ex.LOG_LEVEL not in pmap.extra
     out0 = enh.apply(f, pmap, p0)
     other = pmap.copy()
-    other.extra[ex.LOG_GAIN] = 3.0
+    other.extra[ex.LOG_LEVEL] = 3.0
     np.testing.assert_array_equal(enh.apply(f, other, p0), out0)
     np.testing.assert_array_equal(enh.enhance(f, p0), out0)
     assert not np.array_equal(enh.enhance(f, p0.replace(exposure=TARGET)), out0)
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_apply_follows_the_smoothed_log_gain(enhancers, method) -> None:
+def test_apply_follows_the_smoothed_output_level(enhancers, method) -> None:
     enh = enhancers[method]
     enh.estimate_size = 48
     f = textured(48, 64, 0.08, seed=9)
     p = params(enh)
     pmap = enh.estimate(f, p)
-    assert pmap.extra[ex.LOG_GAIN] > 0
+    gain = pmap.extra[ex.LOG_LEVEL] - math.log(ex.mean_luma(pmap.small) * 255.0 + 1.0)
+    assert gain > 0 and ex.level_log_gain(ex.mean_luma(pmap.small), pmap.extra[ex.LOG_LEVEL]) == pytest.approx(gain)
     less = pmap.copy()
-    less.extra[ex.LOG_GAIN] = 0.5 * pmap.extra[ex.LOG_GAIN]
+    less.extra[ex.LOG_LEVEL] = pmap.extra[ex.LOG_LEVEL] - 0.5 * gain
     m_full, m_half = mean_brightness(enh.apply(f, pmap, p)), mean_brightness(enh.apply(f, less, p))
     assert mean_brightness(f) < m_half < m_full
 
 
-def test_temporal_filter_smooths_log_gain_and_resets_on_cut(enhancers) -> None:
+def test_temporal_filter_smooths_output_level_and_resets_on_cut(enhancers) -> None:
     enh = enhancers["sci"]
     enh.estimate_size = 64
     p = params(enh)
@@ -267,14 +268,15 @@ def test_temporal_filter_smooths_log_gain_and_resets_on_cut(enhancers) -> None:
     tf.update(m0, 1.0)
     s1 = tf.update(m1, 1.0)
     assert not tf.last_cut
-    d0, d1 = m0.extra[ex.LOG_GAIN], m1.extra[ex.LOG_GAIN]
-    assert d1 < d0
-    # the log gain, one global number, moves with the static weight slowed down further
+    d0, d1 = m0.extra[ex.LOG_LEVEL], m1.extra[ex.LOG_LEVEL]
+    # the level asked for is the target's on both frames: the control cancels the flicker
+    assert d1 == pytest.approx(d0, abs=0.02) and d0 == pytest.approx(math.log(TARGET * 255 + 1), abs=0.02)
+    # the level, one global number, moves with the static weight slowed down further
     # (not the mean weight, which motion raises)
     w = base_weight(1.0) / tf.extra_slowdown
-    assert s1.extra[ex.LOG_GAIN] == pytest.approx(d0 + w * (d1 - d0))
+    assert s1.extra[ex.LOG_LEVEL] == pytest.approx(d0 + w * (d1 - d0))
     s2 = tf.update(m2, 1.0)
-    assert tf.last_cut and s2.extra[ex.LOG_GAIN] == m2.extra[ex.LOG_GAIN]
+    assert tf.last_cut and s2.extra[ex.LOG_LEVEL] == m2.extra[ex.LOG_LEVEL]
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -348,17 +350,17 @@ def test_highlight_limit_ignores_samples_that_are_bright_already_and_allows_the_
 
 @pytest.mark.parametrize("method", METHODS)
 def test_methods_apply_the_highlight_limit_on_both_paths(enhancers, method, monkeypatch) -> None:
-    """With a low level every method's estimate lowers its log gain, and the fast and the
+    """With a low level every method's estimate lowers its output level, and the fast and the
     reference output come out darker than without the limit."""
     enh = enhancers[method]
     enh.estimate_size = 64
     f = textured(48, 64, 0.12, seed=3)
     p = params(enh)
     free_fast, free_ref = enh.enhance(f, p), enh.reference(f, p)
-    free_gain = enh.estimate(f, p).extra[ex.LOG_GAIN]
+    free_gain = enh.estimate(f, p).extra[ex.LOG_LEVEL]
     monkeypatch.setattr(ex, "HIGHLIGHT_LEVEL", 0.3)
     pm = enh.estimate(f, p)
-    assert pm.extra[ex.LOG_GAIN] < free_gain
+    assert pm.extra[ex.LOG_LEVEL] < free_gain
     assert mean_brightness(enh.enhance(f, p)) < mean_brightness(free_fast) - 0.01
     assert mean_brightness(enh.reference(f, p)) < mean_brightness(free_ref) - 0.01
 
