@@ -8,15 +8,20 @@ Definitions (t = 1 … T−1; ``m(F)`` = mean BT.601 luma of frame F in grey lev
 
 **Brightness-flicker index (BFI)**, percent::
 
-    BFI = 100 / (T−1) · Σ_t | Δ_t log(m(O) + 1) − Δ_t log(m(I) + 1) |,   Δ_t x = x_t − x_{t−1}
+    BFI = 100 / (T−1) · Σ_t dist(Δ_t log(m(O) + 1), [min(0, Δ_t s), max(0, Δ_t s)])
+    s_t = median of log(m(I_u) + 1) over u = t−3 … t+3 (shrunk at the ends),  Δ_t x = x_t − x_{t−1}
 
-the mean frame-to-frame change of the output's mean luminance beyond the change the
-input shows, in relative units: a 5 % brighter input frame shown as a 5 % brighter output
-frame costs nothing, an output whose mean swings by ±a % around a steady input scores
-about 2a, a constant clip scores 0. The index takes the input's brightness changes as
-the truth, so an enhancer that *cancels* the input's exposure flicker frame by frame is
-counted as much as one that adds flicker; a power curve y = x^γ following the input
-scores about (1 − γ)·|Δ log m(I)|. The plain output figure
+the output's frame-to-frame change of mean luminance *beyond* what the scene shows: the
+part of the output's change that is larger than the change of the input's brightness
+trend s, or goes against it. The trend is a running 7-frame median of the input's log
+mean: it keeps what the scene does (a lamp switched on, a cut: steps pass a median
+unchanged, so do slow ramps) and drops frame-to-frame exposure flicker. So an output that
+follows the scene's changes costs nothing, one held steady (or changing less than the
+scene) costs nothing, and one that shows the input's exposure flicker or adds its own
+costs that flicker: ±a % around a steady scene scores about 2a. (Until 2026-12 the index
+was |Δ log m(O) − Δ log m(I)| against the raw input, which counted an output held steady
+against the input's exposure flicker as much as one that adds flicker, and one that
+copied the flicker as steady.) The plain output figure
 ``output_flicker = 100 / (T−1) · Σ_t |Δ_t log(m(O) + 1)|`` is reported beside it.
 
 **Warped temporal error** (Lai et al., ECCV 2018, "Learning Blind Video Temporal
@@ -47,7 +52,7 @@ import numpy as np
 from engine.enhancer import downscale
 
 __all__ = [
-    "mean_luma", "brightness_flicker_index", "output_flicker", "FlowPair", "compute_flows",
+    "mean_luma", "brightness_flicker_index", "brightness_trend", "TREND_FRAMES", "output_flicker", "FlowPair", "compute_flows",
     "warped_error", "FlickerReport", "measure", "deflicker", "synthetic_clip", "SyntheticClip",
     "enhance_frames", "reduction", "noise_sigma", "temporal_noise",
 ]
@@ -82,7 +87,22 @@ def brightness_flicker_index(inputs: Sequence[np.ndarray], outputs: Sequence[np.
     li, lo = _log_means(inputs), _log_means(outputs)
     if li.size < 2:
         return 0.0
-    return float(100.0 * np.abs(np.diff(lo) - np.diff(li)).mean())
+    ds, do = np.diff(brightness_trend(li)), np.diff(lo)
+    beyond = np.maximum(do - np.maximum(ds, 0.0), 0.0) + np.maximum(np.minimum(ds, 0.0) - do, 0.0)
+    return float(100.0 * beyond.mean())
+
+
+#: frames in the running median of :func:`brightness_trend` (odd; ≈ 0.23 s at 30 fps)
+TREND_FRAMES = 7
+
+
+def brightness_trend(log_means: np.ndarray, frames: int = TREND_FRAMES) -> np.ndarray:
+    """Running median (window ``frames``, centred, shrunk at the ends) of a clip's
+    per-frame log mean luminance (T,): the scene's brightness course without its
+    frame-to-frame flicker; steps and ramps pass through unchanged."""
+    h = max(0, int(frames) // 2)
+    n = log_means.size
+    return np.array([np.median(log_means[max(0, t - h):t + h + 1]) for t in range(n)], np.float64)
 
 
 # ------------------------------------------------------------------ warped error

@@ -47,13 +47,40 @@ def test_injected_oscillation_is_measured() -> None:
     assert fl.brightness_flicker_index(inp, half) == pytest.approx(bfi / 2, rel=0.15)
 
 
-def test_input_flicker_followed_linearly_costs_nothing() -> None:
+def _scaled(base: np.ndarray, gains) -> list[np.ndarray]:
+    return [np.clip(base.astype(np.float32) * g, 0, 255).astype(np.uint8) for g in gains]
+
+
+def test_output_held_steady_against_input_flicker_costs_nothing() -> None:
     rng = np.random.default_rng(3)
-    base = _texture(seed=3).astype(np.float32)
-    inp = [np.clip(base * g, 0, 255).astype(np.uint8) for g in rng.uniform(0.8, 1.2, 10)]
-    out = [np.clip(f.astype(np.float32) * 2.0, 0, 255).astype(np.uint8) for f in inp]
-    assert fl.brightness_flicker_index(inp, out) < 1.0
-    assert fl.output_flicker(out) > 5.0
+    base = _texture(seed=3)
+    inp = _scaled(base, rng.uniform(0.8, 1.2, 12))
+    steady = _scaled(base, [2.0] * 12)
+    assert fl.brightness_flicker_index(inp, steady) == 0.0
+
+
+def test_output_showing_the_input_flicker_is_counted() -> None:
+    # the old index (against the raw input) scored this 0 and the steady output above ~20 %
+    rng = np.random.default_rng(3)
+    inp = _scaled(_texture(seed=3), rng.uniform(0.8, 1.2, 12))
+    copied = [np.clip(f.astype(np.float32) * 2.0, 0, 255).astype(np.uint8) for f in inp]
+    assert fl.output_flicker(copied) > 5.0
+    assert fl.brightness_flicker_index(inp, copied) > 0.5 * fl.output_flicker(copied)
+
+
+def test_scene_steps_and_ramps_followed_cost_nothing() -> None:
+    # a slow brightening (1 % a frame) and a lamp (×2.5) at frame 10, no flicker
+    gains = [0.5 * 1.01 ** t * (2.5 if t >= 10 else 1.0) for t in range(20)]
+    inp = _scaled(_texture(seed=4), gains)
+    out = [np.clip(f.astype(np.float32) * 1.5, 0, 255).astype(np.uint8) for f in inp]
+    assert fl.brightness_flicker_index(inp, out) < 0.3
+    # and the trend keeps a step where it is
+    step = np.array([0.0] * 6 + [1.0] * 6)
+    assert np.array_equal(fl.brightness_trend(step), step)
+    # a copied period-2 flicker (which a median does not remove) is still counted in full
+    inp2 = _scaled(_texture(seed=4), [1.0 + 0.1 * (-1) ** t for t in range(12)])
+    out2 = [np.clip(f.astype(np.float32) * 1.5, 0, 255).astype(np.uint8) for f in inp2]
+    assert fl.brightness_flicker_index(inp2, out2) > 0.8 * fl.output_flicker(out2)
 
 
 def test_warped_error_compensates_motion_and_sees_flicker() -> None:
