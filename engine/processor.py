@@ -78,9 +78,15 @@ class FrameProcessor:
         return self._params
 
     def set_params(self, params: EnhanceParams) -> None:
-        """Use ``params`` (clamped to the method's ranges) from the next frame on."""
+        """Use ``params`` (clamped to the method's ranges) from the next frame on.
+
+        A new ``exposure`` or ``iterations`` changes the output level the estimate asks
+        for; the temporal filter takes the next frame's level at once (a slider move is
+        seen on the next frame, not faded in over the level's ~1 s time constant)."""
         with self._lock:
-            self._params = self._enhancer.descriptor.clamp(params)
+            old, self._params = self._params, self._enhancer.descriptor.clamp(params)
+            if (old.exposure, old.iterations) != (self._params.exposure, self._params.iterations):
+                self._temporal.snap_extras()
 
     def set_enhancer(self, enhancer: Enhancer, params: EnhanceParams | None = None) -> None:
         """Switch method from the next frame on; resets the temporal state."""

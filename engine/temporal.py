@@ -170,11 +170,18 @@ class TemporalFilter:
         self._run_level = 0.0                  # reference level when that run started
         self._extra: dict[str, float] = {}
         self._followed = False                 # this frame's light change is being followed
+        self._snap = False                     # take the next frame's extras as they are
         self._jump = False                     # this frame is > 2 × light_threshold off the run level
         self.last_cut = False
         self.last_pending = False
         self.mean_weight = 1.0
         self.noise_sigma = 0.0
+
+    def snap_extras(self) -> None:
+        """Take the next frame's numeric extras (the exposure control's output level) as
+        they are, keeping the smoothed map: for a changed parameter that moves the level
+        (exposure target, iterations), not for anything the scene did."""
+        self._snap = True
 
     def flush(self) -> None:
         """End of stream. The filter is causal (it never holds frames back), so there is
@@ -327,11 +334,11 @@ class TemporalFilter:
         # otherwise move with a time constant ``extra_slowdown`` times the map's (static
         # weight a0 / extra_slowdown), not with the mean weight, which a handheld camera's
         # motion raises towards 1 (the value then followed each frame's own).
-        if self._followed or y is None:
-            wx = 1.0 if self._followed else mean_w
+        if self._followed or self._snap or y is None:
+            wx = 1.0 if self._followed or self._snap else mean_w
         else:
             wx = self._a0 / self.extra_slowdown
-        self._followed = False
+        self._followed = self._snap = False
         extra = dict(pmap.extra)
         for k, v in pmap.extra.items():
             if isinstance(v, Real) and not isinstance(v, bool):

@@ -280,6 +280,20 @@ def test_temporal_filter_smooths_output_level_and_resets_on_cut(enhancers) -> No
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_a_new_exposure_is_seen_on_the_next_frame_with_smoothing_on(enhancers, method) -> None:
+    """Regression: the smoothed output level faded a moved exposure slider in over ~1 s
+    (the next frame still showed the old target). The map stays smoothed."""
+    enh = enhancers[method]
+    enh.estimate_size = 64
+    proc = FrameProcessor(enh, params(enh, smoothing=0.5))
+    f = textured(48, 64, 0.08, seed=11)
+    for _ in range(6):
+        proc.process(f)
+    proc.set_params(params(enh, smoothing=0.5).replace(exposure=0.3))
+    assert mean_brightness(proc.process(f)) == pytest.approx(0.3, abs=0.03)
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_processor_with_smoothing_reaches_target(enhancers, method) -> None:
     enh = enhancers[method]
     enh.estimate_size = 64
