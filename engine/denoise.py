@@ -104,6 +104,8 @@ class TemporalDenoiser:
         self._lut: np.ndarray | None = None
         self._lut_rest: np.ndarray | None = None
         self._lut_key: tuple[float, float] | None = None
+        self._var: np.ndarray | None = None     # float32 (h/2, w/2) residual noise variance, × the input's
+        self.noise_ratio: np.ndarray | None = None
         self.noise_level = 0.0
         self._motion_level = 0.0   # running median of the motion difference, eighths of a level
         self.motion_noise = 0.0
@@ -128,6 +130,26 @@ class TemporalDenoiser:
             self._lut_key = key
         assert self._lut is not None
         return self._lut
+
+    def _track_variance(self, mk: np.ndarray, lut: np.ndarray) -> None:
+        """Update the residual noise variance v (a fraction of the input's) at half size,
+        v ← w² + (1 − w)² v, and ``noise_ratio`` = v / median(v) clipped to [1, 8]: how much
+        noisier than the frame's typical pixel each pixel still is. A pixel that was
+        moving (w = 1) starts again at v = 1 and needs several frames to get down to the
+        static level (w_min / (2 − w_min), 0.125 at the default): the area a moving object
+        just left carries the input's noise, more than the frame's noise level says."""
+        h, w = mk.shape
+        small = cv2.resize(mk, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
+        assert self._lut_rest is not None
+        w2, rest2 = cv2.LUT(small, lut * lut), cv2.LUT(small, self._lut_rest * self._lut_rest)
+        if self._var is None or self._var.shape != w2.shape:
+            self._var = np.ones_like(w2)
+        # numpy in place: OpenCV reads an (n, 1) array with n <= 4 as a scalar (thin frames)
+        v = self._var
+        v *= rest2
+        v += w2
+        med = max(1e-3, float(np.median(v[::4, ::4])))
+        self.noise_ratio = np.clip(v * np.float32(1.0 / med), 1.0, 8.0)
 
     def _motion_diff(self, frame: np.ndarray) -> np.ndarray:
         """|box_K(luma(frame)) − box_K(luma(prev))| as uint8 in eighths of a grey level
@@ -189,9 +211,11 @@ class TemporalDenoiser:
             np.copyto(self._state, frame, casting="unsafe")
             self._prev = np.ascontiguousarray(frame).copy()
             self.moving_fraction = 0.0
+            self._var = self.noise_ratio = None
             return frame
         lut = self._weights_lut(self._motion_level, amount)
         w = cv2.LUT(mk, lut)
+        self._track_variance(mk, lut)
         first_moving = int(np.argmax(lut > lut[0] + 1e-6)) if lut[-1] > lut[0] + 1e-6 else 256
         self.moving_fraction = float(mhist[first_moving:].sum()) / max(1, msub.size)
         np.copyto(self._cur, frame, casting="unsafe")

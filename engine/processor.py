@@ -137,7 +137,7 @@ class FrameProcessor:
             t2 = time.perf_counter()
             out = enh.apply(frame, pmap, params)
             t3 = time.perf_counter()
-            out = self._spatial.process(out, params.denoise)
+            out = self._spatial.process(out, params.denoise, self._denoiser.noise_ratio)
             t4 = time.perf_counter()
         self.timings = ProcessTimings((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3,
                                       (t0 - td + t4 - t3) * 1e3, (t4 - t3) * 1e3)

@@ -147,8 +147,12 @@ class SpatialDenoiser:
         self.noise_level = 0.0
         self.effective = 0.0
 
-    def process(self, frame: np.ndarray, denoise: float) -> np.ndarray:
-        """Denoise one enhanced uint8 (H, W, 3) RGB frame; ``denoise`` in [0, 1] (0 = off)."""
+    def process(self, frame: np.ndarray, denoise: float, noise_ratio: np.ndarray | None = None) -> np.ndarray:
+        """Denoise one enhanced uint8 (H, W, 3) RGB frame; ``denoise`` in [0, 1] (0 = off).
+
+        ``noise_ratio``: optional float32 ((H+1)//2, (W+1)//2) map, >= 1, of how much larger
+        each pixel's noise variance is than the frame's typical pixel (the temporal
+        denoiser's ``noise_ratio``: the area a moving object just left); ε scales with it."""
         self.effective = 0.0
         if not denoise > 0.0:
             return frame
@@ -174,12 +178,14 @@ class SpatialDenoiser:
         if amount <= 0.0:
             return frame
         self.effective = amount
-        ynew = self._luma(y, half, amount)
+        ratio = noise_ratio if noise_ratio is not None and noise_ratio.shape == half.shape[:2] else None
+        ynew = self._luma(y, half, amount, ratio)
         # chroma: a quarter-size copy (area average of the half-size one) upsampled back,
         # blended with the original chroma by the amount (at most full replacement)
         quarter = cv2.resize(half, ((hw + 1) // 2, (hh + 1) // 2), interpolation=cv2.INTER_AREA)
         if _CHROMA_RADIUS > 0:
-            quarter = self._chroma(quarter, amount)
+            quarter = self._chroma(quarter, amount, None if ratio is None else cv2.resize(
+                ratio, (quarter.shape[1], quarter.shape[0]), interpolation=cv2.INTER_AREA))
         up = cv2.resize(quarter, (w, h), interpolation=cv2.INTER_LINEAR)
         wc = min(1.0, 2.0 * amount)
         if wc < 1.0:
@@ -187,7 +193,7 @@ class SpatialDenoiser:
         cv2.insertChannel(ynew, up, 0)  # in place
         return cv2.cvtColor(up, cv2.COLOR_YCrCb2RGB)
 
-    def _chroma(self, quarter: np.ndarray, amount: float) -> np.ndarray:
+    def _chroma(self, quarter: np.ndarray, amount: float, ratio: np.ndarray | None = None) -> np.ndarray:
         """Joint (luma-guided) filter of Cr and Cb on the quarter-size YCrCb copy
         (uint8 (h, w, 3)): chroma is averaged over about 20×20 full-size pixels except
         across luma edges well above the noise. Returns uint8 (h, w, 3)."""
@@ -203,7 +209,8 @@ class SpatialDenoiser:
         # the quarter-size luma carries about half the half-size noise σ (white noise)
         k = _K_CHROMA * amount / 2.0
         lut = np.repeat((k * self.sigma) ** 2, 256 // NOISE_BINS).astype(np.float32)
-        den = var + lut[np.clip(my + 0.5, 0, 255).astype(np.uint8)] + np.float32(1e-3)
+        eps = lut[np.clip(my + 0.5, 0, 255).astype(np.uint8)]
+        den = var + (eps if ratio is None else eps * ratio.reshape(eps.shape)) + np.float32(1e-3)
         out = [yq]
         for c in (cr, cb):
             mc = box(c)
@@ -212,7 +219,7 @@ class SpatialDenoiser:
             out.append(box(a) * yq + box(b))
         return cv2.convertScaleAbs(cv2.merge(out))
 
-    def _luma(self, y: np.ndarray, half: np.ndarray, amount: float) -> np.ndarray:
+    def _luma(self, y: np.ndarray, half: np.ndarray, amount: float, ratio: np.ndarray | None = None) -> np.ndarray:
         """Fast guided filter of the full-size luma ``y`` (uint8 (H, W)) with the
         coefficients computed on ``half`` (uint8 (h, w, 3) YCrCb, half size)."""
         h, w = y.shape
@@ -226,6 +233,8 @@ class SpatialDenoiser:
         # σ and the variance are both measured on the half-size copy
         lut = np.repeat((k * self.sigma) ** 2, 256 // NOISE_BINS).astype(np.float32)
         eps = cv2.LUT(cv2.convertScaleAbs(mean), lut)
+        if ratio is not None:
+            eps *= ratio  # numpy: thin frames (see _chroma)
         a = cv2.divide(var, cv2.add(cv2.add(var, eps), 1e-3))
         b = cv2.subtract(mean, cv2.multiply(a, mean))
         a = cv2.resize(cv2.boxFilter(a, -1, ksize, borderType=cv2.BORDER_REFLECT), (w, h),

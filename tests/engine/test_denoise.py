@@ -144,3 +144,51 @@ def test_dim_moving_object_on_heavy_noise_leaves_no_ghost_trail() -> None:
         bg &= ~m
     std = lambda fs: float(np.std(np.stack([f[bg] for f in fs[10:]]).astype(np.float64), axis=0).mean())
     assert std(out) < 0.6 * std(frames)
+
+
+def test_the_area_a_moving_object_left_is_marked_noisier_and_denoised_harder() -> None:
+    """Pixels that were moving restart the temporal average and carry the input's noise
+    for a few frames; ``noise_ratio`` (half size) marks them and the spatial stage scales
+    its ε with it. Regression: on the demo clip a trail of noise speckles followed the
+    ball with SCI (the spatial stage was tuned to the frame's, temporally reduced, noise)."""
+    import cv2
+
+    from engine.spatial_denoise import SpatialDenoiser
+
+    frames, masks = _dim_moving_disk_clip()
+    d = TemporalDenoiser()
+    for f in frames[:-1]:
+        out = d.process(f, 0.5)
+    out = d.process(frames[-1], 0.5)
+    ratio = d.noise_ratio
+    assert ratio is not None and ratio.shape == ((out.shape[0] + 1) // 2, (out.shape[1] + 1) // 2)
+    t = len(frames) - 1
+    trail = np.zeros_like(masks[t])
+    for k in range(1, 4):
+        trail |= masks[t - k]
+    trail &= ~masks[t]
+    bg = np.ones_like(masks[0])
+    for m in masks:
+        bg &= ~m
+    half = lambda m: cv2.resize(m.astype(np.uint8), (ratio.shape[1], ratio.shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
+    assert float(np.median(ratio[half(bg)])) < 1.2
+    assert float(ratio[half(trail)].mean()) > 2.0
+    # the spatial stage denoises the trail harder with the ratio than without it
+    bright = cv2.convertScaleAbs(out, alpha=4.0)
+    with_r = SpatialDenoiser().process(bright, 0.5, ratio)
+    without = SpatialDenoiser().process(bright, 0.5)
+    rough = lambda img: float(np.abs(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.CV_32F))[trail].mean())
+    assert rough(with_r) < 0.8 * rough(without)
+    assert np.array_equal(with_r[bg & ~cv2.dilate(trail.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)].mean(axis=0).round(),
+                          without[bg & ~cv2.dilate(trail.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)].mean(axis=0).round())
+
+
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 13), w=st.integers(1, 13), seed=st.integers(0, 999))
+def test_processor_with_both_denoise_stages_on_any_shape(h: int, w: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    proc = FrameProcessor(LocalGainEnhancer(), EnhanceParams(smoothing=0.5, denoise=1.0))
+    for _ in range(4):
+        f = rng.integers(0, 60, (h, w, 3), dtype=np.uint8)
+        out = proc.process(f)
+        assert out.shape == (h, w, 3) and out.dtype == np.uint8
