@@ -91,6 +91,9 @@ class TemporalDenoiser:
         gain: global exposure ratio of the last frame to the previous output (the state is
             scaled by it first, so exposure flicker and light changes are followed, not
             averaged away: denoising removes noise, the temporal filter handles flicker).
+        noise_ratio: float32 ((H+1)//2, (W+1)//2) in [1, 8], or None when the last frame was
+            not filtered: each pixel's residual noise variance over the frame's median (see
+            ``_track_variance``); the spatial stage scales its ε with it.
     """
 
     def __init__(self) -> None:

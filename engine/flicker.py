@@ -52,7 +52,8 @@ import numpy as np
 from engine.enhancer import downscale
 
 __all__ = [
-    "mean_luma", "brightness_flicker_index", "brightness_trend", "TREND_FRAMES", "output_flicker", "FlowPair", "compute_flows",
+    "mean_luma", "brightness_flicker_index", "brightness_trend", "TREND_FRAMES", "output_flicker",
+    "FlowPair", "compute_flows",
     "warped_error", "FlickerReport", "measure", "deflicker", "synthetic_clip", "SyntheticClip",
     "enhance_frames", "reduction", "noise_sigma", "temporal_noise",
 ]
