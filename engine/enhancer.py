@@ -40,11 +40,12 @@ class ParamMap:
         small: the downscaled uint8 (h, w, 3) frame the map was estimated from (the
             temporal filter uses it for motion and scene-cut detection).
         extra: method-specific extras (e.g. the exposure control's wanted output level).
-        exposure_power: how the map scales with the frame's exposure: the map of a frame
-            k times brighter is about ``k ** exposure_power`` times this one (1 for LIME's
-            illumination, which is taken from the pixel values; 0 = does not scale). The
-            temporal filter carries its state along the frame's global exposure change by
-            this power, so a smoothed map cancels exposure flicker as the per-frame map does.
+        exposure_power: how the temporal filter carries its smoothed state when the frame
+            gets k times brighter (global exposure change, measured on the small frames): the
+            state is multiplied by ``k ** exposure_power`` before it is blended. Methods set
+            it so that their output brightness does not move with k (LIME x·T^(−γs): 1/(γs);
+            CLAHE x·g^s: −1/s), so a smoothed map holds the picture steady through exposure
+            flicker, as the learned methods' smoothed output level does; 0 = no carry.
     """
 
     data: np.ndarray

@@ -23,7 +23,7 @@ from engine.models.common_params import DENOISE, EXPOSURE, SMOOTHING, strength_s
 from engine.params import EnhanceParams
 from engine.registry import MethodDescriptor, register
 
-__all__ = ["GammaEnhancer", "ClaheEnhancer", "LimeEnhancer", "guided_filter", "apply_gain"]
+__all__ = ["GammaEnhancer", "ClaheEnhancer", "LimeEnhancer", "guided_filter", "apply_gain", "carry_power"]
 
 
 def apply_gain(frame: np.ndarray, gain: np.ndarray) -> np.ndarray:
@@ -172,9 +172,6 @@ class ClaheEnhancer(Enhancer):
     clip_limit = 2.5
     tiles = 8
     max_gain = 6.0
-    #: the gain of a frame k times brighter is about k ** −0.2 times this one (measured on
-    #: generated scenes, k = 0.8 … 1.25: −0.13 … −0.30); see ``ParamMap.exposure_power``
-    exposure_power = -0.2
 
     def __init__(self, descriptor: MethodDescriptor) -> None:
         self.descriptor = descriptor
@@ -192,12 +189,16 @@ class ClaheEnhancer(Enhancer):
 
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
         small = downscale(frame, self.estimate_size)
+        # carried as g · k^(−1/s) through an exposure change k, the output x·g^s keeps its
+        # brightness (per frame CLAHE passes about k^0.8 of it; see ParamMap.exposure_power)
         return ParamMap(self.gain(small), "gain", frame.shape[:2], small,
-                        exposure_power=self.exposure_power)
+                        exposure_power=-carry_power(1.0, params.strength))
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         check_rgb8(frame)
-        return apply_gain(frame, _powered(pmap.data[:, :, 0], max(0.0, float(params.strength))))
+        # a map carried along an exposure change may fall below 1: never darken the input
+        g = np.maximum(pmap.data[:, :, 0], np.float32(1.0))
+        return apply_gain(frame, _powered(g, max(0.0, float(params.strength))))
 
     def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
         p = params or self.descriptor.default_params()
@@ -239,8 +240,10 @@ class LimeEnhancer(Enhancer):
 
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
         small = downscale(frame, self.estimate_size)
-        # T is the (smoothed) max channel: proportional to the frame's exposure
-        return ParamMap(self.illumination(small), "illumination", frame.shape[:2], small, exposure_power=1.0)
+        # carried as T · k^(1/(γ s)) through an exposure change k, the output x·T^(−γ s) keeps
+        # its brightness (per frame LIME passes k^0.2 of it; see ParamMap.exposure_power)
+        return ParamMap(self.illumination(small), "illumination", frame.shape[:2], small,
+                        exposure_power=carry_power(self.gamma, params.strength))
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         check_rgb8(frame)
@@ -253,6 +256,14 @@ class LimeEnhancer(Enhancer):
         check_rgb8(frame)
         t = np.ascontiguousarray(self.illumination(frame)[:, :, 0])
         return apply_gain(frame, self._gain(t, p.strength))
+
+
+def carry_power(exponent: float, strength: float) -> float:
+    """``1 / (exponent · strength)``, at most 4 (0 for strength 0): the power by which a map
+    M whose output is x · M^(−exponent·strength) must follow an exposure change k (M · k^p)
+    for that output to keep its brightness."""
+    es = float(exponent) * max(0.0, float(strength))
+    return 0.0 if es <= 0.0 else min(4.0, 1.0 / es)
 
 
 def _gamma_factory(**_: object) -> Enhancer:
