@@ -27,10 +27,10 @@ the output mean it asks for) are one global number per frame: they move ``extra_
 (3) times slower than static map pixels, whatever the motion, snap on a light change and
 restart on a cut. Smoothing the output's level, not the gain, keeps the output steady
 where the per-frame control cancels the input's exposure flicker (a smoothed gain made the
-output show that flicker in full). A map that scales with the frame's exposure
-(``ParamMap.exposure_power``, e.g. LIME's illumination) is carried along the global
-exposure change (the median per-pixel ratio of consecutive small frames) before it is blended, for
-the same reason. While a large light
+output show that flicker in full). A map with an ``exposure_power`` p (LIME's illumination,
+CLAHE's gain) is multiplied by k**p when the frame gets k times brighter (k: the median
+per-pixel ratio of consecutive small frames) before it is blended; the methods choose p so
+that their output keeps its brightness, for the same reason. While a large light
 change (more than twice ``light_threshold``) is still unconfirmed, each frame passes through
 with its own map and values and the state waits, so a lamp is not shown with the dark
 scene's map or gain (``last_pending``).
@@ -311,7 +311,7 @@ class TemporalFilter:
         h, w = data.shape[:2]
         if pmap.exposure_power and y is not None:
             # carry the state along the global exposure change (see ParamMap.exposure_power):
-            # smoothing then averages the map's structure, not the exposure flicker it cancels
+            # the output keeps its brightness, smoothing averages the map's structure
             self._state *= np.float32(self._carry ** pmap.exposure_power)
         self._carry = 1.0
         if isinstance(weight, np.ndarray):
