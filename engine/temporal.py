@@ -221,7 +221,7 @@ class TemporalFilter:
         if y is None:
             weight: np.ndarray | float = a0
         else:
-            w = self._weights(y, a0)
+            w = self._weights(y, a0, carry=bool(pmap.exposure_power))
             if w is None:  # scene cut
                 self._start(pmap, data, y)
                 self.cuts += 1
@@ -253,8 +253,9 @@ class TemporalFilter:
         sigma = self._sigma if self._sigma is not None else 1.0
         return self.noise_k * sigma + self.rel_tolerance * level + 0.5
 
-    def _weights(self, y: np.ndarray, a0: float) -> np.ndarray | None:
-        """Per-pixel EMA weight (hs, ws) for this frame, or None for a scene cut."""
+    def _weights(self, y: np.ndarray, a0: float, carry: bool = False) -> np.ndarray | None:
+        """Per-pixel EMA weight (hs, ws) for this frame, or None for a scene cut; ``carry``:
+        the map is carried along the exposure (accumulate this frame's exposure step)."""
         assert self._prev is not None and self._ref is not None
         med_y = float(np.median(y))
         # --- against the previous frame: noise estimate and cut detection
@@ -276,7 +277,8 @@ class TemporalFilter:
         # ratio (content that moves, party lights, leave the median where it is; the ratio of
         # the frames' mean or median brightness took them for exposure changes and the
         # carried LIME map flickered: dev clip BFI 0.38 % against 0.27 % this way)
-        self._carry *= float(np.median((y + 1.0) / (self._prev + 1.0)))
+        if carry:
+            self._carry *= float(np.median((y + 1.0) / (self._prev + 1.0)))
         self._prev, self._prev_hist, self._prev_median = y, hist, med_y
         # --- against the reference the state was built on: motion and light changes
         ref_median = float(np.median(self._ref))
