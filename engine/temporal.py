@@ -74,7 +74,7 @@ _ANALYSIS_SIZE = 128  # long side, pixels, of the brightness the scene analysis 
 _MOTION_DILATE = 7
 
 
-def _luma(small: np.ndarray) -> np.ndarray:
+def _brightness(small: np.ndarray) -> np.ndarray:
     """Blurred float32 brightness max(R, G, B), 0..255, of a uint8 (h, w, 3) RGB frame,
     area-reduced to a long side of at most ``_ANALYSIS_SIZE`` pixels (motion, cuts and
     light changes are judged there; the weights are resized onto the map).
@@ -209,7 +209,7 @@ class TemporalFilter:
             self.reset()
             return pmap
         data = np.asarray(pmap.data, dtype=np.float32)
-        y = _luma(pmap.small) if pmap.small is not None else None
+        y = _brightness(pmap.small) if pmap.small is not None else None
         fresh = (self._state is None or self._state.shape != data.shape or self._kind != pmap.kind
                  or (y is None) != (self._ref is None)
                  or (y is not None and self._ref is not None and self._ref.shape != y.shape))
