@@ -84,7 +84,8 @@ class TemporalDenoiser:
 
     Attributes:
         noise_level: running median of the box3×3 luma |difference|, grey levels.
-        motion_noise: running median of the motion difference ``d``, grey levels.
+        motion_noise: running median of the motion difference ``d``, grey levels (kept, not
+            updated, while the source is too clean to denoise).
         moving_fraction: fraction of pixels of the last frame taken as moving (w > w_min).
         effective: the denoise amount actually used on the last frame: ``denoise`` scaled
             by how noisy the source is (0 below m = 0.5 grey levels, full from m = 1.5).
@@ -111,6 +112,7 @@ class TemporalDenoiser:
         self.noise_ratio: np.ndarray | None = None
         self.noise_level = 0.0
         self._motion_level = 0.0   # running median of the motion difference, eighths of a level
+        self._motion_fresh = True  # the next motion median is taken as it is
         self.motion_noise = 0.0
         self._fresh = True
         self.moving_fraction = 0.0
@@ -193,6 +195,19 @@ class TemporalDenoiser:
         # track the noise scale slowly; motion bursts raise it only gradually
         self.noise_level = median if self._fresh else (
             0.9 * self.noise_level + 0.1 * min(median, 2.0 * self.noise_level + 1.0))
+        self._fresh = False
+        # a clean (or codec-flattened) source has nothing to average out, and re-quantising
+        # a temporal average to 8 bits would only add texture: fade in with the noise (the
+        # processor then runs a second instance after the gain, see engine.processor)
+        amount = float(denoise) * min(1.0, max(0.0, (self.noise_level - _CLEAN) / _RAMP))
+        self.effective = amount
+        if amount <= 0.0:
+            np.copyto(self._state, frame, casting="unsafe")
+            self._prev = np.ascontiguousarray(frame).copy()
+            self.moving_fraction = 0.0
+            self._var = self.noise_ratio = None
+            self._motion_fresh = True  # the motion test is skipped while idle
+            return frame
         # motion test: on the difference of box-averaged lumas (signed, then absolute), in
         # eighths of a grey level. Averaging K×K pixels before taking the difference cuts the
         # noise std K-fold while a moving object's change stays; a per-pixel test (as |·|
@@ -202,20 +217,10 @@ class TemporalDenoiser:
         msub = mk[::4, ::4].ravel()
         mhist = np.bincount(msub, minlength=256)
         mmed = float(np.searchsorted(np.cumsum(mhist), 0.5 * msub.size))
-        self._motion_level = mmed if self._fresh else (
+        self._motion_level = mmed if self._motion_fresh else (
             0.9 * self._motion_level + 0.1 * min(mmed, 2.0 * self._motion_level + 1.0))
+        self._motion_fresh = False
         self.motion_noise = self._motion_level / _SCALE
-        self._fresh = False
-        # a clean (or codec-flattened) source has nothing to average out, and re-quantising
-        # a temporal average to 8 bits would only add texture: fade in with the noise
-        amount = float(denoise) * min(1.0, max(0.0, (self.noise_level - _CLEAN) / _RAMP))
-        self.effective = amount
-        if amount <= 0.0:
-            np.copyto(self._state, frame, casting="unsafe")
-            self._prev = np.ascontiguousarray(frame).copy()
-            self.moving_fraction = 0.0
-            self._var = self.noise_ratio = None
-            return frame
         lut = self._weights_lut(self._motion_level, amount)
         w = cv2.LUT(mk, lut)
         self._track_variance(mk, lut)

@@ -9,6 +9,16 @@ the enhanced frame (after the gain, after any temporal averaging) and removes it
 the only noise reduction a still or a video's first frame gets. Both are driven by the
 one ``denoise`` parameter.
 
+A source whose noise was flattened by a codec (a phone's H.264 clip) has less than half a
+grey level of frame-to-frame noise in the dark input, so the input-side temporal
+denoiser leaves it alone (a temporal average re-quantised to 8 bits before a ×10 gain
+would only add texture). After the gain that noise is several grey levels: blocky
+compression noise that changes from frame to frame. For such a source (the input stage's
+``effective`` amount is 0) a second :class:`TemporalDenoiser` runs on the *enhanced*
+frame, before the spatial stage; it is reset whenever the input stage is working, so
+exactly one temporal stage averages each frame. On a clean, bright source the output
+stage finds no noise either and passes the frame through.
+
 :class:`FrameProcessor` is what the video pipeline, the CLI and the studio call for each
 frame; :func:`enhance_still` runs the same steps on one picture (stills, ``lowlight
 eval``), so ``denoise`` means the same everywhere. Parameter and method changes are
@@ -66,6 +76,7 @@ class FrameProcessor:
         self._params = enhancer.descriptor.clamp(params or enhancer.descriptor.default_params())
         self._temporal = TemporalFilter()
         self._denoiser = TemporalDenoiser()
+        self._out_denoiser = TemporalDenoiser()
         self._spatial = SpatialDenoiser()
         self.timings = ProcessTimings()
 
@@ -106,6 +117,12 @@ class FrameProcessor:
         return self._denoiser
 
     @property
+    def output_denoiser(self) -> TemporalDenoiser:
+        """The temporal denoiser run on the enhanced frame when the input stage is idle
+        (a codec-flattened or clean source; see the module docstring)."""
+        return self._out_denoiser
+
+    @property
     def spatial_denoiser(self) -> SpatialDenoiser:
         """The noise-aware spatial denoiser run on the enhanced frame (its ``noise_level``
         and ``effective`` describe the last frame)."""
@@ -116,6 +133,7 @@ class FrameProcessor:
         with self._lock:
             self._temporal.reset()
             self._denoiser.reset()
+            self._out_denoiser.reset()
 
     def flush(self) -> None:
         """End of stream: both temporal stages are causal, so nothing is pending; the
@@ -123,6 +141,7 @@ class FrameProcessor:
         with self._lock:
             self._temporal.flush()
             self._denoiser.flush()
+            self._out_denoiser.flush()
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         """Enhance one uint8 (H, W, 3) RGB frame; returns a new uint8 (H, W, 3) frame."""
@@ -137,10 +156,17 @@ class FrameProcessor:
             t2 = time.perf_counter()
             out = enh.apply(frame, pmap, params)
             t3 = time.perf_counter()
-            out = self._spatial.process(out, params.denoise, self._denoiser.noise_ratio)
+            if self._denoiser.effective > 0.0:
+                self._out_denoiser.reset()
+                ratio = self._denoiser.noise_ratio
+            else:  # nothing averaged on the input side: the noise shows after the gain
+                out = self._out_denoiser.process(out, params.denoise)
+                ratio = self._out_denoiser.noise_ratio
             t4 = time.perf_counter()
+            out = self._spatial.process(out, params.denoise, ratio)
+            t5 = time.perf_counter()
         self.timings = ProcessTimings((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3,
-                                      (t0 - td + t4 - t3) * 1e3, (t4 - t3) * 1e3)
+                                      (t0 - td + t5 - t3) * 1e3, (t5 - t4) * 1e3)
         return out
 
 
