@@ -44,9 +44,9 @@ __all__ = ["FrameProcessor", "ProcessTimings", "enhance_still"]
 
 @dataclass(frozen=True)
 class ProcessTimings:
-    """Wall-clock milliseconds spent on the last frame, per step. ``denoise_ms`` is both
-    denoise stages together (temporal before estimate, spatial after apply);
-    ``spatial_ms`` is the spatial stage's part of it."""
+    """Wall-clock milliseconds spent on the last frame, per step. ``denoise_ms`` is every
+    denoise stage together (temporal before estimate, or after apply on a codec-flattened
+    source, and spatial after apply); ``spatial_ms`` is the spatial stage's part of it."""
 
     estimate_ms: float = 0.0
     smooth_ms: float = 0.0
