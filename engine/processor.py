@@ -136,7 +136,7 @@ class FrameProcessor:
             self._out_denoiser.reset()
 
     def flush(self) -> None:
-        """End of stream: both temporal stages are causal, so nothing is pending; the
+        """End of stream: every temporal stage is causal, so nothing is pending; the
         state is dropped so the next stream starts clean."""
         with self._lock:
             self._temporal.flush()
