@@ -14,6 +14,7 @@ original frame and a larger s never darkens any pixel.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -85,6 +86,41 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     a = cov_ip / (var_i + np.float32(eps))
     b = mean_p - a * mean_i
     return box(a) * guide + box(b)
+
+
+def _out_level(small: np.ndarray, gain: np.ndarray) -> float:
+    """log(mean BT.601 luma · 255 + 1) of uint8 ``small`` (h, w, 3) times ``gain`` (float32
+    (h, w), same size): the output level a gain map's temporal smoothing holds."""
+    return math.log(ex.mean_luma(apply_gain(small, gain)) * 255.0 + 1.0)
+
+
+def _on_level(small: np.ndarray, m: np.ndarray, level: float, gain_of: Callable[[np.ndarray], np.ndarray],
+              scaled: Callable[[np.ndarray, float], np.ndarray], slope: float) -> np.ndarray:
+    """The map ``m`` (float32 (h, w)) scaled by one factor f in [1/4, 4] (``scaled(m, f)``,
+    which clips to the map's range) so that ``small`` times ``gain_of(map)`` has the output
+    level ``level`` (:func:`_out_level`); ``m`` itself when it already has it (a per-frame
+    map: its own level). ``slope``: d log(output) / d log f away from the clips (LIME's
+    illumination −γ, CLAHE's gain 1), used for a few fixed-point steps."""
+    cur = _out_level(small, gain_of(m))
+    if abs(cur - level) < 1e-6:
+        return m
+    f, out = 1.0, m
+    for _ in range(4):
+        f = min(4.0, max(0.25, f * math.exp((level - cur) / slope)))
+        out = scaled(m, f)
+        cur = _out_level(small, gain_of(out))
+        if abs(cur - level) < 1e-3:
+            break
+    return out
+
+
+def _level_small(pmap: ParamMap, shape: tuple[int, ...]) -> tuple[float, np.ndarray] | None:
+    """(the map's smoothed output level, its small frame) when ``pmap`` carries both for a
+    map of ``shape`` (h, w), else None."""
+    level, small = pmap.extra.get(ex.LOG_LEVEL), pmap.small
+    if level is None or small is None or small.shape[:2] != shape:
+        return None
+    return float(level), np.ascontiguousarray(small)
 
 
 class GammaEnhancer(Enhancer):
@@ -165,7 +201,9 @@ class ClaheEnhancer(Enhancer):
     ``tiles`` × ``tiles`` grid laid over the whole picture, so the tile layout is the same
     at any resolution) is applied to L. The gain is (L' + 1) / (L + 1), clamped to
     [1, ``max_gain``]: equalisation is only allowed to brighten, which keeps ``strength``
-    monotone. The map is that gain, float32 (h, w, 1), kind ``"gain"``.
+    monotone. The map is that gain, float32 (h, w, 1), kind ``"gain"``, with the output's
+    level at strength 1 in ``extra["log_level"]``, smoothed by the temporal filter and put
+    back on the map in ``apply`` as LIME's (see :class:`LimeEnhancer`).
     Fast path: gain of the downscaled copy, upsampled; reference: gain per pixel at full
     resolution (on textured areas the reference keeps CLAHE's local tone curve, the fast
     path a locally constant gain).
@@ -193,13 +231,19 @@ class ClaheEnhancer(Enhancer):
         small = downscale(frame, self.estimate_size)
         # carried as g · k^(−1/s) through an exposure change k, the output x·g^s keeps its
         # brightness (per frame CLAHE passes about k^0.8 of it; see ParamMap.exposure_power)
-        return ParamMap(self.gain(small), "gain", frame.shape[:2], small,
+        g = self.gain(small)
+        # the output's level at strength 1 travels with the map (see LimeEnhancer)
+        return ParamMap(g, "gain", frame.shape[:2], small, {ex.LOG_LEVEL: _out_level(small, g[:, :, 0])},
                         exposure_power=-carry_power(1.0, params.strength))
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         check_rgb8(frame)
         # a map carried along an exposure change may fall below 1: never darken the input
         g = np.maximum(pmap.data[:, :, 0], np.float32(1.0))
+        on = _level_small(pmap, g.shape)
+        if on is not None:  # put the (smoothed) map on its smoothed output level
+            g = _on_level(on[1], g, on[0], lambda m: m,
+                          lambda m, f: np.clip(m * np.float32(f), 1.0, self.max_gain), 1.0)
         return apply_gain(frame, _powered(g, max(0.0, float(params.strength))))
 
     def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
@@ -245,11 +289,6 @@ class LimeEnhancer(Enhancer):
     def _gain(self, t: np.ndarray, strength: float) -> np.ndarray:
         return _powered(t, -self.gamma * max(0.0, float(strength)))
 
-    def _out_level(self, small: np.ndarray, t: np.ndarray) -> float:
-        """log(mean BT.601 luma · 255 + 1) of the output at strength 1 of uint8 ``small``
-        (h, w, 3) with the illumination ``t`` (float32 (h, w), same size)."""
-        return math.log(ex.mean_luma(apply_gain(small, self._gain(t, 1.0))) * 255.0 + 1.0)
-
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
         small = downscale(frame, self.estimate_size)
         t = self.illumination(small)
@@ -258,37 +297,22 @@ class LimeEnhancer(Enhancer):
         # The output's level (at strength 1, so it does not depend on the strength) travels
         # with the map as the learned methods' does: the temporal filter smooths it, and
         # apply puts the smoothed map on it.
-        return ParamMap(t, "illumination", frame.shape[:2], small, {ex.LOG_LEVEL: self._out_level(small, t[:, :, 0])},
+        level = _out_level(small, self._gain(t[:, :, 0], 1.0))
+        return ParamMap(t, "illumination", frame.shape[:2], small, {ex.LOG_LEVEL: level},
                         exposure_power=carry_power(self.gamma, params.strength))
-
-    def _on_level(self, small: np.ndarray, t: np.ndarray, level: float) -> np.ndarray:
-        """``t`` (float32 (h, w) in [floor, 1]) scaled by one factor f in [1/4, 4] so that
-        the output of ``small`` at strength 1 has the output level ``level`` (see
-        :meth:`_out_level`); ``t`` itself when it already has it (the per-frame map)."""
-        cur = self._out_level(small, t)
-        if abs(cur - level) < 1e-6:
-            return t
-        f, out = 1.0, t
-        for _ in range(4):  # output ∝ T^(−γ) away from the clips: a few fixed-point steps
-            f = min(4.0, max(0.25, f * math.exp((cur - level) / self.gamma)))
-            out = np.clip(t * np.float32(f), self.floor, 1.0)
-            cur = self._out_level(small, out)
-            if abs(cur - level) < 1e-3:
-                break
-        return out
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         check_rgb8(frame)
         # a smoothed map carried along an exposure change may leave [floor, 1]
         t = np.clip(pmap.data[:, :, 0], self.floor, 1.0)
-        level = pmap.extra.get(ex.LOG_LEVEL)
-        small = pmap.small
-        if level is not None and small is not None and small.shape[:2] == t.shape:
+        on = _level_small(pmap, t.shape)
+        if on is not None:
             # a smoothed map lags the frame: a dark scene's glow that grew (a party light)
             # was not followed and the output brightened 3x more than the input (dev clip
             # BFI 0.23 % against 0.19 % per frame). The map is put on the smoothed level;
             # one factor for the whole map, so the output stays monotone in the strength.
-            t = self._on_level(np.ascontiguousarray(small), t, float(level))
+            t = _on_level(on[1], t, on[0], lambda m: self._gain(m, 1.0),
+                          lambda m, f: np.clip(m * np.float32(f), self.floor, 1.0), -self.gamma)
         return apply_gain(frame, self._gain(t, params.strength))
 
     def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
