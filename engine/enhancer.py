@@ -80,7 +80,10 @@ def downscale(frame: np.ndarray, long_side: int) -> np.ndarray:
 
 class Enhancer(ABC):
     """Base class of every method. Instances are created through
-    :func:`engine.registry.create`; one instance may be used from one thread at a time.
+    :func:`engine.registry.create`. ``estimate`` and ``apply`` may run at the same time on
+    two threads for different frames (the two halves of
+    :class:`engine.processor.FrameProcessor` in a pipeline), so they share no mutable state
+    beyond caches that are replaced whole; otherwise one thread at a time.
 
     Attributes:
         descriptor: the registry entry this enhancer implements.

@@ -113,10 +113,11 @@ def _threads_line(t: dict[str, int]) -> str:
 
 def format_table(records: list[bench.BenchRecord]) -> str:
     """The records as an aligned text table."""
-    head = ["method", "backend", "device", "path", "stage", "params", "size", "fps", "p95 ms", "RSS MiB",
-            "frames", "note"]
+    head = ["method", "backend", "device", "path", "stage", "params", "size", "fps", "2-stage fps", "p95 ms",
+            "RSS MiB", "frames", "note"]
     rows = [[r.method, r.backend, r.device, r.path, r.stage, r.params_mode, f"{r.width}x{r.height}",
-             _fmt(r.fps_median), _fmt(r.ms_p95), f"{r.rss_mb:.0f}", str(r.frames), r.note] for r in records]
+             _fmt(r.fps_median), "-" if r.fps_two_stage is None else _fmt(r.fps_two_stage), _fmt(r.ms_p95),
+             f"{r.rss_mb:.0f}", str(r.frames), r.note] for r in records]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(head, widths)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))

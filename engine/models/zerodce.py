@@ -347,9 +347,12 @@ class ZeroDCEEnhancer(_CurveEnhancer):
 
     def _predict_curve(self, x: np.ndarray, maps: list[np.ndarray], n: int, c: float) -> np.ndarray:
         # a_eq is limited to [0, 2]: the fast path cannot go beyond LE_2^n(x)
-        if self._ceiling is None or self._ceiling[0] != n:
-            self._ceiling = (n, enhance_curve(np.arange(256) / 255.0, np.float64(2.0), n, 1.0))
-        ceiling = self._ceiling[1][np.rint(x * 255.0).astype(np.intp)]
+        # one read of the cache: estimate and apply may run at once on two threads
+        cached = self._ceiling
+        if cached is None or cached[0] != n:
+            cached = (n, enhance_curve(np.arange(256) / 255.0, np.float64(2.0), n, 1.0))
+            self._ceiling = cached
+        ceiling = cached[1][np.rint(x * 255.0).astype(np.intp)]
         return np.minimum(enhance_curve(x, maps, n, c), ceiling)
 
 

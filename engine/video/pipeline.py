@@ -1,5 +1,10 @@
 """Threaded frame pipeline: source thread → enhance worker → sink, joined by bounded queues.
 
+A processor with two halves (``begin`` / ``finish``, :class:`engine.processor.FrameProcessor`)
+gets two enhance threads, ``begin`` of frame t+1 running while ``finish`` of frame t does,
+joined by a one-frame queue: on two cores about a quarter more frames per second, the
+same output, one more frame of latency.
+
 Two modes:
 
 - ``"export"``: every frame, in order, none dropped; a slow stage slows the others down
@@ -128,7 +133,8 @@ class Pipeline:
         source: any :class:`~engine.video.base.Source` (closed by the pipeline at the end).
         processor: an object with ``process(image) -> image`` (uint8 (H, W, 3) RGB in and
             out), normally :class:`engine.processor.FrameProcessor`; None passes frames
-            through unchanged.
+            through unchanged. One that also has ``begin(image) -> staged`` and
+            ``finish(staged) -> image`` runs its two halves on two threads.
         sink: where enhanced frames go; alternatively ``on_frame``.
         on_frame: ``callback(frame)`` receiving each enhanced :class:`Frame` (wrapped in a
             :class:`CallbackSink`); called from the sink thread.
@@ -170,6 +176,9 @@ class Pipeline:
         else:
             self._q1 = queue.Queue(maxsize=max(1, queue_size))
             self._q2 = queue.Queue(maxsize=max(1, queue_size))
+        self._two = processor is not None and all(
+            callable(getattr(processor, name, None)) for name in ("begin", "finish"))
+        self._qm: queue.Queue = queue.Queue(maxsize=1)  # begin → finish (two halves)
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._err_lock = threading.Lock()
@@ -185,12 +194,15 @@ class Pipeline:
 
     # ------------------------------------------------------------------ control
     def start(self) -> "Pipeline":
-        """Start the three threads (once)."""
+        """Start the threads (once): source, enhance, sink, and finish for a two-half
+        processor."""
         if self._threads:
             raise RuntimeError("pipeline already started")
         self._t_start = time.perf_counter()
-        for name, fn in (("source", self._run_source), ("enhance", self._run_enhance),
-                         ("sink", self._run_sink)):
+        stages = [("source", self._run_source), ("enhance", self._run_enhance), ("sink", self._run_sink)]
+        if self._two:
+            stages.append(("finish", self._run_finish))
+        for name, fn in stages:
             t = threading.Thread(target=fn, name=f"lowlight-{name}", daemon=True)
             self._threads.append(t)
         for t in self._threads:
@@ -367,6 +379,9 @@ class Pipeline:
                 if item is None:
                     return
                 if item is _END:
+                    if self._two:  # the finish stage flushes after the last frame
+                        self._put(self._qm, _END)
+                        return
                     flush = getattr(self.processor, "flush", None)
                     if flush is not None:
                         flush()
@@ -374,9 +389,39 @@ class Pipeline:
                     return
                 frame, t_read = item  # type: ignore[misc]
                 t0 = time.perf_counter()
+                if self._two:
+                    staged = self.processor.begin(frame.image)  # type: ignore[union-attr]
+                    with self._stats_lock:
+                        self._enhance_s += time.perf_counter() - t0
+                    if not self._put(self._qm, (frame, staged, t_read)):
+                        return
+                    continue
                 if self.processor is not None:
                     out = self.processor.process(frame.image)  # type: ignore[attr-defined]
                     frame = frame.with_image(out)
+                with self._stats_lock:
+                    self._enhance_s += time.perf_counter() - t0
+                if not self._put(self._q2, (frame, t_read)):
+                    return
+        except BaseException as exc:
+            self._fail(exc)
+
+    def _run_finish(self) -> None:
+        """Second half of a two-half processor, in the order the first half ran."""
+        try:
+            while True:
+                item = self._get(self._qm)
+                if item is None:
+                    return
+                if item is _END:
+                    flush = getattr(self.processor, "flush", None)
+                    if flush is not None:
+                        flush()
+                    self._put(self._q2, _END)
+                    return
+                frame, staged, t_read = item  # type: ignore[misc]
+                t0 = time.perf_counter()
+                frame = frame.with_image(self.processor.finish(staged))  # type: ignore[union-attr]
                 with self._stats_lock:
                     self._enhance_s += time.perf_counter() - t0
                 if not self._put(self._q2, (frame, t_read)):

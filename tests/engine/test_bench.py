@@ -57,6 +57,11 @@ def test_quick_json_has_the_schema_for_every_record(weights, capsys):
             assert r["stage"] == "enhance" and r["params_mode"] == "per_frame"
         if r["params_mode"] == "per_frame":
             assert r["params"]["smoothing"] == 0 and r["params"]["denoise"] == 0
+        # the fast enhance records also time the two halves on two threads
+        if r["path"] == "fast" and r["stage"] == "enhance":
+            assert isinstance(r["fps_two_stage"], float) and r["fps_two_stage"] > 0
+        else:
+            assert r["fps_two_stage"] is None
     seen = {(r["method"], r["backend"]) for r in records}
     for m in ("sci", "zerodce", "zerodce++"):
         assert (m, "torch") in seen and (m, "onnx") in seen
@@ -84,6 +89,8 @@ def test_table_output(capsys):
     assert len(rows) == 12
     assert {r[0] for r in rows} == {"gamma", "clahe"}
     assert all(r[1] == "numpy" and float(r[7]) > 0 for r in rows)
+    assert header[7:9] == ["fps", "2-stage"]  # "2-stage fps"
+    assert all((r[8] == "-") == (r[3] == "reference") for r in rows)
     assert "gamma" in err  # progress lines on stderr
 
 

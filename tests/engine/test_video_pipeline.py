@@ -153,6 +153,59 @@ def test_an_error_in_any_stage_reaches_the_caller(where):
     assert not pipe.is_running() and sink.aborted and not sink.closed
 
 
+class AddHalves(Add):
+    """``Add`` split into two halves (begin adds 1, finish adds 1); either may fail."""
+
+    def __init__(self, fail_begin: int | None = None, fail_finish: int | None = None,
+                 delay: float = 0.0) -> None:
+        super().__init__(delay=delay)
+        self.fail_begin, self.fail_finish, self.done = fail_begin, fail_finish, 0
+
+    def begin(self, img):
+        if self.fail_begin is not None and self.n >= self.fail_begin:
+            raise RuntimeError("begin broke")
+        self.n += 1
+        return img + 1
+
+    def finish(self, staged):
+        if self.fail_finish is not None and self.done >= self.fail_finish:
+            raise RuntimeError("finish broke")
+        self.done += 1
+        if self.delay:
+            time.sleep(self.delay)
+        return staged + 1
+
+
+def test_a_two_half_processor_keeps_every_frame_in_order():
+    sink = ListSink()
+    pipe = Pipeline(ListSource(30), AddHalves(), sink, mode="export", queue_size=2).start()
+    assert len(pipe._threads) == 4
+    stats = pipe.wait(timeout=20)
+    assert [f.index for f in sink.frames] == list(range(30))
+    assert [int(f.image[0, 0, 0]) for f in sink.frames] == [i + 2 for i in range(30)]
+    assert sink.closed and stats.frames_out == 30 and stats.enhance_ms >= 0
+
+
+@pytest.mark.parametrize("half", ["begin", "finish"])
+def test_an_error_in_either_half_reaches_the_caller(half):
+    errors: list[BaseException] = []
+    proc = AddHalves(fail_begin=5 if half == "begin" else None, fail_finish=5 if half == "finish" else None)
+    sink = ListSink()
+    pipe = Pipeline(ListSource(None), proc, sink, mode="export", on_error=errors.append).start()
+    with pytest.raises(RuntimeError, match=f"{half} broke"):
+        pipe.wait(timeout=10)
+    assert len(errors) == 1 and not pipe.is_running() and sink.aborted
+
+
+def test_stop_ends_both_halves_quickly():
+    sink = ListSink(delay=0.2)
+    pipe = Pipeline(ListSource(None), AddHalves(delay=0.01), sink, mode="live").start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    pipe.stop()
+    assert pipe.join(HANG_S) and time.monotonic() - t0 < HANG_S
+
+
 def test_pace_plays_at_the_frames_rate():
     src = ListSource(6)  # pts 0..0.2 s
     t0 = time.monotonic()

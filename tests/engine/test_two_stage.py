@@ -1,0 +1,161 @@
+"""FrameProcessor's two halves (``begin`` / ``finish``) and :class:`TwoStage`: the same
+frames as ``process``, in order, on two threads; errors, early stops and resets."""
+
+from __future__ import annotations
+
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from engine import registry
+from engine.flicker import synthetic_clip
+from engine.frame import Frame
+from engine.processor import FrameProcessor, TwoStage
+from engine.video.base import Sink, Source, SourceInfo
+from engine.video.pipeline import Pipeline
+
+
+def _noisy(n: int = 12) -> list[np.ndarray]:
+    """Noisy dark frames with a moving object: the input-side denoiser works."""
+    return synthetic_clip(n, (48, 80), seed=5).frames
+
+
+def _flattened(n: int = 12) -> list[np.ndarray]:
+    """A static textured dark scene with under half a level of noise: the input side idles
+    and the output-side temporal denoiser works (a codec-flattened phone clip)."""
+    rng = np.random.default_rng(2)
+    tex = cv2.GaussianBlur(rng.uniform(0, 1, (48, 80, 3)).astype(np.float32), (0, 0), 2.0)
+    scene = 12.0 * (0.4 + 1.2 * (tex - tex.min()) / (tex.max() - tex.min()))
+    return [np.clip(np.rint(scene + rng.normal(0, 0.4, scene.shape)), 0, 255).astype(np.uint8)
+            for _ in range(n)]
+
+
+@pytest.mark.parametrize("method", ["sci", "zerodce++", "gamma", "clahe", "lime"])
+@pytest.mark.parametrize("clip", [_noisy, _flattened])
+def test_two_threads_give_the_frames_process_gives(method, clip) -> None:
+    frames = clip()
+    enh = registry.create(method)
+    proc = FrameProcessor(enh)
+    sequential = [proc.process(f) for f in frames]
+    two = FrameProcessor(enh)
+    out = list(TwoStage(two).run(frames))
+    assert len(out) == len(frames)
+    for a, b in zip(sequential, out):
+        np.testing.assert_array_equal(a, b)
+    if clip is _flattened:  # the output-side stage ran in the second half
+        assert two.output_denoiser.effective > 0.0 and two.denoiser.effective == 0.0
+
+
+def test_finish_uses_the_method_and_parameters_begin_used() -> None:
+    """A method or slider change between the halves reaches the next frame, not the one
+    already begun (its map was estimated with the old ones)."""
+    frames = _noisy(3)
+    enh = registry.create("gamma")
+    proc = FrameProcessor(enh)
+    staged = proc.begin(frames[0])
+    proc.set_params(proc.params.replace(strength=0.0))
+    proc.set_enhancer(registry.create("lime"))
+    ref = FrameProcessor(enh)
+    np.testing.assert_array_equal(proc.finish(staged), ref.process(frames[0]))
+    assert proc.begin(frames[1]).enhancer.descriptor.name == "lime"
+
+
+def test_a_frame_begun_before_a_reset_is_finished_afresh() -> None:
+    frames = _flattened(8)
+    enh = registry.create("sci")
+    proc = FrameProcessor(enh)
+    for f in frames[:5]:
+        proc.process(f)
+    staged = proc.begin(frames[5])
+    proc.reset()  # a seek while the frame was between the halves
+    proc.finish(staged)
+    assert proc.output_denoiser.effective == 0.0  # its output state was dropped: a first frame
+    fresh = FrameProcessor(enh)
+    for f in frames[6:]:
+        np.testing.assert_array_equal(proc.process(f), fresh.process(f))
+
+
+class _Broken:
+    """begin fails at frame ``fail_at``."""
+
+    def __init__(self, fail_at: int) -> None:
+        self.proc = FrameProcessor(registry.create("gamma"))
+        self.n, self.fail_at = 0, fail_at
+
+    def begin(self, image):
+        if self.n == self.fail_at:
+            raise RuntimeError("estimate broke")
+        self.n += 1
+        return self.proc.begin(image)
+
+    def finish(self, staged):
+        return self.proc.finish(staged)
+
+
+def test_an_error_in_the_first_half_reaches_the_caller_and_the_helper_ends() -> None:
+    before = threading.active_count()
+    run = TwoStage(_Broken(3)).run(_noisy(6))  # type: ignore[arg-type]
+    got = []
+    with pytest.raises(RuntimeError, match="estimate broke"):
+        for out in run:
+            got.append(out)
+    assert len(got) == 3
+    assert threading.active_count() == before
+
+
+def test_closing_the_run_early_stops_the_helper() -> None:
+    before = threading.active_count()
+    run = TwoStage(FrameProcessor(registry.create("gamma")), depth=2).run(_noisy(10))
+    next(run)
+    run.close()
+    assert threading.active_count() == before
+
+
+class _Frames(Source):
+    def __init__(self, frames: list[np.ndarray]) -> None:
+        self.frames, self.i = frames, 0
+
+    @property
+    def info(self) -> SourceInfo:
+        h, w = self.frames[0].shape[:2]
+        return SourceInfo("frames", w, h, 25.0, len(self.frames), None)
+
+    def read(self):
+        if self.i >= len(self.frames):
+            return None
+        f = Frame(self.frames[self.i], self.i, self.i / 25.0, "frames")
+        self.i += 1
+        return f
+
+    def close(self) -> None:
+        pass
+
+
+class _Keep(Sink):
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+
+    def write(self, frame: Frame) -> None:
+        self.frames.append(frame)
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def test_the_pipeline_runs_the_halves_on_two_threads_with_the_same_output() -> None:
+    frames = _noisy(10)
+    enh = registry.create("lime")
+    ref = FrameProcessor(enh)
+    expected = [ref.process(f) for f in frames]
+    sink = _Keep()
+    pipe = Pipeline(_Frames(frames), FrameProcessor(enh), sink, mode="export", queue_size=2).start()
+    assert [t.name for t in pipe._threads][-1] == "lowlight-finish"
+    stats = pipe.wait(timeout=60)
+    assert stats.frames_out == len(frames) and [f.index for f in sink.frames] == list(range(len(frames)))
+    for a, b in zip(expected, sink.frames):
+        np.testing.assert_array_equal(a, b.image)
