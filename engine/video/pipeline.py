@@ -373,58 +373,48 @@ class Pipeline:
                 pass
 
     def _run_enhance(self) -> None:
-        try:
-            while True:
-                item = self._get(self._q1)
-                if item is None:
-                    return
-                if item is _END:
-                    if self._two:  # the finish stage flushes after the last frame
-                        self._put(self._qm, _END)
-                        return
-                    flush = getattr(self.processor, "flush", None)
-                    if flush is not None:
-                        flush()
-                    self._put(self._q2, _END)
-                    return
-                frame, t_read = item  # type: ignore[misc]
-                t0 = time.perf_counter()
-                if self._two:
-                    staged = self.processor.begin(frame.image)  # type: ignore[union-attr]
-                    with self._stats_lock:
-                        self._enhance_s += time.perf_counter() - t0
-                    if not self._put(self._qm, (frame, staged, t_read)):
-                        return
-                    continue
-                if self.processor is not None:
-                    out = self.processor.process(frame.image)  # type: ignore[attr-defined]
-                    frame = frame.with_image(out)
-                with self._stats_lock:
-                    self._enhance_s += time.perf_counter() - t0
-                if not self._put(self._q2, (frame, t_read)):
-                    return
-        except BaseException as exc:
-            self._fail(exc)
+        if self._two:  # first half; the finish stage flushes after the last frame
+            self._run_stage(self._q1, self._qm, self._begin, flush=False)
+        else:
+            self._run_stage(self._q1, self._q2, self._whole, flush=True)
 
     def _run_finish(self) -> None:
         """Second half of a two-half processor, in the order the first half ran."""
+        self._run_stage(self._qm, self._q2, self._finish, flush=True)
+
+    def _whole(self, item: tuple) -> tuple:
+        frame, t_read = item
+        if self.processor is not None:
+            frame = frame.with_image(self.processor.process(frame.image))  # type: ignore[attr-defined]
+        return frame, t_read
+
+    def _begin(self, item: tuple) -> tuple:
+        frame, t_read = item
+        return frame, self.processor.begin(frame.image), t_read  # type: ignore[union-attr]
+
+    def _finish(self, item: tuple) -> tuple:
+        frame, staged, t_read = item
+        return frame.with_image(self.processor.finish(staged)), t_read  # type: ignore[union-attr]
+
+    def _run_stage(self, q_in: object, q_out: object, work: Callable[[tuple], tuple], *, flush: bool) -> None:
+        """An enhance stage: ``work`` on every item of ``q_in`` (its time counts as enhance
+        time) into ``q_out``; at the end, the processor's ``flush`` when ``flush``."""
         try:
             while True:
-                item = self._get(self._qm)
+                item = self._get(q_in)
                 if item is None:
                     return
                 if item is _END:
-                    flush = getattr(self.processor, "flush", None)
-                    if flush is not None:
-                        flush()
-                    self._put(self._q2, _END)
+                    end = getattr(self.processor, "flush", None) if flush else None
+                    if end is not None:
+                        end()
+                    self._put(q_out, _END)
                     return
-                frame, staged, t_read = item  # type: ignore[misc]
                 t0 = time.perf_counter()
-                frame = frame.with_image(self.processor.finish(staged))  # type: ignore[union-attr]
+                out = work(item)  # type: ignore[arg-type]
                 with self._stats_lock:
                     self._enhance_s += time.perf_counter() - t0
-                if not self._put(self._q2, (frame, t_read)):
+                if not self._put(q_out, out):
                     return
         except BaseException as exc:
             self._fail(exc)
