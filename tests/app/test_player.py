@@ -22,10 +22,9 @@ def test_rendered_frames_equal_sequential_processing(qtbot) -> None:
         p.set_ab(True)
         p.open_source(lambda: FakeSource(frames=8))
         qtbot.waitUntil(lambda: len(got) >= 1, timeout=20000)
-        for _ in range(6):
-            n = len(got)
+        for k in range(1, 7):
             p.step(1)
-            qtbot.waitUntil(lambda: len(got) > n, timeout=20000)
+            qtbot.waitUntil(lambda: got[-1].index == k, timeout=20000)
     finally:
         assert p.stop(3000)
     # every render while paused is shown, so the bundles are the frames the processors
@@ -39,3 +38,39 @@ def test_rendered_frames_equal_sequential_processing(qtbot) -> None:
         assert (b.method, b.method_b) == ("lime", "sci")
         np.testing.assert_array_equal(b.enhanced, seq_a.process(frames[b.index]))
         np.testing.assert_array_equal(b.enhanced_b, seq_b.process(frames[b.index]))
+
+
+def test_a_method_failing_in_the_second_half_pauses_and_reports(qtbot, monkeypatch) -> None:
+    """apply runs in the finisher thread: its error reaches the error signal, playback
+    pauses, and the worker goes on (the next step renders again)."""
+    from engine.models.classical import GammaEnhancer
+
+    calls = {"n": 0}
+    real = GammaEnhancer.apply
+
+    def flaky(self, frame, pmap, params):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("apply broke")
+        return real(self, frame, pmap, params)
+
+    monkeypatch.setattr(GammaEnhancer, "apply", flaky)
+    got, errors, playing = [], [], []
+    p = Player()
+    p.frame_ready.connect(lambda b: (got.append(b), p.frame_shown()))
+    p.error.connect(errors.append)
+    p.playing_changed.connect(playing.append)
+    p.start()
+    try:
+        p.set_method("a", "gamma")
+        p.open_source(lambda: FakeSource(frames=200, fps=25.0))
+        qtbot.waitUntil(lambda: len(got) >= 1, timeout=20000)
+        p.play()
+        qtbot.waitUntil(lambda: bool(errors), timeout=20000)
+        assert errors[0] == "apply broke"
+        qtbot.waitUntil(lambda: playing and playing[-1] is False, timeout=20000)
+        n = len(got)
+        p.step(1)
+        qtbot.waitUntil(lambda: len(got) > n, timeout=20000)
+    finally:
+        assert p.stop(3000)
