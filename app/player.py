@@ -84,10 +84,8 @@ class _Job:
 
     frame: Frame
     t_read: float
-    staged_a: StagedFrame | None
-    proc_a: FrameProcessor | None
-    staged_b: StagedFrame | None
-    proc_b: FrameProcessor | None
+    a: tuple[FrameProcessor, StagedFrame] | None  # method A's processor and first half
+    b: tuple[FrameProcessor, StagedFrame] | None  # method B's, when A/B is on
     name_a: str
     name_b: str | None
     playing: bool
@@ -451,13 +449,13 @@ class Player(QThread):
         pa, pb = self._proc["a"], self._proc["b"]
         pb = pb if self._ab else None
         try:
-            sa = pa.begin(frame.image) if pa is not None else None
-            sb = pb.begin(frame.image) if pb is not None else None
+            a = (pa, pa.begin(frame.image)) if pa is not None else None
+            b = (pb, pb.begin(frame.image)) if pb is not None else None
         except Exception as exc:  # noqa: BLE001 - a failing method must not kill playback
             self._set_playing(False)
             self._report(exc)
             return
-        job = _Job(frame, t_read, sa, pa, sb, pb, self._names["a"] or "",
+        job = _Job(frame, t_read, a, b, self._names["a"] or "",
                    self._names["b"] if pb is not None else None, self._playing, self._generation)
         while not self._stop.is_set():  # one job waits at most: the worker keeps pace with it
             try:
@@ -483,8 +481,8 @@ class Player(QThread):
 
     def _finish(self, job: _Job) -> None:
         img = job.frame.image
-        out_a = job.proc_a.finish(job.staged_a) if job.proc_a is not None and job.staged_a is not None else img
-        out_b = job.proc_b.finish(job.staged_b) if job.proc_b is not None and job.staged_b is not None else None
+        out_a = job.a[0].finish(job.a[1]) if job.a is not None else img
+        out_b = job.b[0].finish(job.b[1]) if job.b is not None else None
         now = time.perf_counter()
         self._latency = (now - job.t_read) * 1e3
         self._fps_t.append(now)
@@ -504,10 +502,10 @@ class Player(QThread):
             self.frame_ready.emit(FrameBundle(
                 img, out_a, out_b, job.frame.index, job.frame.pts, job.name_a,
                 job.name_b if out_b is not None else None, self._serial,
-                job.staged_a.params if job.staged_a is not None else None))
+                job.a[1].params if job.a is not None else None))
         if now >= self._stats_due or not job.playing:
             self._stats_due = now + 0.5
             self.stats_changed.emit(PlayerStats(
                 self._fps if job.playing else 0.0, self._latency, self._dropped,
-                job.staged_a.enhancer.runtime_label() if job.staged_a is not None else "",
-                job.staged_b.enhancer.runtime_label() if job.staged_b is not None else ""))
+                job.a[1].enhancer.runtime_label() if job.a is not None else "",
+                job.b[1].enhancer.runtime_label() if job.b is not None else ""))

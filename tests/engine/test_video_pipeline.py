@@ -154,25 +154,23 @@ def test_an_error_in_any_stage_reaches_the_caller(where):
 
 
 class AddHalves(Add):
-    """``Add`` split into two halves (begin adds 1, finish adds 1); either may fail."""
+    """``Add`` split into two halves: ``begin`` is ``Add.process`` (adds 1, fails at
+    ``fail_begin``), ``finish`` adds 1 more, optionally slow or failing."""
 
     def __init__(self, fail_begin: int | None = None, fail_finish: int | None = None,
                  delay: float = 0.0) -> None:
-        super().__init__(delay=delay)
-        self.fail_begin, self.fail_finish, self.done = fail_begin, fail_finish, 0
+        super().__init__(fail_at=fail_begin)
+        self.fail_finish, self.finish_delay, self.done = fail_finish, delay, 0
 
     def begin(self, img):
-        if self.fail_begin is not None and self.n >= self.fail_begin:
-            raise RuntimeError("begin broke")
-        self.n += 1
-        return img + 1
+        return self.process(img)
 
     def finish(self, staged):
         if self.fail_finish is not None and self.done >= self.fail_finish:
             raise RuntimeError("finish broke")
         self.done += 1
-        if self.delay:
-            time.sleep(self.delay)
+        if self.finish_delay:
+            time.sleep(self.finish_delay)
         return staged + 1
 
 
@@ -192,7 +190,7 @@ def test_an_error_in_either_half_reaches_the_caller(half):
     proc = AddHalves(fail_begin=5 if half == "begin" else None, fail_finish=5 if half == "finish" else None)
     sink = ListSink()
     pipe = Pipeline(ListSource(None), proc, sink, mode="export", on_error=errors.append).start()
-    with pytest.raises(RuntimeError, match=f"{half} broke"):
+    with pytest.raises(RuntimeError, match={"begin": "enhancer broke", "finish": "finish broke"}[half]):
         pipe.wait(timeout=10)
     assert len(errors) == 1 and not pipe.is_running() and sink.aborted
 
