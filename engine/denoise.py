@@ -106,9 +106,9 @@ def _shift_luma(frame: np.ndarray) -> np.ndarray:
     pixels on the long side and stretched to a mean of 110 (dark frames flow like bright)."""
     h, w = frame.shape[:2]
     s = min(1.0, _SHIFT_SIZE / max(h, w))
-    small = frame if s >= 1.0 else cv2.resize(
-        frame, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-    y = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    y = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)  # before the resize: one channel to average
+    if s < 1.0:
+        y = cv2.resize(y, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
     return cv2.convertScaleAbs(y, alpha=110.0 / max(1.0, float(y.mean())))
 
 
