@@ -30,24 +30,26 @@ milliseconds on one core.
 
 **A moving camera.** A motion-adaptive filter does not average what moved, and in a
 hand-held clip that is most of the picture. So before the comparison the previous output
-is moved along with the camera. On exposure-normalised lumas at most 320 pixels wide
+is moved along with the camera. On exposure-normalised lumas at most 240 pixels wide
 (box 5×5 averaged), the median of the backward optical flow (DIS, ultrafast preset) gives
-a first guess of the camera's translation, and three Gauss-Newton steps on the whole
-picture refine it, leaving out pixels whose residual is over three times the median one
-(a moving object; the flow's median alone was pulled ~40 % towards a large moving light).
-The recursive state (and the residual-variance map) is then resampled by that
-whole-frame translation (bilinear, edges replicated; the new strip at the entering edge
-is "moving" and restarts). The shift is used only when it explains the change: moved,
-the small previous luma must differ from the current one by less than 0.95 of what it
-did unmoved (mean absolute difference), and it must be at least a quarter pixel. On a
-static noisy camera the flow follows the grain and the fit can find a spurious sub-pixel
-shift, but moving by it lowers that difference by 1-3 %, so static scenes are not
-shifted; where the translation does not fit (a turn, parallax, a moving object) the
-motion test still sees the difference and averages nothing there, as without
-compensation. On a flat, textureless background a moving object is the only thing to
-lock onto and the state moves with it (harmless on a flat field). It runs only while the
-filter is averaging (not on a clean source), and costs about 3 ms at 1280×720 for the
-estimate and 2–3 ms more when a shift is used.
+a first guess of the camera's translation, and up to three Gauss-Newton steps on the
+whole picture refine it, leaving out pixels whose residual is over three times the
+median one (a moving object; the flow's median alone was pulled ~40 % towards a large
+moving light). The recursive state (and the residual-variance map) is then resampled by
+that whole-frame translation (bilinear, edges replicated; the new strip at the entering
+edge is "moving" and restarts). The shift is used only when it explains the change:
+moved, the small previous luma must differ from the current one by less than 0.95 of
+what it did unmoved (mean absolute difference), and it must be at least a quarter pixel.
+On a static noisy camera the flow follows the grain and the fit can find a spurious
+sub-pixel shift, but moving by it lowers that difference by 1-3 %, so static scenes are
+not shifted. The price: a pan slower than about 1.5 pixels per frame at 1280×720 (a
+fifth of a small pixel) does not clear that bar on a noisy source and is left to the
+motion test, as before. Where the translation does not fit (a turn, parallax, a moving
+object) the motion test still sees the difference and averages nothing there, as
+without compensation. On a flat, textureless background a moving object is the only
+thing to lock onto and the state moves with it (harmless on a flat field). It runs only
+while the filter is averaging (not on a clean source); at 1280×720 the estimate costs
+about 2 ms and moving the state 1.5 ms more.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ _MOTION_BOX = 7          # box size (pixels) the lumas are averaged over for the
 _SCALE = 8.0             # motion differences are kept in eighths of a grey level
 _MIN_M = 2.0             # floor of m, eighths of a grey level
 _CLEAN, _RAMP = 0.5, 1.0  # no denoising below m = 0.5 grey levels, full strength from 1.5
-_SHIFT_SIZE = 320        # long side (pixels) of the lumas the camera's shift is measured on
+_SHIFT_SIZE = 240       # long side (pixels) of the lumas the camera's shift is measured on
 _SHIFT_GAIN = 0.95       # a shift is used when it lowers their difference below this fraction
 _SHIFT_MIN = 0.25        # shifts shorter than this (full-size pixels) are not worth resampling
 _SHIFT_BOX = 5           # box (small-size pixels) averaged before that difference
@@ -120,24 +122,27 @@ def _refine_shift(a: np.ndarray, b: np.ndarray, tx: float, ty: float,
     step leaves out the border band and the pixels whose residual exceeds three times the
     median one (a moving object, occlusions), so the background's shift wins; the median
     of a coarse flow is biased towards a large moving object's motion, this is not."""
+    h, w = a.shape
     m = 4  # border band left out (Sobel and the replicated edge)
-    core = (slice(m, -m), slice(m, -m))
-    ac = a[core]
+    inner = np.zeros((h, w), np.float32)
+    inner[m:-m, m:-m] = 1.0
+    inner = inner.ravel()
     for _ in range(iterations):
         moved = _translate(b, tx, ty)
         # gradients of the moved previous frame, not of ``a``: ``a``'s own noise is in the
         # residual, and its gradients would correlate with it (a biased, noise-led shift)
-        gx = cv2.Sobel(moved, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)[core]
-        gy = cv2.Sobel(moved, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)[core]
-        r = moved[core] - ac
+        gx = cv2.Sobel(moved, cv2.CV_32F, 1, 0, ksize=3, scale=0.125).ravel()
+        gy = cv2.Sobel(moved, cv2.CV_32F, 0, 1, ksize=3, scale=0.125).ravel()
+        r = cv2.subtract(moved, a).ravel()
         mag = np.abs(r)
-        keep = mag <= 3.0 * float(np.median(mag[::2, ::2])) + 1e-3
-        kx, ky, kr = gx[keep], gy[keep], r[keep]
-        sxx, sxy, syy = float(kx @ kx), float(kx @ ky), float(ky @ ky)
+        limit = 3.0 * float(np.median(mag.reshape(h, w)[m:-m:3, m:-m:3])) + 1e-3
+        weight = (mag <= limit) * inner  # 0/1 per pixel, as float32
+        wx, wy = gx * weight, gy * weight
+        sxx, sxy, syy = float(wx @ gx), float(wx @ gy), float(wy @ gy)
         det = sxx * syy - sxy * sxy
         if not det > 1e-6 * max(1.0, sxx * syy):  # no texture to lock onto
             break
-        bx, by = float(kx @ kr), float(ky @ kr)
+        bx, by = float(wx @ r), float(wy @ r)
         dx, dy = -(syy * bx - sxy * by) / det, -(sxx * by - sxy * bx) / det
         if not (abs(dx) < 2.0 and abs(dy) < 2.0):  # a step this large is not a refinement
             break
