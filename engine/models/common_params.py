@@ -23,8 +23,9 @@ SMOOTHING = ParamSpec(
 DENOISE = ParamSpec(
     "denoise", DEFAULT_DENOISE, 0.0, 1.0, 0.05,
     "noise reduction, scaled to the noise measured in each frame (a clean frame is left "
-    "alone): motion-adaptive temporal averaging of the dark input (video; 1 = about a "
-    "15-frame average on static pixels) and an edge-preserving spatial filter of the "
+    "alone): motion-adaptive temporal averaging of the dark input, or of the enhanced "
+    "frame when a codec flattened the input's noise, that follows a moving camera (video; "
+    "1 = about a 15-frame average on static pixels) and an edge-preserving spatial filter of the "
     "enhanced frame (luma guided filter + low-resolution chroma; stills and every frame); "
     "0 = off, 1 = strongest",
 )
