@@ -103,12 +103,11 @@ def _gain(frame: np.ndarray, prev: np.ndarray) -> float:
     return float(a[inl].sum() + 1.0) / float(b[inl].sum() + 1.0)
 
 
-def _shift_luma(frame: np.ndarray) -> np.ndarray:
-    """uint8 luma of a uint8 (H, W, 3) frame, area-averaged to at most ``_SHIFT_SIZE``
-    pixels on the long side and stretched to a mean of 110 (dark frames flow like bright)."""
-    h, w = frame.shape[:2]
+def _shift_luma(y: np.ndarray) -> np.ndarray:
+    """A uint8 (H, W) luma plane area-averaged to at most ``_SHIFT_SIZE`` pixels on the
+    long side and stretched to a mean of 110 (dark frames flow like bright ones)."""
+    h, w = y.shape
     s = min(1.0, _SHIFT_SIZE / max(h, w))
-    y = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)  # before the resize: one channel to average
     if s < 1.0:
         y = cv2.resize(y, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
     return cv2.convertScaleAbs(y, alpha=110.0 / max(1.0, float(y.mean())))
@@ -253,26 +252,27 @@ class TemporalDenoiser:
         med = max(1e-3, float(np.median(v[::4, ::4])))
         self.noise_ratio = np.clip(v * np.float32(1.0 / med), 1.0, 8.0)
 
-    def _motion_diff(self, frame: np.ndarray) -> np.ndarray:
+    def _motion_diff(self, gray: np.ndarray) -> np.ndarray:
         """|box_K(luma(frame)) − box_K(luma(prev))| as uint8 in eighths of a grey level
         (saturating at 31.9 levels), same (H, W) as ``frame``."""
         assert self._prev is not None
         k = _MOTION_BOX
-        sf = cv2.boxFilter(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), cv2.CV_16U, (k, k), normalize=False)
+        sf = cv2.boxFilter(gray, cv2.CV_16U, (k, k), normalize=False)
         sp = cv2.boxFilter(cv2.cvtColor(self._prev, cv2.COLOR_RGB2GRAY), cv2.CV_16U, (k, k), normalize=False)
         return cv2.convertScaleAbs(cv2.absdiff(sf, sp), alpha=_SCALE / (k * k))
 
-    def _camera_shift(self, frame: np.ndarray) -> tuple[float, float]:
-        """The camera's translation from the previous output to ``frame`` as (dx, dy) in
-        full-size pixels (``frame(x, y)`` ≈ ``prev(x + dx, y + dy)``), or (0.0, 0.0) when
+    def _camera_shift(self, gray: np.ndarray) -> tuple[float, float]:
+        """The camera's translation from the previous output to this frame (its luma
+        ``gray``, uint8 (H, W)) as (dx, dy) in full-size pixels (``frame(x, y)`` ≈
+        ``prev(x + dx, y + dy)``), or (0.0, 0.0) when
         the frames are too small, the shift is under ``_SHIFT_MIN`` or it does not lower
         the small lumas' difference below ``_SHIFT_GAIN`` of the unmoved one."""
         assert self._prev is not None
         # the state is in the previous frame's place, so the previous *input*'s small luma
         # (kept from the last call) serves as well as the output's and costs nothing
-        a, b = _shift_luma(frame), self._last_small
+        a, b = _shift_luma(gray), self._last_small
         if b is None or b.shape != a.shape:
-            b = _shift_luma(self._prev)
+            b = _shift_luma(cv2.cvtColor(self._prev, cv2.COLOR_RGB2GRAY))
         self._last_small = a
         sh, sw = a.shape
         if min(sh, sw) < 16:  # DIS needs a few patches; tiny frames are not worth it
@@ -286,7 +286,7 @@ class TemporalDenoiser:
         k = (_SHIFT_BOX, _SHIFT_BOX)
         ab, bb = cv2.boxFilter(a, cv2.CV_32F, k), cv2.boxFilter(b, cv2.CV_32F, k)
         tx, ty = _refine_shift(ab, bb, float(np.median(flow[..., 0])), float(np.median(flow[..., 1])))
-        h, w = frame.shape[:2]
+        h, w = gray.shape
         dx, dy = tx * w / sw, ty * h / sh
         if dx * dx + dy * dy < _SHIFT_MIN * _SHIFT_MIN:
             return 0.0, 0.0
@@ -294,9 +294,10 @@ class TemporalDenoiser:
         moved = cv2.norm(ab, _translate(bb, tx, ty), cv2.NORM_L1)
         return (dx, dy) if moved < _SHIFT_GAIN * unmoved else (0.0, 0.0)
 
-    def _follow_camera(self, frame: np.ndarray) -> None:
-        """Move the state (and the residual-variance map) along the camera's shift."""
-        dx, dy = self._camera_shift(frame)
+    def _follow_camera(self, gray: np.ndarray) -> None:
+        """Move the state (and the residual-variance map) along the camera's shift from
+        the previous frame to this one (its luma ``gray``, uint8 (H, W))."""
+        dx, dy = self._camera_shift(gray)
         self.shift = (dx, dy)
         if dx == 0.0 and dy == 0.0:
             return
@@ -304,8 +305,8 @@ class TemporalDenoiser:
         self._state = _translate(self._state, dx, dy)
         self._prev = cv2.convertScaleAbs(self._state)
         if self._var is not None:
-            self._var = _translate(self._var, dx * self._var.shape[1] / frame.shape[1],
-                                   dy * self._var.shape[0] / frame.shape[0])
+            self._var = _translate(self._var, dx * self._var.shape[1] / gray.shape[1],
+                                   dy * self._var.shape[0] / gray.shape[0])
 
     def process(self, frame: np.ndarray, denoise: float) -> np.ndarray:
         """Denoise one uint8 (H, W, 3) RGB frame; ``denoise`` in [0, 1] (0 = off)."""
@@ -319,11 +320,13 @@ class TemporalDenoiser:
             self._prev = np.ascontiguousarray(frame).copy()
             return frame
         assert self._prev is not None and self._cur is not None
+        gray: np.ndarray | None = None  # BT.601 luma, for the shift and the motion test
         # a moving camera: line the previous output up with this frame first (on the
         # second frame, and then while the filter is averaging: an idle filter's state is
         # just the previous frame, and a clean source would pay for the flow on every frame)
         if self.motion_compensation and (self._fresh or self.effective > 0.0):
-            self._follow_camera(frame)
+            gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+            self._follow_camera(gray)
         else:
             self.shift = (0.0, 0.0)
             self._last_small = None
@@ -363,7 +366,7 @@ class TemporalDenoiser:
         # noise std K-fold while a moving object's change stays; a per-pixel test (as |·|
         # blurred afterwards) keeps the noise's mean and missed dim objects on heavy noise,
         # which the filter then smeared into a ghost trail.
-        mk = self._motion_diff(frame)
+        mk = self._motion_diff(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if gray is None else gray)
         msub = mk[::4, ::4].ravel()
         mhist = np.bincount(msub, minlength=256)
         mmed = float(np.searchsorted(np.cumsum(mhist), 0.5 * msub.size))
