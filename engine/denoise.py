@@ -70,6 +70,10 @@ _MIN_M = 2.0             # floor of m, eighths of a grey level
 _CLEAN, _RAMP = 0.5, 1.0  # no denoising below m = 0.5 grey levels, full strength from 1.5
 _SHIFT_SIZE = 240       # long side (pixels) of the lumas the camera's shift is measured on
 _SHIFT_GAIN = 0.95       # a shift is used when it lowers their difference below this fraction
+_SHIFT_KEEP = 0.995      # ... or this one when it is near the previous frame's shift:
+_SHIFT_NEAR = 0.5        # within this many full-size pixels (or a quarter of that shift)
+_SHIFT_VOTES = 1.3       # pixels fitted better by the shift / pixels fitted worse, at least
+_SHIFT_MARGIN = 0.25     # "clearly": by this fraction of the median unmoved difference
 _SHIFT_MIN = 0.25        # shifts shorter than this (full-size pixels) are not worth resampling
 _SHIFT_BOX = 5           # box (small-size pixels) averaged before that difference
 _SHIFT_STEPS = 3         # Gauss-Newton steps refining the flow's median shift
@@ -290,9 +294,27 @@ class TemporalDenoiser:
         dx, dy = tx * w / sw, ty * h / sh
         if dx * dx + dy * dy < _SHIFT_MIN * _SHIFT_MIN:
             return 0.0, 0.0
-        unmoved = cv2.norm(ab, bb, cv2.NORM_L1)
-        moved = cv2.norm(ab, _translate(bb, tx, ty), cv2.NORM_L1)
-        return (dx, dy) if moved < _SHIFT_GAIN * unmoved else (0.0, 0.0)
+        m = 4  # border band left out (the moved copy's replicated edge)
+        core = (slice(m, -m), slice(m, -m))
+        r0 = cv2.absdiff(ab, bb)[core]
+        rt = cv2.absdiff(ab, _translate(bb, tx, ty))[core]
+        unmoved, moved = float(r0.sum()), float(rt.sum())
+        # a camera moves smoothly, noise-led shifts do not: a shift close to the one used
+        # on the previous frame keeps being followed on a lower bar (a slow pan, whose
+        # small-size shift barely lowers the noisy difference, is followed once caught)
+        px, py = self.shift
+        near = (px != 0.0 or py != 0.0) and (dx - px) ** 2 + (dy - py) ** 2 < max(
+            _SHIFT_NEAR ** 2, 0.0625 * (px * px + py * py))
+        if not moved < (_SHIFT_KEEP if near else _SHIFT_GAIN) * unmoved:
+            return 0.0, 0.0
+        # ... and it moves the whole picture: the pixels the shift fits clearly better must
+        # outnumber those it fits clearly worse by _SHIFT_VOTES. A bright object crossing a
+        # smooth static scene lowers the total difference on its own, while the scene's
+        # pixels split about evenly (they were followed on ~40 % of a generated clip's frames)
+        margin = _SHIFT_MARGIN * float(np.median(r0[::2, ::2]))
+        better = np.count_nonzero(rt < r0 - margin)
+        worse = np.count_nonzero(r0 < rt - margin)
+        return (dx, dy) if better > _SHIFT_VOTES * worse else (0.0, 0.0)
 
     def _follow_camera(self, gray: np.ndarray) -> None:
         """Move the state (and the residual-variance map) along the camera's shift from
