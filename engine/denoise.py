@@ -39,17 +39,20 @@ moving light). The recursive state (and the residual-variance map) is then resam
 that whole-frame translation (bilinear, edges replicated; the new strip at the entering
 edge is "moving" and restarts). The shift is used only when it explains the change:
 moved, the small previous luma must differ from the current one by less than 0.95 of
-what it did unmoved (mean absolute difference), and it must be at least a quarter pixel.
-On a static noisy camera the flow follows the grain and the fit can find a spurious
-sub-pixel shift, but moving by it lowers that difference by 1-3 %, so static scenes are
-not shifted. The price: a pan slower than about 1.5 pixels per frame at 1280×720 (a
-fifth of a small pixel) does not clear that bar on a noisy source and is left to the
-motion test, as before. Where the translation does not fit (a turn, parallax, a moving
-object) the motion test still sees the difference and averages nothing there, as
-without compensation. On a flat, textureless background a moving object is the only
-thing to lock onto and the state moves with it (harmless on a flat field). It runs only
-while the filter is averaging (not on a clean source); at 1280×720 the estimate costs
-about 2 ms and moving the state 1.5 ms more.
+what it did unmoved (mean absolute difference; 0.995 when the shift is within half a
+pixel of the one used on the previous frame: a camera moves smoothly, noise-led shifts
+do not), it must be at least a quarter pixel, and it must move the whole picture: the
+pixels it fits clearly better (by a quarter of the median difference) must outnumber
+those it fits clearly worse 1.3 to 1. On a static noisy camera the flow follows the grain
+and the fit can find a spurious sub-pixel shift, but moving by it lowers the difference
+by 1-3 %; a bright object crossing a smooth static scene lowers it on its own, but the
+scene's pixels split about evenly between better and worse (so do a flat background's).
+The price: a pan slower than about 1 pixel per frame at 1280×720 (a fifth of a small
+pixel) does not clear the first bar on a noisy source and is left to the motion test, as
+before. Where the translation does not fit (a turn, parallax, an object moving on its
+own) the motion test still sees the difference and averages nothing there, as without
+compensation. It runs only while the filter is averaging (not on a clean source); at
+1280×720 the estimate costs about 2 ms and moving the state 1.5 ms more.
 """
 
 from __future__ import annotations

@@ -150,15 +150,13 @@ def test_the_area_a_moving_object_left_is_marked_noisier_and_denoised_harder() -
     """Pixels that were moving restart the temporal average and carry the input's noise
     for a few frames; ``noise_ratio`` (half size) marks them and the spatial stage scales
     its ε with it. Regression: on the demo clip a trail of noise speckles followed the
-    ball with SCI (the spatial stage was tuned to the frame's, temporally reduced, noise).
-    The motion-adaptive path: on this flat background the disk is the only texture, so the
-    camera follower moves the state along with it (harmless on a flat field)."""
+    ball with SCI (the spatial stage was tuned to the frame's, temporally reduced, noise)."""
     import cv2
 
     from engine.spatial_denoise import SpatialDenoiser
 
     frames, masks = _dim_moving_disk_clip()
-    d = TemporalDenoiser(motion_compensation=False)
+    d = TemporalDenoiser()
     for f in frames[:-1]:
         out = d.process(f, 0.5)
     out = d.process(frames[-1], 0.5)
