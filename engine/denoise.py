@@ -71,7 +71,7 @@ _MOTION_BOX = 7          # box size (pixels) the lumas are averaged over for the
 _SCALE = 8.0             # motion differences are kept in eighths of a grey level
 _MIN_M = 2.0             # floor of m, eighths of a grey level
 _CLEAN, _RAMP = 0.5, 1.0  # no denoising below m = 0.5 grey levels, full strength from 1.5
-_SHIFT_SIZE = 240       # long side (pixels) of the lumas the camera's shift is measured on
+_SHIFT_SIZE = 240        # long side (pixels) of the lumas the camera's shift is measured on
 _SHIFT_GAIN = 0.95       # a shift is used when it lowers their difference below this fraction
 _SHIFT_KEEP = 0.995      # ... or this one when it is near the previous frame's shift:
 _SHIFT_NEAR = 0.5        # within this many full-size pixels (or a quarter of that shift)
@@ -124,10 +124,10 @@ def _refine_shift(a: np.ndarray, b: np.ndarray, tx: float, ty: float,
                   iterations: int = _SHIFT_STEPS) -> tuple[float, float]:
     """Refine a translation (tx, ty) with ``b(x + tx, y + ty)`` ≈ ``a(x, y)`` by
     Gauss-Newton steps on the whole picture (float32 (h, w) lumas, equally exposed, at
-    least 9 pixels a side). Each
-    step leaves out the border band and the pixels whose residual exceeds three times the
-    median one (a moving object, occlusions), so the background's shift wins; the median
-    of a coarse flow is biased towards a large moving object's motion, this is not."""
+    least 9 pixels a side). Each step leaves out the border band and the pixels whose
+    residual exceeds three times the median one (a moving object, occlusions), so the
+    background's shift wins; the median of a coarse flow is biased towards a large moving
+    object's motion, this is not. Returns the refined (tx, ty) in pixels of ``a``."""
     h, w = a.shape
     m = 4  # border band left out (Sobel and the replicated edge)
     inner = np.zeros((h, w), np.float32)
@@ -260,8 +260,8 @@ class TemporalDenoiser:
         self.noise_ratio = np.clip(v * np.float32(1.0 / med), 1.0, 8.0)
 
     def _motion_diff(self, gray: np.ndarray) -> np.ndarray:
-        """|box_K(luma(frame)) − box_K(luma(prev))| as uint8 in eighths of a grey level
-        (saturating at 31.9 levels), same (H, W) as ``frame``."""
+        """|box_K(gray) − box_K(luma(prev))| as uint8 in eighths of a grey level (saturating
+        at 31.9 levels), same (H, W) as ``gray`` (the frame's uint8 luma)."""
         assert self._prev is not None
         k = _MOTION_BOX
         sf = cv2.boxFilter(gray, cv2.CV_16U, (k, k), normalize=False)
@@ -271,9 +271,8 @@ class TemporalDenoiser:
     def _camera_shift(self, gray: np.ndarray) -> tuple[float, float]:
         """The camera's translation from the previous output to this frame (its luma
         ``gray``, uint8 (H, W)) as (dx, dy) in full-size pixels (``frame(x, y)`` ≈
-        ``prev(x + dx, y + dy)``), or (0.0, 0.0) when
-        the frames are too small, the shift is under ``_SHIFT_MIN`` or it does not lower
-        the small lumas' difference below ``_SHIFT_GAIN`` of the unmoved one."""
+        ``prev(x + dx, y + dy)``), or (0.0, 0.0) when the frames are too small, the shift
+        is under ``_SHIFT_MIN`` or it does not explain the change (:meth:`_explains`)."""
         assert self._prev is not None
         # the state is in the previous frame's place, so the previous *input*'s small luma
         # (kept from the last call) serves as well as the output's and costs nothing
@@ -295,8 +294,14 @@ class TemporalDenoiser:
         tx, ty = _refine_shift(ab, bb, float(np.median(flow[..., 0])), float(np.median(flow[..., 1])))
         h, w = gray.shape
         dx, dy = tx * w / sw, ty * h / sh
-        if dx * dx + dy * dy < _SHIFT_MIN * _SHIFT_MIN:
+        if dx * dx + dy * dy < _SHIFT_MIN * _SHIFT_MIN or not self._explains(ab, bb, tx, ty, dx, dy):
             return 0.0, 0.0
+        return dx, dy
+
+    def _explains(self, ab: np.ndarray, bb: np.ndarray, tx: float, ty: float,
+                  dx: float, dy: float) -> bool:
+        """Whether moving the small previous luma ``bb`` by (tx, ty) (small pixels; (dx, dy)
+        at full size) explains its change to ``ab`` (both float32 (h, w), box-averaged)."""
         m = 4  # border band left out (the moved copy's replicated edge)
         core = (slice(m, -m), slice(m, -m))
         r0 = cv2.absdiff(ab, bb)[core]
@@ -309,7 +314,7 @@ class TemporalDenoiser:
         near = (px != 0.0 or py != 0.0) and (dx - px) ** 2 + (dy - py) ** 2 < max(
             _SHIFT_NEAR ** 2, 0.0625 * (px * px + py * py))
         if not moved < (_SHIFT_KEEP if near else _SHIFT_GAIN) * unmoved:
-            return 0.0, 0.0
+            return False
         # ... and it moves the whole picture: the pixels the shift fits clearly better must
         # outnumber those it fits clearly worse by _SHIFT_VOTES. A bright object crossing a
         # smooth static scene lowers the total difference on its own, while the scene's
@@ -317,7 +322,7 @@ class TemporalDenoiser:
         margin = _SHIFT_MARGIN * float(np.median(r0[::2, ::2]))
         better = np.count_nonzero(rt < r0 - margin)
         worse = np.count_nonzero(r0 < rt - margin)
-        return (dx, dy) if better > _SHIFT_VOTES * worse else (0.0, 0.0)
+        return better > _SHIFT_VOTES * worse
 
     def _follow_camera(self, gray: np.ndarray) -> None:
         """Move the state (and the residual-variance map) along the camera's shift from

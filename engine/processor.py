@@ -17,7 +17,8 @@ compression noise that changes from frame to frame. For such a source (the input
 ``effective`` amount is 0) a second :class:`TemporalDenoiser` runs on the *enhanced*
 frame, before the spatial stage; it is reset whenever the input stage is working, so
 exactly one temporal stage averages each frame. On a clean, bright source the output
-stage finds no noise either and passes the frame through.
+stage finds no noise either and passes the frame through. Either stage follows a moving
+camera (its state is moved by the measured whole-frame translation before it averages).
 
 :class:`FrameProcessor` is what the video pipeline, the CLI and the studio call for each
 frame; :func:`enhance_still` runs the same steps on one picture (stills, ``lowlight
