@@ -80,6 +80,7 @@ _SHIFT_MARGIN = 0.25     # "clearly": by this fraction of the median unmoved dif
 _SHIFT_MIN = 0.25        # shifts shorter than this (full-size pixels) are not worth resampling
 _SHIFT_BOX = 5           # box (small-size pixels) averaged before that difference
 _SHIFT_STEPS = 3         # Gauss-Newton steps refining the flow's median shift
+_SHIFT_BORDER = 4        # band (small-size pixels) left out: Sobel edges, the moved copy's replicated edge
 
 
 def min_weight(denoise: float) -> float:
@@ -129,7 +130,7 @@ def _refine_shift(a: np.ndarray, b: np.ndarray, tx: float, ty: float,
     background's shift wins; the median of a coarse flow is biased towards a large moving
     object's motion, this is not. Returns the refined (tx, ty) in pixels of ``a``."""
     h, w = a.shape
-    m = 4  # border band left out (Sobel and the replicated edge)
+    m = _SHIFT_BORDER
     inner = np.zeros((h, w), np.float32)
     inner[m:-m, m:-m] = 1.0
     inner = inner.ravel()
@@ -302,7 +303,7 @@ class TemporalDenoiser:
                   dx: float, dy: float) -> bool:
         """Whether moving the small previous luma ``bb`` by (tx, ty) (small pixels; (dx, dy)
         at full size) explains its change to ``ab`` (both float32 (h, w), box-averaged)."""
-        m = 4  # border band left out (the moved copy's replicated edge)
+        m = _SHIFT_BORDER
         core = (slice(m, -m), slice(m, -m))
         r0 = cv2.absdiff(ab, bb)[core]
         rt = cv2.absdiff(ab, _translate(bb, tx, ty))[core]

@@ -238,6 +238,11 @@ def test_a_noisy_source_is_denoised_once_before_the_gain() -> None:
 
 
 # ------------------------------------------------------------------ moving camera
+def _box_x(t: int, w: int) -> int:
+    """Left edge of :func:`_pan_clip`'s 20×20 square (rows 30–49) in frame t of width w."""
+    return int(w - 30 - 3 * t) % (w - 20)
+
+
 def _pan_clip(n: int = 30, h: int = 96, w: int = 160, v: tuple[float, float] = (2.0, 1.0),
               sigma: float = 3.0, seed: int = 21, box: bool = False
               ) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -255,7 +260,7 @@ def _pan_clip(n: int = 30, h: int = 96, w: int = 160, v: tuple[float, float] = (
         m = np.float32([[1, 0, vx * t], [0, 1, vy * t]])
         c = cv2.warpAffine(scene, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
         if box:
-            x0 = int(w - 30 - 3 * t) % (w - 20)
+            x0 = _box_x(t, w)
             c[30:50, x0:x0 + 20] = 60.0
         clean.append(c)
         noisy.append(np.clip(np.rint(c + rng.normal(0, sigma, c.shape)), 0, 255).astype(np.uint8))
@@ -323,7 +328,7 @@ def test_an_object_moving_against_the_pan_leaves_no_trail() -> None:
     for t in range(12, 30, 3):
         diff = np.abs(out[t].astype(np.float32) - clean[t]).mean(axis=2)
         # around the square (its place now and where it was two frames ago): no trail
-        x0 = int(160 - 30 - 3 * t) % 140
+        x0 = _box_x(t, 160)
         region = diff[26:54, max(0, x0 - 4):x0 + 30]
         assert region.mean() < 4.0, (t, region.mean())
 
