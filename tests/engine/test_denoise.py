@@ -342,3 +342,44 @@ def test_any_shape_with_a_moving_camera(h: int, w: int, vx: int, vy: int, seed: 
     for f in frames:
         out = d.process(f, 1.0)
         assert out.shape == (h, w, 3) and out.dtype == np.uint8 and out.flags.c_contiguous
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(0, 2**16))
+def test_motion_difference_is_the_difference_of_the_two_boxes(h: int, w: int, seed: int) -> None:
+    # one box of the signed difference must equal the difference of the two boxes, to the
+    # last eighth of a level, saturation included
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    gray = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    prev = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    d = TemporalDenoiser()
+    d._prev = prev
+    k = 7
+    boxes = [cv2.boxFilter(g, cv2.CV_16U, (k, k), normalize=False)
+             for g in (gray, cv2.cvtColor(prev, cv2.COLOR_RGB2GRAY))]
+    expected = cv2.convertScaleAbs(cv2.absdiff(*boxes), alpha=8.0 / (k * k))
+    np.testing.assert_array_equal(d._motion_diff(gray), expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 1300), st.integers(1, 800), st.integers(0, 2**16))
+def test_the_shift_luma_is_an_area_average_of_at_most_240_pixels(h: int, w: int, seed: int) -> None:
+    # the halving steps must give (within rounding) the single area reduction they replace
+    import cv2
+
+    from engine.denoise import _SHIFT_SIZE, _shift_luma
+
+    rng = np.random.default_rng(seed)
+    base = cv2.resize(rng.integers(0, 256, (max(1, h // 16), max(1, w // 16)), dtype=np.uint8), (w, h))
+    y = cv2.add(base, rng.integers(0, 8, (h, w), dtype=np.uint8))
+    small = _shift_luma(y)
+    assert max(small.shape) <= _SHIFT_SIZE
+    s = min(1.0, _SHIFT_SIZE / max(h, w))
+    direct = y if s == 1.0 else cv2.resize(
+        y, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    stretched = cv2.convertScaleAbs(direct, alpha=110.0 / max(1.0, float(direct.mean())))
+    if small.shape == stretched.shape:  # the halving may drop a row or column first
+        assert np.abs(small.astype(int) - stretched).mean() < 3.0
+    assert abs(small.shape[0] - stretched.shape[0]) <= 1 and abs(small.shape[1] - stretched.shape[1]) <= 1
