@@ -60,6 +60,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from engine.frame import levels_to_float
+
 __all__ = ["TemporalDenoiser", "DEFAULT_DENOISE", "min_weight"]
 
 #: Default ``denoise`` (measured: see the denoise figures in the temporal README section).
@@ -119,7 +121,7 @@ def _shift_luma(y: np.ndarray) -> np.ndarray:
     OpenCV's 2× area path is about 30 times quicker than a fractional reduction of the
     full frame (720p: 0.18 ms against 0.87 ms for the three steps), and the last step is
     taken on a small picture."""
-    while max(y.shape) >= 2 * _SHIFT_SIZE:
+    while max(y.shape) >= 2 * _SHIFT_SIZE and min(y.shape) >= 2:
         h, w = y.shape
         y = cv2.resize(y[: h & ~1, : w & ~1], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
     h, w = y.shape
@@ -422,7 +424,7 @@ class TemporalDenoiser:
         self._track_variance(mk, lut)
         first_moving = int(np.argmax(lut > lut[0] + 1e-6)) if lut[-1] > lut[0] + 1e-6 else 256
         self.moving_fraction = float(mhist[first_moving:].sum()) / max(1, msub.size)
-        cv2.add(frame, 0.0, dst=self._cur, dtype=cv2.CV_32F)  # uint8 -> float32, twice numpy's speed
+        levels_to_float(frame, self._cur)
         # 1 − w by a second 256-entry LUT: the same float32 values as a full-frame subtraction;
         # blended in place (per element), no new 11 MB buffer per 720p frame
         cv2.blendLinear(self._cur, self._state, w, cv2.LUT(mk, self._lut_rest), dst=self._state)

