@@ -113,6 +113,20 @@ def _gain(frame: np.ndarray, prev: np.ndarray) -> float:
     return float(a[inl].sum() + 1.0) / float(b[inl].sum() + 1.0)
 
 
+def _subsample_median(plane: np.ndarray) -> tuple[float, np.ndarray]:
+    """Median of a uint8 (H, W) plane from a regular 1-in-16 subsample (plenty for a
+    median), and that subsample's histogram, int (256,)."""
+    sub = plane[::4, ::4].ravel()
+    hist = np.bincount(sub, minlength=256)
+    return float(np.searchsorted(np.cumsum(hist), 0.5 * sub.size)), hist
+
+
+def _track_level(level: float, median: float, fresh: bool) -> float:
+    """A running level that follows a frame median slowly (motion bursts raise it only
+    gradually): the median itself when ``fresh``."""
+    return median if fresh else 0.9 * level + 0.1 * min(median, 2.0 * level + 1.0)
+
+
 def _shift_luma(y: np.ndarray) -> np.ndarray:
     """A uint8 (H, W) luma plane area-averaged to at most ``_SHIFT_SIZE`` pixels on the
     long side and stretched to a mean of 110 (dark frames flow like bright ones).
@@ -386,13 +400,8 @@ class TemporalDenoiser:
         diff = cv2.absdiff(frame, self._prev)
         d = cv2.cvtColor(diff, cv2.COLOR_RGB2GRAY)
         d = cv2.blur(d, (3, 3))
-        # statistics of d from a regular 1-in-16 subsample (plenty for a median)
-        sub = d[::4, ::4].ravel()
-        hist = np.bincount(sub, minlength=256)
-        median = float(np.searchsorted(np.cumsum(hist), 0.5 * sub.size))
-        # track the noise scale slowly; motion bursts raise it only gradually
-        self.noise_level = median if self._fresh else (
-            0.9 * self.noise_level + 0.1 * min(median, 2.0 * self.noise_level + 1.0))
+        median, _ = _subsample_median(d)
+        self.noise_level = _track_level(self.noise_level, median, self._fresh)
         self._fresh = False
         # a clean (or codec-flattened) source has nothing to average out, and re-quantising
         # a temporal average to 8 bits would only add texture: fade in with the noise (the
@@ -412,18 +421,15 @@ class TemporalDenoiser:
         # blurred afterwards) keeps the noise's mean and missed dim objects on heavy noise,
         # which the filter then smeared into a ghost trail.
         mk = self._motion_diff(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if gray is None else gray)
-        msub = mk[::4, ::4].ravel()
-        mhist = np.bincount(msub, minlength=256)
-        mmed = float(np.searchsorted(np.cumsum(mhist), 0.5 * msub.size))
-        self._motion_level = mmed if self._motion_fresh else (
-            0.9 * self._motion_level + 0.1 * min(mmed, 2.0 * self._motion_level + 1.0))
+        mmed, mhist = _subsample_median(mk)
+        self._motion_level = _track_level(self._motion_level, mmed, self._motion_fresh)
         self._motion_fresh = False
         self.motion_noise = self._motion_level / _SCALE
         lut = self._weights_lut(self._motion_level, amount)
         w = cv2.LUT(mk, lut)
         self._track_variance(mk, lut)
         first_moving = int(np.argmax(lut > lut[0] + 1e-6)) if lut[-1] > lut[0] + 1e-6 else 256
-        self.moving_fraction = float(mhist[first_moving:].sum()) / max(1, msub.size)
+        self.moving_fraction = float(mhist[first_moving:].sum()) / max(1, int(mhist.sum()))
         levels_to_float(frame, self._cur)
         # 1 − w by a second 256-entry LUT: the same float32 values as a full-frame subtraction;
         # blended in place (per element), no new 11 MB buffer per 720p frame
