@@ -409,7 +409,7 @@ class TemporalDenoiser:
         amount = float(denoise) * min(1.0, max(0.0, (self.noise_level - _CLEAN) / _RAMP))
         self.effective = amount
         if amount <= 0.0:
-            np.copyto(self._state, frame, casting="unsafe")
+            levels_to_float(frame, self._state)
             self._prev = np.ascontiguousarray(frame).copy()
             self.moving_fraction = 0.0
             self._var = self.noise_ratio = None
