@@ -1,7 +1,7 @@
 """The playback worker: reads a source, enhances each frame, hands results to the GUI.
 
 :class:`Player` is a ``QThread``. Its ``run`` loop owns the :class:`engine.video.base.Source`
-and the :class:`engine.processor.FrameProcessor` objects; the GUI talks to it only through
+and the :class:`engine.stages.processor.FrameProcessor` objects; the GUI talks to it only through
 the command methods (``play``, ``seek``, ``set_params``... which enqueue a command) and
 receives results through Qt signals (queued into the GUI thread). The worker never
 touches a widget.
@@ -32,7 +32,7 @@ from PySide6.QtCore import QThread, Signal
 from engine import registry
 from engine.frame import Frame
 from engine.params import EnhanceParams
-from engine.processor import FrameProcessor, StagedFrame
+from engine.stages.processor import FrameProcessor, StagedFrame
 from engine.video.base import Source, SourceInfo
 
 __all__ = ["Player", "FrameBundle", "PlayerStats", "SourceFactory", "keep_until_finished"]

@@ -1,6 +1,6 @@
 """Queue panel: many clips enhanced one after another (the studio side of ``lowlight batch``).
 
-The queue is the engine's :class:`engine.batch.Queue`. It runs in a :class:`QueueRunner`
+The queue is the engine's :class:`engine.jobs.queue.Queue`. It runs in a :class:`QueueRunner`
 (``QThread``) whose only contact with the widgets is Qt signals: the queue's
 ``on_change`` callback (called on the worker thread) emits a snapshot of the item
 through :class:`_Bridge`, and Qt delivers it to the panel on the GUI thread.
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine import registry
-from engine.batch import JobSettings, Queue, QueueItem, output_for
+from engine.jobs.queue import JobSettings, Queue, QueueItem, output_for
 from engine.params import EnhanceParams
 
 from app.export_dialog import format_eta

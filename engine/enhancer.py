@@ -82,7 +82,7 @@ class Enhancer(ABC):
     """Base class of every method. Instances are created through
     :func:`engine.registry.create`. ``estimate`` and ``apply`` may run at the same time on
     two threads for different frames (the two halves of
-    :class:`engine.processor.FrameProcessor` in a pipeline), so they share no mutable state
+    :class:`engine.stages.processor.FrameProcessor` in a pipeline), so they share no mutable state
     beyond caches that are replaced whole; otherwise one thread at a time.
 
     Attributes:

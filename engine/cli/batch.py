@@ -93,7 +93,7 @@ def _key_watcher(queue, stop: threading.Event) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine import registry
-    from engine.batch import JobSettings, Queue, output_for
+    from engine.jobs.queue import JobSettings, Queue, output_for
     from engine.video.export import ExportOptions
 
     try:
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
                            segment_seconds=args.segment_seconds)
     t0 = time.perf_counter()
     if args.ray:
-        from engine.cluster import ClusterError, run_on_ray
+        from engine.jobs.ray_cluster import ClusterError, run_on_ray
 
         try:
             results = run_on_ray([(f, output_for(f, args.output, args.codec)) for f in files], settings,

@@ -3,10 +3,10 @@
     lowlight bench                                   all methods × 360p, 720p, 1080p × backends × paths
     lowlight bench --quick                           tiny sizes, few frames (smoke test)
     lowlight bench --methods sci,gamma --sizes 1280x720 --stages enhance --ratios
-    lowlight bench --json > bench.json               list of records (see engine.bench)
+    lowlight bench --json > bench.json               list of records (see engine.lab.bench)
     lowlight bench --soak 10 --methods sci           10-minute 1080p export loop, RSS samples
 
-Figures are defined in :mod:`engine.bench`. Thread counts are set deliberately
+Figures are defined in :mod:`engine.lab.bench`. Thread counts are set deliberately
 (``--threads``, default: the cores this process may use) and printed with the results.
 """
 
@@ -18,7 +18,7 @@ import math
 import sys
 from typing import Any
 
-from engine import bench
+from engine.lab import bench
 from engine.cli.jsonout import json_safe
 from engine.params import EnhanceParams
 

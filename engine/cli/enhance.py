@@ -2,7 +2,7 @@
 
     lowlight enhance clip.mp4 -o clip_bright.mp4 -m sci
     lowlight enhance clip.mp4 -o out.mkv --codec ffv1 --start 5 --end 12 --audio aac
-    lowlight enhance night1.jpg night2.png -o out/            (stills, via engine.stills)
+    lowlight enhance night1.jpg night2.png -o out/            (stills, via engine.jobs.stills)
     lowlight enhance 'frames/f_%04d.png' -o out.mp4            (numbered images read as a video)
     lowlight enhance demo -o demo_bright.mp4
     lowlight enhance long.mp4 -o long_bright.mp4 --segment-seconds 30   (resumable: rerun after a crash)
@@ -11,7 +11,7 @@
 
 Videos (a video file, a numbered pattern such as ``frames/f_%04d.png``, or ``demo``) go
 through :func:`engine.video.export.export_video` with a progress bar on stderr; image
-files and folders go through :func:`engine.stills.enhance_images`. With several video
+files and folders go through :func:`engine.jobs.stills.enhance_images`. With several video
 inputs ``-o`` is a folder. The exit status is 0 only when every input succeeded; user
 errors are one line each on stderr.
 """
@@ -96,7 +96,7 @@ class _ReferenceProcessor:
         self.params = params
 
     def process(self, image):
-        from engine.processor import enhance_still
+        from engine.stages.processor import enhance_still
 
         return enhance_still(self.enhancer, image, self.params, reference=True)
 
@@ -152,8 +152,8 @@ def _video_target(spec: str, output: str, n_videos: int, codec: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from engine import registry
-    from engine.processor import FrameProcessor
-    from engine.stills import StillError, enhance_images
+    from engine.stages.processor import FrameProcessor
+    from engine.jobs.stills import StillError, enhance_images
     from engine.video.base import VideoError
     from engine.video.export import ExportCancelled, ExportOptions, export_video
 

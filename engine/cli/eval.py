@@ -3,10 +3,10 @@
 With ``--high`` (targets matched by file name) it reports PSNR and SSIM plus the
 no-reference figures of the outputs; without it only the no-reference figures; with
 ``--synthetic`` it darkens well-exposed pictures on the fly (ranges set by options, see
-:class:`engine.synthetic.SyntheticConfig`) and reports all of them; ``--write-pairs``
+:class:`engine.lab.synthetic.SyntheticConfig`) and reports all of them; ``--write-pairs``
 keeps those pairs for reuse. One row per method and one for the unenhanced input;
 ``--json`` writes every figure, per picture too; ``--montage`` writes before/after
-pictures to look at (:mod:`engine.montage`).
+pictures to look at (:mod:`engine.lab.montage`).
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ import sys
 from pathlib import Path
 
 from engine import registry
-from engine.atomic import replacing, reserve_temp
+from engine.files.atomic import replacing, reserve_temp
 from engine.cli.jsonout import json_safe
 from engine.cli.options import add_method_options, params_from_args
-from engine.evaluation import (EvalImage, MethodResult, evaluate, format_table,
+from engine.lab.evaluation import (EvalImage, MethodResult, evaluate, format_table,
                                load_folder_pairs, synthetic_pairs, write_pairs)
-from engine.montage import MAX_ROWS, TILE_HEIGHT, MontageCollector
-from engine.processor import enhance_still
-from engine.stills import StillError, write_image
-from engine.synthetic import SyntheticConfig
+from engine.lab.montage import MAX_ROWS, TILE_HEIGHT, MontageCollector
+from engine.stages.processor import enhance_still
+from engine.jobs.stills import StillError, write_image
+from engine.lab.synthetic import SyntheticConfig
 
 COMMAND = "eval"
 HELP = "measure methods on low-light pictures: PSNR/SSIM against targets, brightness, colour, noise"

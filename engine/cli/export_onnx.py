@@ -26,7 +26,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from engine.runtime.onnx_export import ExportError, export_method
     from engine.runtime.selection import network_spec, network_specs
-    from engine.weights import WeightsError
+    from engine.runtime.weights import WeightsError
 
     specs = network_specs() if args.method == "all" else [network_spec(args.method)]
     if args.weights and len(specs) != 1:

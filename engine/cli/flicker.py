@@ -5,7 +5,7 @@
     lowlight flicker IN.mp4 -m sci --smoothing 0.8 --denoise 0 --deflicker --json
     lowlight flicker synthetic -m all --deflicker      every method on the generated test clip
 
-Figures (defined in :mod:`engine.flicker`): the brightness-flicker index (BFI, %), the
+Figures (defined in :mod:`engine.lab.flicker`): the brightness-flicker index (BFI, %), the
 output's own brightness flicker (%), and the flow-warped temporal error of Lai et al.
 (grey levels). ``--deflicker`` adds FFmpeg's deflicker filter (through PyAV) applied to
 the per-frame output as the baseline.
@@ -107,7 +107,7 @@ def _row(report, base=None) -> dict:
     d = report.as_dict()
     d.pop("extra", None)
     if base is not None:
-        from engine.flicker import reduction
+        from engine.lab.flicker import reduction
 
         d["bfi_reduction"] = reduction(base.bfi, report.bfi)
         d["warped_error_reduction"] = reduction(base.warped_error, report.warped_error)
@@ -118,8 +118,8 @@ def _params_for(method: str, args: argparse.Namespace):
     """The method's parameters from the options; smoothing/denoise fall back to the shared
     temporal defaults when neither the option nor the method's descriptor sets them."""
     from engine import registry
-    from engine.denoise import DEFAULT_DENOISE
-    from engine.temporal import DEFAULT_SMOOTHING
+    from engine.stages.temporal_denoise import DEFAULT_DENOISE
+    from engine.stages.map_smoothing import DEFAULT_SMOOTHING
 
     desc = registry.get(method)
     params = params_from_args(method, args)
@@ -134,7 +134,7 @@ def _params_for(method: str, args: argparse.Namespace):
 
 def _frames_for(args: argparse.Namespace) -> tuple[list[np.ndarray], float]:
     if args.input == "synthetic":
-        from engine.flicker import synthetic_clip
+        from engine.lab.flicker import synthetic_clip
 
         n = args.max_frames or 90
         return synthetic_clip(n, (144, 256), seed=1, cut=n // 2, lamp=(7 * n) // 9).frames, 30.0
@@ -142,7 +142,7 @@ def _frames_for(args: argparse.Namespace) -> tuple[list[np.ndarray], float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine import flicker as fl
+    from engine.lab import flicker as fl
     from engine import registry
 
     frames, fps = _frames_for(args)

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             sep = ""
         if not sep:
             return _fail(f"--weight must be NAME=VALUE, got {item!r}")
-    from engine.weights import weights_dir
+    from engine.runtime.weights import weights_dir
 
     out = Path(args.out) if args.out else weights_dir() / FILE_NAMES[args.method]
     cfg = TrainConfig(

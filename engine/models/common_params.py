@@ -5,10 +5,10 @@ and ``iterations`` get a per-method sentence through the helpers below."""
 
 from __future__ import annotations
 
-from engine.denoise import DEFAULT_DENOISE
+from engine.stages.temporal_denoise import DEFAULT_DENOISE
 from engine.models.exposure import DEFAULT_EXPOSURE
 from engine.params import ParamSpec
-from engine.temporal import DEFAULT_SMOOTHING
+from engine.stages.map_smoothing import DEFAULT_SMOOTHING
 
 __all__ = ["SMOOTHING", "DENOISE", "EXPOSURE", "strength_spec", "iterations_spec"]
 

@@ -8,7 +8,7 @@ e (0..1) instead of applying its fixed gain:
    (never darken, never lift more than 12-fold) and lowered by the highlight limit, and
    stores the *output level* it asks for, ``L = log(m·255 + 1) + D``, in
    ``ParamMap.extra["log_level"]``. The temporal filter smooths that number slowly, with
-   the map's cut reset and light-change follow (:mod:`engine.temporal`): it is the
+   the map's cut reset and light-change follow (:mod:`engine.stages.map_smoothing`): it is the
    output's brightness that is kept steady, so exposure flicker of the input that the
    per-frame control cancels stays cancelled (smoothing the gain instead made the output
    follow the input's flicker).

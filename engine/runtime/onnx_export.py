@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.atomic import replacing
+from engine.files.atomic import replacing
 from engine.runtime.selection import NetworkSpec, checkpoint_path, load_module
-from engine.weights import sha256_file, update_manifest_entry, weights_dir
+from engine.runtime.weights import sha256_file, update_manifest_entry, weights_dir
 
 __all__ = ["OPSET", "PARITY_TOL", "ExportError", "export_network", "export_method", "check_parity"]
 

@@ -38,7 +38,7 @@ class OnnxRuntime:
     output float32 (1, C, h, w)).
 
     Args:
-        path: the .onnx file (verify it before, see :func:`engine.weights.verify`).
+        path: the .onnx file (verify it before, see :func:`engine.runtime.weights.verify`).
         device: ``"cpu"`` or ``"cuda"`` (TensorRT, then CUDA provider).
     """
 

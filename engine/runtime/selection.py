@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 
-from engine.weights import WeightsError, load_checkpoint, manifest_entry, verify, weights_dir
+from engine.runtime.weights import WeightsError, load_checkpoint, manifest_entry, verify, weights_dir
 
 if TYPE_CHECKING:
     from torch import nn

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine.atomic import replacing
+from engine.files.atomic import replacing
 
 __all__ = [
     "IMAGE_SUFFIXES",

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.atomic import replacing
+from engine.files.atomic import replacing
 from engine.models.sci import IlluminationStage, SCITrainingNet
 from engine.models.zerodce import DCENet, DCENetPP, apply_curve
 from engine.train import losses as L

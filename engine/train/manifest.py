@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from engine.train.loop import TrainConfig
-from engine.weights import sha256_file, update_manifest_entry
+from engine.runtime.weights import sha256_file, update_manifest_entry
 
 __all__ = ["quality", "record"]
 

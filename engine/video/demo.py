@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.atomic import replacing
+from engine.files.atomic import replacing
 from engine.video.base import VideoError
 
 __all__ = ["DEMO_VERSION", "DEMO_WIDTH", "DEMO_HEIGHT", "DEMO_FPS", "DEMO_FRAMES",

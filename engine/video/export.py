@@ -47,7 +47,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from engine.atomic import reserve_temp
+from engine.files.atomic import reserve_temp
 from engine.frame import Frame
 from engine.params import EnhanceParams
 from engine.video.base import Sink, Source, VideoError
@@ -910,7 +910,7 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
             nothing is left behind.
         backend, device, weights: runtime of learned methods (see ``registry.create``).
         processor: a ready object with ``process(image) -> image`` (e.g. a
-            :class:`engine.processor.FrameProcessor`) used instead of ``method``; None
+            :class:`engine.stages.processor.FrameProcessor`) used instead of ``method``; None
             with no method copies the frames unchanged (a re-encode).
         queue_size: frames buffered between stages.
         pause: while set, reading stops (the export idles); clear it to go on. The output
@@ -935,7 +935,7 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
     runtime = ""
     if processor is None and method is not None:
         from engine import registry
-        from engine.processor import FrameProcessor
+        from engine.stages.processor import FrameProcessor
 
         enh = registry.create(method, backend=backend, device=device, weights=weights)
         processor = FrameProcessor(enh, params)

@@ -1,6 +1,6 @@
 """Threaded frame pipeline: source thread → enhance worker → sink, joined by bounded queues.
 
-A processor with two halves (``begin`` / ``finish``, :class:`engine.processor.FrameProcessor`)
+A processor with two halves (``begin`` / ``finish``, :class:`engine.stages.processor.FrameProcessor`)
 gets two enhance threads, ``begin`` of frame t+1 running while ``finish`` of frame t does,
 joined by a one-frame queue: on two cores about a quarter more frames per second, the
 same output, one more frame of latency.
@@ -132,7 +132,7 @@ class Pipeline:
     Args:
         source: any :class:`~engine.video.base.Source` (closed by the pipeline at the end).
         processor: an object with ``process(image) -> image`` (uint8 (H, W, 3) RGB in and
-            out), normally :class:`engine.processor.FrameProcessor`; None passes frames
+            out), normally :class:`engine.stages.processor.FrameProcessor`; None passes frames
             through unchanged. One that also has ``begin(image) -> staged`` and
             ``finish(staged) -> image`` runs its two halves on two threads.
         sink: where enhanced frames go; alternatively ``on_frame``.

@@ -87,7 +87,7 @@ def engine_version() -> str:
 
 def processing_settings(processor: Any, weights: str | None = None) -> dict[str, Any]:
     """What reproduces a result: method name, parameters, weights file and sha256, engine
-    version. ``processor`` is a :class:`engine.processor.FrameProcessor` (or any object
+    version. ``processor`` is a :class:`engine.stages.processor.FrameProcessor` (or any object
     with ``enhancer``/``params``); None means frames copied unchanged."""
     out: dict[str, Any] = {"engine_version": engine_version(), "method": None}
     if processor is None:
@@ -98,13 +98,13 @@ def processing_settings(processor: Any, weights: str | None = None) -> dict[str,
     params = getattr(processor, "params", None)
     if params is not None and hasattr(params, "as_dict"):
         out["params"] = params.as_dict()
-    from engine.processor import FrameProcessor
+    from engine.stages.processor import FrameProcessor
 
     if not isinstance(processor, FrameProcessor):
         out["path"] = type(processor).__name__  # e.g. the CLI's reference path
     wfile = weights or getattr(desc, "weights", None)
     if wfile:
-        from engine import weights as W
+        from engine.runtime import weights as W
 
         out["weights"] = os.path.basename(wfile)
         sha = None

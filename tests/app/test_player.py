@@ -8,7 +8,7 @@ import numpy as np
 from app.player import Player
 from conftest import FakeSource
 from engine import registry
-from engine.processor import FrameProcessor
+from engine.stages.processor import FrameProcessor
 
 
 def test_rendered_frames_equal_sequential_processing(qtbot) -> None:

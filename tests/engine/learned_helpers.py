@@ -16,7 +16,7 @@ import torch
 
 from engine.models.sci import IlluminationStage
 from engine.models.zerodce import DCENet, DCENetPP
-from engine.weights import update_manifest_entry
+from engine.runtime.weights import update_manifest_entry
 
 METHODS = ("sci", "zerodce", "zerodce++")
 FILES = {"sci": "sci.pt", "zerodce": "zerodce.pt", "zerodce++": "zerodcepp.pt"}

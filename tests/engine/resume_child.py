@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from engine import registry  # noqa: E402
-from engine.processor import FrameProcessor  # noqa: E402
+from engine.stages.processor import FrameProcessor  # noqa: E402
 from engine.video.export import ExportOptions, export_video  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""engine.atomic: temporary beside the target, renamed on success, removed on failure."""
+"""engine.files.atomic: temporary beside the target, renamed on success, removed on failure."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.atomic import replacing
+from engine.files.atomic import replacing
 
 
 def _mode(p: Path) -> int:

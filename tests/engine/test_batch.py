@@ -1,4 +1,4 @@
-"""The job queue (engine.batch) and ``lowlight batch``."""
+"""The job queue (engine.jobs.queue) and ``lowlight batch``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.batch import JobSettings, Queue, output_for
+from engine.jobs.queue import JobSettings, Queue, output_for
 from engine.video.export import ExportOptions
 from tests.engine.test_resume import assert_same
 from tests.engine.video_clips import make_clip
@@ -107,7 +107,7 @@ def test_batch_cli(clips: list[Path], tmp_path: Path) -> None:
 
 def test_ray_batch(clips: list[Path], tmp_path: Path) -> None:
     pytest.importorskip("ray")
-    from engine.cluster import run_on_ray
+    from engine.jobs.ray_cluster import run_on_ray
 
     jobs = [(str(c), str(tmp_path / f"r{i}.mp4")) for i, c in enumerate(clips)]
     jobs.append((str(tmp_path / "missing.mp4"), str(tmp_path / "rm.mp4")))

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import bench
+from engine.lab import bench
 from engine.cli import main
 from learned_helpers import WeightsEnv, make_weights
 

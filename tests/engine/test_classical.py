@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from engine import registry
 from engine.frame import check_rgb8
-from engine.metrics import psnr
+from engine.lab.metrics import psnr
 from engine.models.classical import guided_filter
 from engine.params import EnhanceParams
 

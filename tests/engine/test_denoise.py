@@ -7,10 +7,10 @@ import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from engine.denoise import TemporalDenoiser, min_weight
-from engine.flicker import synthetic_clip, temporal_noise
+from engine.stages.temporal_denoise import TemporalDenoiser, min_weight
+from engine.lab.flicker import synthetic_clip, temporal_noise
 from engine.params import EnhanceParams
-from engine.processor import FrameProcessor
+from engine.stages.processor import FrameProcessor
 from tests.engine.local_gain import LocalGainEnhancer
 
 
@@ -153,7 +153,7 @@ def test_the_area_a_moving_object_left_is_marked_noisier_and_denoised_harder() -
     ball with SCI (the spatial stage was tuned to the frame's, temporally reduced, noise)."""
     import cv2
 
-    from engine.spatial_denoise import SpatialDenoiser
+    from engine.stages.spatial_denoise import SpatialDenoiser
 
     frames, masks = _dim_moving_disk_clip()
     d = TemporalDenoiser()
@@ -372,7 +372,7 @@ def test_the_shift_luma_is_an_area_average_of_at_most_240_pixels(h: int, w: int,
     # frame they keep (an odd last row or column is dropped at each halving)
     import cv2
 
-    from engine.denoise import _SHIFT_SIZE, _shift_luma
+    from engine.stages.temporal_denoise import _SHIFT_SIZE, _shift_luma
 
     rng = np.random.default_rng(seed)
     base = cv2.resize(rng.integers(0, 256, (max(1, h // 16), max(1, w // 16)), dtype=np.uint8), (w, h))

@@ -10,10 +10,10 @@ import pytest
 
 from engine import registry
 from engine.cli import main
-from engine.evaluation import evaluate, load_folder_pairs
+from engine.lab.evaluation import evaluate, load_folder_pairs
 from engine.registry import MethodDescriptor
-from engine.stills import write_image
-from engine.synthetic import darken
+from engine.jobs.stills import write_image
+from engine.lab.synthetic import darken
 
 
 def _scene(h: int, w: int, seed: int) -> np.ndarray:

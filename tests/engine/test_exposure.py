@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 import engine.models.exposure as ex
 from engine import registry
-from engine.metrics import mean_brightness
+from engine.lab.metrics import mean_brightness
 from engine.models.lut2d import Lut2D
 from engine.params import EnhanceParams
-from engine.processor import FrameProcessor
-from engine.temporal import TemporalFilter, base_weight
+from engine.stages.processor import FrameProcessor
+from engine.stages.map_smoothing import TemporalFilter, base_weight
 
 from learned_helpers import METHODS, onnx_enhancers
 

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import flicker as fl
+from engine.lab import flicker as fl
 from engine.cli import build_parser
 from engine.cli.options import params_from_args
 from engine.enhancer import Enhancer, ParamMap, downscale
 from engine.params import EnhanceParams
-from engine.processor import FrameProcessor
+from engine.stages.processor import FrameProcessor
 from tests.engine.local_gain import DESCRIPTOR
 
 

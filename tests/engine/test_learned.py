@@ -12,7 +12,7 @@ from engine import registry
 from engine.models import common_params
 from engine.models.zerodce import ZeroDCEEnhancer, enhance_curve
 from engine.params import EnhanceParams
-from engine.weights import WeightsError
+from engine.runtime.weights import WeightsError
 
 from learned_helpers import METHODS, onnx_enhancers, psnr, smooth_frame
 
@@ -262,7 +262,7 @@ def test_fast_downscale_matches_downscale_shape(h, w, side) -> None:
 @pytest.mark.parametrize("method", METHODS)
 def test_through_the_frame_processor(enhancers, method) -> None:
     """estimate → temporal smoothing → apply, as the video pipeline calls it."""
-    from engine.processor import FrameProcessor
+    from engine.stages.processor import FrameProcessor
 
     enh = enhancers[method]
     enh.estimate_size = 24

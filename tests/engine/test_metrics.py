@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import metrics
+from engine.lab import metrics
 
 
 def _rand(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import montage
+from engine.lab import montage
 from engine.cli import main
-from engine.evaluation import EvalImage, evaluate, load_folder_pairs
-from engine.stills import read_image, write_image
-from engine.synthetic import SyntheticConfig, darken
+from engine.lab.evaluation import EvalImage, evaluate, load_folder_pairs
+from engine.jobs.stills import read_image, write_image
+from engine.lab.synthetic import SyntheticConfig, darken
 
 H = 60  # tile height used by the tests
 
@@ -174,7 +174,7 @@ def test_montage_write_is_atomic(folders: Path, monkeypatch: pytest.MonkeyPatch,
             raise OSError(28, "No space left on device")
         return real_replace(src, dst)
 
-    monkeypatch.setattr("engine.atomic.os.replace", failing_replace)
+    monkeypatch.setattr("engine.files.atomic.os.replace", failing_replace)
     rc = _eval(folders, out, "-m", "gamma", "--json", str(folders / "r.json"))
     err = [l for l in capsys.readouterr().err.splitlines() if not l.startswith("warning:")]
     assert rc == 2 and len(err) == 1 and "all.png" in err[0] and "No space left" in err[0]

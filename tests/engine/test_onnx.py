@@ -13,7 +13,7 @@ from engine.cli import main
 from engine.models.zerodce import DCENetPP
 from engine.params import EnhanceParams
 from engine.runtime.onnx_export import ExportError, check_parity, export_network
-from engine.weights import WeightsError, sha256_file
+from engine.runtime.weights import WeightsError, sha256_file
 
 from learned_helpers import FILES, METHODS, make_net, write_checkpoint
 
@@ -111,7 +111,7 @@ def test_checkpoint_of_a_training_cascade_loads(tmp_path, monkeypatch) -> None:
     import torch
 
     from engine.models.sci import SCITrainingNet
-    from engine.weights import update_manifest_entry
+    from engine.runtime.weights import update_manifest_entry
 
     torch.manual_seed(0)
     net = SCITrainingNet()
@@ -127,7 +127,7 @@ def test_checkpoint_of_a_training_cascade_loads(tmp_path, monkeypatch) -> None:
 def test_wrong_architecture_is_a_weights_error(tmp_path, monkeypatch) -> None:
     import torch
 
-    from engine.weights import update_manifest_entry
+    from engine.runtime.weights import update_manifest_entry
 
     torch.save({"format": 1, "method": "zerodce", "state_dict": DCENetPP().state_dict(), "arch": {}},
                tmp_path / "zerodce.pt")

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from engine import registry
-from engine.processor import FrameProcessor
+from engine.stages.processor import FrameProcessor
 from engine.video.export import ExportCancelled, ExportOptions, export_video
 from engine.video.segments import JOURNAL_NAME, read_journal, work_folder
 from tests.engine.video_clips import make_clip

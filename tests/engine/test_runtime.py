@@ -14,7 +14,7 @@ from engine.runtime import onnx_runtime
 from engine.runtime.onnx_runtime import OnnxRuntime, cpu_threads, gpu_providers
 from engine.runtime.selection import network_spec, resolve
 from engine.runtime.torch_runtime import TorchRuntime
-from engine.weights import WeightsError
+from engine.runtime.weights import WeightsError
 
 from learned_helpers import METHODS, make_net, make_weights, write_checkpoint
 

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from engine import registry
 from engine.cli import main
-from engine.metrics import noise_sigma
+from engine.lab.metrics import noise_sigma
 from engine.params import EnhanceParams
-from engine.processor import FrameProcessor, enhance_still
-from engine.spatial_denoise import NOISE_BINS, SpatialDenoiser, noise_profile
-from engine.stills import read_image, write_image
+from engine.stages.processor import FrameProcessor, enhance_still
+from engine.stages.spatial_denoise import NOISE_BINS, SpatialDenoiser, noise_profile
+from engine.jobs.stills import read_image, write_image
 from tests.engine.local_gain import LocalGainEnhancer
 
 

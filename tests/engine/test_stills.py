@@ -10,7 +10,7 @@ import pytest
 
 from engine import registry
 from engine.params import EnhanceParams
-from engine.stills import (StillError, collect_inputs, enhance_images, read_image,
+from engine.jobs.stills import (StillError, collect_inputs, enhance_images, read_image,
                            write_image)
 
 

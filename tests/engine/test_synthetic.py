@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import metrics, synthetic
-from engine.stills import write_image
+from engine.lab import metrics, synthetic
+from engine.jobs.stills import write_image
 
 
 def _scene(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from engine import registry
 from engine.enhancer import ParamMap
-from engine.flicker import enhance_frames, synthetic_clip
+from engine.lab.flicker import enhance_frames, synthetic_clip
 from engine.params import EnhanceParams
-from engine.processor import FrameProcessor, enhance_still
-from engine.temporal import TemporalFilter, base_weight
+from engine.stages.processor import FrameProcessor, enhance_still
+from engine.stages.map_smoothing import TemporalFilter, base_weight
 from tests.engine.local_gain import LocalGainEnhancer
 
 

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 import engine.models.exposure as ex
 from engine import registry
 from engine.enhancer import ParamMap
-from engine.flicker import brightness_flicker_index, enhance_frames, output_flicker, synthetic_clip
+from engine.lab.flicker import brightness_flicker_index, enhance_frames, output_flicker, synthetic_clip
 from engine.models.lut2d import Lut2D, PairLut, blend_tables
-from engine.temporal import TemporalFilter, base_weight
+from engine.stages.map_smoothing import TemporalFilter, base_weight
 
 
 # ------------------------------------------------------------------- strength steps

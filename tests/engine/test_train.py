@@ -237,7 +237,7 @@ def test_checkpoint_format_loads_and_verifies(tmp_path, monkeypatch, method, cls
     import engine.models.sci as sci
     import engine.models.zerodce as zd
     from engine.train.manifest import record
-    from engine.weights import WeightsError, load_checkpoint
+    from engine.runtime.weights import WeightsError, load_checkpoint
 
     wdir = tmp_path / "weights"
     monkeypatch.setenv("LOWLIGHT_WEIGHTS", str(wdir))

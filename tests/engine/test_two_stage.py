@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import registry
-from engine.flicker import synthetic_clip
+from engine.lab.flicker import synthetic_clip
 from engine.frame import Frame
-from engine.processor import FrameProcessor, TwoStage
+from engine.stages.processor import FrameProcessor, TwoStage
 from engine.video.base import Sink, Source, SourceInfo
 from engine.video.pipeline import Pipeline
 

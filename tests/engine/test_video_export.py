@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from engine import registry
 from engine.frame import Frame
-from engine.processor import FrameProcessor
+from engine.stages.processor import FrameProcessor
 from engine.video.base import VideoError
 from engine.video.export import (ExportCancelled, ExportOptions, ExportProgress, VideoFileSink,
                                  export_video)

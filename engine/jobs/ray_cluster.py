@@ -2,7 +2,7 @@
 
 Ray is an optional extra (``pip install lowlight-studio[cluster]``) imported only here,
 lazily; without it :class:`ClusterError` says how to get it. Each clip is one task
-running :func:`engine.batch.run_job` (the same job the local queue runs). Tasks are
+running :func:`engine.jobs.queue.run_job` (the same job the local queue runs). Tasks are
 retried when their worker dies (``max_retries``); with ``segment_seconds`` set in the
 settings, a retried clip resumes from its journal instead of starting over (the work
 folder lives beside the output, so it must be on storage the workers share).
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from engine.batch import JobSettings
+from engine.jobs.queue import JobSettings
 
 __all__ = ["ClusterError", "run_on_ray"]
 
@@ -35,7 +35,7 @@ def _import_ray() -> Any:
 
 def _ray_job(input_path: str, output_path: str, settings: JobSettings) -> dict[str, Any]:
     """The task body: never raises for a bad clip (the error is the result)."""
-    from engine.batch import run_job
+    from engine.jobs.queue import run_job
 
     t0 = time.perf_counter()
     try:
@@ -69,7 +69,7 @@ def run_on_ray(jobs: Sequence[tuple[str, str]], settings: JobSettings, *, addres
     if not ray.is_initialized():
         kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if address is None:
-            root = str(Path(__file__).resolve().parents[1])
+            root = str(Path(__file__).resolve().parents[2])
             pp = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
             kw.update(num_cpus=num_cpus, runtime_env={"env_vars": {"PYTHONPATH": pp}})
         else:

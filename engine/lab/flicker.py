@@ -285,8 +285,8 @@ def deflicker(frames: Sequence[np.ndarray], size: int = 5, mode: str = "am",
 # ------------------------------------------------------------------- enhancement
 def enhance_frames(frames: Iterable[np.ndarray], method: str, params=None, *,
                    enhancer=None) -> list[np.ndarray]:
-    """Enhance ``frames`` in order with a fresh :class:`engine.processor.FrameProcessor`
-    (its two halves on two threads, :class:`engine.processor.TwoStage`: the same frames).
+    """Enhance ``frames`` in order with a fresh :class:`engine.stages.processor.FrameProcessor`
+    (its two halves on two threads, :class:`engine.stages.processor.TwoStage`: the same frames).
 
     Args:
         method: registry name (ignored when ``enhancer`` is given).
@@ -294,7 +294,7 @@ def enhance_frames(frames: Iterable[np.ndarray], method: str, params=None, *,
         enhancer: an existing enhancer instance to reuse (saves loading a model twice).
     """
     from engine import registry
-    from engine.processor import FrameProcessor, TwoStage
+    from engine.stages.processor import FrameProcessor, TwoStage
 
     enh = enhancer if enhancer is not None else registry.create(method)
     proc = FrameProcessor(enh, params)

@@ -28,8 +28,8 @@ import numpy as np
 
 from engine.enhancer import downscale
 from engine.frame import check_rgb8
-from engine.metrics import mean_brightness
-from engine.stills import StillError, collect_inputs, read_image
+from engine.lab.metrics import mean_brightness
+from engine.jobs.stills import StillError, collect_inputs, read_image
 
 __all__ = [
     "srgb_to_linear",

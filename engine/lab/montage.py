@@ -25,9 +25,9 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from engine.evaluation import EvalImage, MethodResult
+from engine.lab.evaluation import EvalImage, MethodResult
 from engine.frame import check_rgb8
-from engine.stills import write_image
+from engine.jobs.stills import write_image
 
 __all__ = [
     "TILE_HEIGHT",
@@ -238,7 +238,7 @@ class MontageCollector:
         self._tiles: dict[str, dict[str, np.ndarray]] = {}
 
     def saver(self, method: str) -> Callable[[EvalImage, np.ndarray], None]:
-        """A ``save`` callback for :func:`engine.evaluation.evaluate` keeping the tiles
+        """A ``save`` callback for :func:`engine.lab.evaluation.evaluate` keeping the tiles
         of ``method``'s outputs (``"input"``/``"target"`` for those rows)."""
         store = self._tiles.setdefault(method, {})
 
@@ -261,7 +261,7 @@ class MontageCollector:
         every method | target}`` (``target`` only with targets).
 
         Args:
-            rows: the results of :func:`engine.evaluation.evaluate`, including the
+            rows: the results of :func:`engine.lab.evaluation.evaluate`, including the
                 ``input`` row (and ``target`` row when paired), in table order.
             path: "fast" or "reference", shown in the top left corner.
         """

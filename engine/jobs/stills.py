@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 import cv2
 import numpy as np
 
-from engine.atomic import replacing
+from engine.files.atomic import replacing
 from engine.frame import check_rgb8, to_rgb8
 
 if TYPE_CHECKING:
@@ -212,7 +212,7 @@ def enhance_images(
         output: output file or folder.
         enhancer: any registered enhancer (see :func:`engine.registry.create`).
         params: enhancement parameters (``denoise`` drives the spatial denoise stage, as
-            for a video's frames: see :func:`engine.processor.enhance_still`).
+            for a video's frames: see :func:`engine.stages.processor.enhance_still`).
         overwrite: replace existing output files.
         reference: use the full-resolution reference path instead of the fast path.
         log: receives one line per written file and per failure.
@@ -223,7 +223,7 @@ def enhance_images(
     Raises:
         StillError: an input path that does not exist, or no images found.
     """
-    from engine.processor import enhance_still  # the per-frame steps of a video, on one picture
+    from engine.stages.processor import enhance_still  # the per-frame steps of a video, on one picture
 
     items = collect_inputs(inputs)
     if not items:

@@ -405,7 +405,7 @@ class TemporalDenoiser:
         self._fresh = False
         # a clean (or codec-flattened) source has nothing to average out, and re-quantising
         # a temporal average to 8 bits would only add texture: fade in with the noise (the
-        # processor then runs a second instance after the gain, see engine.processor)
+        # processor then runs a second instance after the gain, see engine.stages.processor)
         amount = float(denoise) * min(1.0, max(0.0, (self.noise_level - _CLEAN) / _RAMP))
         self.effective = amount
         if amount <= 0.0:

@@ -5,14 +5,14 @@ reported by :func:`thread_info`):
 
 * stage ``"enhance"``: frames already in memory (a generated clip, see
   :func:`synthetic_clip`) go through one method. Path ``"fast"`` is the product path,
-  :class:`engine.processor.FrameProcessor` (temporal denoise → estimate on a downscaled
+  :class:`engine.stages.processor.FrameProcessor` (temporal denoise → estimate on a downscaled
   copy → temporal smoothing → apply at full size → spatial denoise); path ``"reference"`` is
   ``enhancer.reference`` (the network at full resolution, no temporal stages).
   The fast path is measured twice: with the method's default parameters
   (``params_mode="defaults"``: smoothing and denoise 0.5, so the temporal stages run)
   and per frame (``params_mode="per_frame"``: smoothing = denoise = 0), which is what
   per-frame speed targets mean. ``fps_two_stage`` is the same clip through
-  :class:`engine.processor.TwoStage` (the processor's two halves on two threads, as the
+  :class:`engine.stages.processor.TwoStage` (the processor's two halves on two threads, as the
   video pipeline and the studio run them): frames / wall time, median over the runs.
 * stage ``"end_to_end"``: a generated clip is written once to an H.264 file, then
   :func:`engine.video.export.export_video` decodes it, enhances it (fast path, method
@@ -43,8 +43,8 @@ import cv2
 import numpy as np
 
 from engine import registry
-from engine.atomic import replacing
-from engine.metrics import psnr
+from engine.files.atomic import replacing
+from engine.lab.metrics import psnr
 from engine.params import EnhanceParams
 
 __all__ = [
@@ -232,11 +232,11 @@ def write_clip(path: str | os.PathLike[str], frames: Sequence[np.ndarray], fps: 
 # --------------------------------------------------------------------------- export
 
 class _TimedProcessor:
-    """A :class:`engine.processor.FrameProcessor` that also records when each frame
+    """A :class:`engine.stages.processor.FrameProcessor` that also records when each frame
     leaves it (perf_counter seconds), for the end-to-end per-frame intervals."""
 
     def __init__(self, enhancer: Any, params: EnhanceParams) -> None:
-        from engine.processor import FrameProcessor
+        from engine.stages.processor import FrameProcessor
 
         self._proc = FrameProcessor(enhancer, params)
         self.done: list[float] = []
@@ -506,7 +506,7 @@ def run_bench(config: BenchConfig, *, log: Log | None = None,
 
 def _bench_fast(enh: Any, clip: Sequence[np.ndarray], params: EnhanceParams, repeat: int,
                 mode: str, common: dict[str, Any]) -> BenchRecord:
-    from engine.processor import FrameProcessor, TwoStage
+    from engine.stages.processor import FrameProcessor, TwoStage
 
     proc = FrameProcessor(enh, params)
     # "denoise" is both denoise stages; "spatial_denoise" the spatial one's part of it

@@ -10,7 +10,7 @@ item or the whole queue. Items may be added, moved and removed while the queue r
 (running items cannot be moved or removed; cancel them).
 
 Each job is :func:`run_job`, a plain function of picklable arguments, so the same job
-runs in a worker thread here or as a Ray task (:mod:`engine.cluster`).
+runs in a worker thread here or as a Ray task (:mod:`engine.jobs.ray_cluster`).
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def run_job(input_path: str, output_path: str, settings: JobSettings, *,
     """Enhance one clip. Returns a summary dict (frames, seconds, fps, audio,
     resumed_frames). Raises VideoError/ExportCancelled like :func:`export_video`."""
     from engine import registry
-    from engine.processor import FrameProcessor
+    from engine.stages.processor import FrameProcessor
 
     processor = None
     if settings.method is not None:

@@ -4,10 +4,10 @@ Enhancement multiplies dark pixels by large gains, so the output carries the sen
 scaled by a gain that varies across the picture (a gamma curve lifts the darkest tones
 most). :class:`SpatialDenoiser` runs on the *output*, after apply, where that noise is
 visible and can be measured directly, whatever method made it and whatever the temporal
-denoiser (:mod:`engine.denoise`) already averaged away:
+denoiser (:mod:`engine.stages.temporal_denoise`) already averaged away:
 
 1. **Noise level function.** Immerkær's operator (the 3×3 difference of two Laplacians,
-   which cancels image structure up to second order; see :func:`engine.metrics.noise_sigma`)
+   which cancels image structure up to second order; see :func:`engine.lab.metrics.noise_sigma`)
    is evaluated on a regular subsample of row triplets of a luma plane. Its absolute
    values are binned by the local 3×3 mean luma (16 bins) and each bin's *lower
    quartile* gives the noise σ at that brightness (σ = q25 |conv| / (6 · 0.3186) for

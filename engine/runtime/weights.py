@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import replacing
+from engine.files.atomic import replacing
 
 __all__ = [
     "WeightsError",
@@ -34,7 +34,7 @@ class WeightsError(RuntimeError):
 def weights_dir() -> Path:
     """The folder holding checkpoints, ONNX graphs and MANIFEST.json."""
     env = os.environ.get("LOWLIGHT_WEIGHTS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "weights"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "weights"
 
 
 def manifest_path(folder: Path | None = None) -> Path:

@@ -1,10 +1,10 @@
 """Per-stream enhancement: (temporal denoise →) estimate → temporal smoothing → apply
 (→ spatial denoise).
 
-The temporal denoiser (:mod:`engine.denoise`) runs first, on the dark input, because the
+The temporal denoiser (:mod:`engine.stages.temporal_denoise`) runs first, on the dark input, because the
 enhancement lifts the sensor noise together with the picture; the map is then estimated
-from the cleaner frame and smoothed over time (:mod:`engine.temporal`). After apply, the
-noise-aware spatial denoiser (:mod:`engine.spatial_denoise`) measures the noise left in
+from the cleaner frame and smoothed over time (:mod:`engine.stages.map_smoothing`). After apply, the
+noise-aware spatial denoiser (:mod:`engine.stages.spatial_denoise`) measures the noise left in
 the enhanced frame (after the gain, after any temporal averaging) and removes it; it is
 the only noise reduction a still or a video's first frame gets. Both are driven by the
 one ``denoise`` parameter.
@@ -46,11 +46,11 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from engine.denoise import TemporalDenoiser
+from engine.stages.temporal_denoise import TemporalDenoiser
 from engine.enhancer import Enhancer, ParamMap
 from engine.params import EnhanceParams
-from engine.spatial_denoise import SpatialDenoiser
-from engine.temporal import TemporalFilter
+from engine.stages.spatial_denoise import SpatialDenoiser
+from engine.stages.map_smoothing import TemporalFilter
 
 __all__ = ["FrameProcessor", "ProcessTimings", "StagedFrame", "TwoStage", "enhance_still"]
 

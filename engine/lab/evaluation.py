@@ -18,11 +18,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from engine import metrics
+from engine.lab import metrics
 from engine.enhancer import downscale
-from engine.atomic import replacing
-from engine.stills import StillError, collect_inputs, read_image, write_image
-from engine.synthetic import SyntheticConfig, make_pair, pair_seed, select_well_exposed
+from engine.files.atomic import replacing
+from engine.jobs.stills import StillError, collect_inputs, read_image, write_image
+from engine.lab.synthetic import SyntheticConfig, make_pair, pair_seed, select_well_exposed
 
 __all__ = [
     "EvalImage",
@@ -163,8 +163,8 @@ def synthetic_pairs(
 ) -> list[EvalImage]:
     """Make ``count`` synthetic (low, high) pairs from well-exposed pictures.
 
-    Pictures are chosen by :func:`engine.synthetic.select_well_exposed` (a seeded subset)
-    and darkened by :func:`engine.synthetic.make_pair` with the generator
+    Pictures are chosen by :func:`engine.lab.synthetic.select_well_exposed` (a seeded subset)
+    and darkened by :func:`engine.lab.synthetic.make_pair` with the generator
     ``pair_seed(seed, i)``: the same seed gives the same pairs.
 
     Raises:

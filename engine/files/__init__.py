@@ -1,0 +1,1 @@
+"""File handling shared by every writer: atomic replacement of targets, image files."""
