@@ -1,14 +1,42 @@
-"""Shared fixtures: small synthetic frames; ../shared data only where present."""
+"""Shared fixtures: small synthetic frames; ../shared data only where present; the
+Hypothesis profiles (deterministic by default, random on request)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# Hypothesis profiles. A test's own @settings(max_examples=...) still wins over the
+# profile's count; everything it leaves unset (derandomize, database, deadline) comes from
+# the profile loaded here, before any test module is imported.
+#   ci:      the same examples on every run and every fresh clone (seeded from each test's
+#            code), no example database, no timing-based failure; a failure prints the
+#            blob to replay it with @reproduce_failure.
+#   explore: new random examples on each run, more of them, failures kept in .hypothesis/
+#            and replayed first; for local bug hunting (HYPOTHESIS_PROFILE=explore).
+settings.register_profile(
+    "ci", derandomize=True, database=None, max_examples=100, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("explore", derandomize=False, max_examples=500, deadline=None)
+
+
+def hypothesis_profile(environ: Mapping[str, str]) -> str:
+    """The profile to load: ``ci`` whenever ``CI`` is set (non-empty), whatever
+    ``HYPOTHESIS_PROFILE`` says; otherwise ``HYPOTHESIS_PROFILE``, ``ci`` when unset, so
+    the README's plain ``pytest`` is deterministic too."""
+    if environ.get("CI"):
+        return "ci"
+    return environ.get("HYPOTHESIS_PROFILE") or "ci"
+
+
+settings.load_profile(hypothesis_profile(os.environ))
 
 
 def shared_data(sub: str) -> Path:
