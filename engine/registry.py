@@ -1,14 +1,18 @@
 """One registry of enhancement methods, each described by a :class:`MethodDescriptor`.
 
 The CLI options and the studio's controls are built from this registry, never from
-hard-coded lists. Methods register themselves when :mod:`engine.models` is imported;
-the lookup functions here import it on first use.
+hard-coded lists. The descriptors come from :mod:`engine.models.catalog`, which the
+lookup functions here import on first use; it is free of PyTorch and ONNX Runtime, so
+listing methods, their parameters and the CLI's help stays cheap. A method's network
+module is imported only when an enhancer is created (see :attr:`MethodDescriptor.factory`).
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 from engine.params import EnhanceParams, ParamSpec
 
@@ -22,6 +26,7 @@ __all__ = [
     "names",
     "descriptors",
     "create",
+    "implementation",
     "UnknownMethodError",
 ]
 
@@ -45,7 +50,10 @@ class MethodDescriptor:
         licence: licence of the method's code/weights as shipped here.
         summary: one line on what the method does.
         params: the parameters this method uses, with ranges and defaults.
-        factory: ``factory(backend=..., device=..., weights=...) -> Enhancer``.
+        factory: ``factory(backend=..., device=..., weights=...) -> Enhancer``, or the
+            same function named as ``"package.module:function"``, imported on the first
+            :meth:`create` (the catalogue's form: the network module and PyTorch load only
+            when the method is used).
         weights: checkpoint file name in ``weights/`` for learned methods, else None.
         backends: runtimes the method supports, in order of preference.
     """
@@ -57,9 +65,28 @@ class MethodDescriptor:
     licence: str
     summary: str
     params: tuple[ParamSpec, ...]
-    factory: Callable[..., "Enhancer"] = field(compare=False, repr=False)
+    factory: Union[Callable[..., "Enhancer"], str] = field(compare=False, repr=False)
     weights: str | None = None
     backends: tuple[str, ...] = ("numpy",)
+
+    @property
+    def module(self) -> str | None:
+        """The module that implements the method (``"engine.models.sci"``) when the
+        factory is named by a string, else None."""
+        return self.factory.partition(":")[0] if isinstance(self.factory, str) else None
+
+    def resolve_factory(self) -> Callable[..., "Enhancer"]:
+        """The factory function, importing its module when it is named by a string."""
+        if not isinstance(self.factory, str):
+            return self.factory
+        module, _, attr = self.factory.partition(":")
+        if not attr:
+            raise ValueError(f"{self.name}: factory {self.factory!r} is not 'package.module:function'")
+        return getattr(importlib.import_module(module), attr)
+
+    def create(self, *, backend: str = "auto", device: str = "auto", weights: str | None = None) -> "Enhancer":
+        """A new enhancer of this method (arguments as :func:`engine.registry.create`)."""
+        return self.resolve_factory()(backend=backend, device=device, weights=weights)
 
     def spec(self, name: str) -> ParamSpec | None:
         """Return the :class:`ParamSpec` called ``name``, or None if the method ignores it."""
@@ -85,6 +112,7 @@ class MethodDescriptor:
 
 
 _REGISTRY: dict[str, MethodDescriptor] = {}
+_loaded = False
 
 
 def register(descriptor: MethodDescriptor) -> MethodDescriptor:
@@ -94,8 +122,13 @@ def register(descriptor: MethodDescriptor) -> MethodDescriptor:
 
 
 def _ensure_loaded() -> None:
-    if not _REGISTRY:
-        import engine.models  # noqa: F401  (registers the methods)
+    global _loaded
+    if not _loaded:
+        from engine.models import catalog
+
+        for d in catalog.load():
+            _REGISTRY.setdefault(d.name, d)  # a name registered before the catalogue keeps its entry
+        _loaded = True
 
 
 def names() -> list[str]:
@@ -128,4 +161,12 @@ def create(name: str, *, backend: str = "auto", device: str = "auto", weights: s
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         weights: path of a checkpoint to use instead of the shipped one.
     """
-    return get(name).factory(backend=backend, device=device, weights=weights)
+    return get(name).create(backend=backend, device=device, weights=weights)
+
+
+def implementation(name: str) -> ModuleType | None:
+    """Import and return the module that implements ``name`` (a learned method's module
+    registers its network with :mod:`engine.runtime.selection` on import); None when the
+    method's factory is a plain callable."""
+    module = get(name).module
+    return importlib.import_module(module) if module else None

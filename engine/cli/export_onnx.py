@@ -11,9 +11,10 @@ ORDER = 80
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    from engine.runtime.selection import network_specs
+    from engine import registry
 
-    names = [s.method for s in network_specs()]
+    # the learned methods, read from the catalogue: building the parser loads no network
+    names = [d.name for d in registry.descriptors() if d.family == "learned"]
     parser.add_argument("--method", "-m", default="all", choices=names + ["all"],
                         help="which model to export (default: all)")
     parser.add_argument("--out-dir", default=None,

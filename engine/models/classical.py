@@ -22,11 +22,12 @@ import numpy as np
 from engine.enhancer import Enhancer, ParamMap, downscale
 from engine.frame import check_rgb8
 from engine.models import exposure as ex
-from engine.models.common_params import DENOISE, EXPOSURE, SMOOTHING, strength_spec
+from engine.models.catalog.classical import CLAHE, GAMMA, LIME
 from engine.params import EnhanceParams
-from engine.registry import MethodDescriptor, register
+from engine.registry import MethodDescriptor
 
-__all__ = ["GammaEnhancer", "ClaheEnhancer", "LimeEnhancer", "guided_filter", "apply_gain", "carry_power"]
+__all__ = ["GammaEnhancer", "ClaheEnhancer", "LimeEnhancer", "guided_filter", "apply_gain", "carry_power",
+           "create_gamma", "create_clahe", "create_lime"]
 
 
 def apply_gain(frame: np.ndarray, gain: np.ndarray) -> np.ndarray:
@@ -330,45 +331,16 @@ def carry_power(exponent: float, strength: float) -> float:
     return 0.0 if es <= 0.0 else min(4.0, 1.0 / es)
 
 
-def _gamma_factory(**_: object) -> Enhancer:
+def create_gamma(**_: object) -> Enhancer:
+    """The registry's factory of ``gamma`` (backend, device and weights do not apply)."""
     return GammaEnhancer(GAMMA)
 
 
-def _clahe_factory(**_: object) -> Enhancer:
+def create_clahe(**_: object) -> Enhancer:
+    """The registry's factory of ``clahe`` (backend, device and weights do not apply)."""
     return ClaheEnhancer(CLAHE)
 
 
-def _lime_factory(**_: object) -> Enhancer:
+def create_lime(**_: object) -> Enhancer:
+    """The registry's factory of ``lime`` (backend, device and weights do not apply)."""
     return LimeEnhancer(LIME)
-
-
-GAMMA = register(MethodDescriptor(
-    name="gamma", title="Gamma", family="classical",
-    paper="Global power-law (gamma) correction; exponent chosen so the mean reaches the target exposure",
-    licence="MIT (this project)",
-    summary="Adaptive global gamma: cheap, no local contrast",
-    params=(strength_spec("the gamma exponent g <= 1 is raised to this power"), EXPOSURE, SMOOTHING, DENOISE),
-    factory=_gamma_factory,
-))
-
-CLAHE = register(MethodDescriptor(
-    name="clahe", title="CLAHE", family="classical",
-    paper="K. Zuiderveld, \"Contrast Limited Adaptive Histogram Equalization\", "
-          "Graphics Gems IV, 1994 (OpenCV's implementation, on the L channel of Lab)",
-    licence="MIT (this project; uses OpenCV, Apache-2.0)",
-    summary="Local histogram equalisation of lightness, applied as a hue-preserving gain",
-    params=(strength_spec("the CLAHE gain (clip limit 2.5, 8×8 tiles; >= 1) is raised to this power"),
-            SMOOTHING, DENOISE),
-    factory=_clahe_factory,
-))
-
-LIME = register(MethodDescriptor(
-    name="lime", title="LIME", family="classical",
-    paper="X. Guo, Y. Li, H. Ling, \"LIME: Low-Light Image Enhancement via Illumination Map "
-          "Estimation\", IEEE TIP 26(2), 2017 (guided-filter refinement, no denoising)",
-    licence="MIT (this project's implementation)",
-    summary="Max-RGB illumination map, edge-preserving refinement, x / T^0.8",
-    params=(strength_spec("output = x / T^(0.8·strength): 1 = the paper's γ = 0.8, 2 = γ = 1.6"),
-            SMOOTHING, DENOISE),
-    factory=_lime_factory,
-))

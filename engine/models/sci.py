@@ -16,15 +16,14 @@ from torch import nn
 
 from engine.enhancer import ParamMap
 from engine.models import exposure as ex
-from engine.models.common_params import DENOISE, EXPOSURE, SMOOTHING, iterations_spec, strength_spec
+from engine.models.catalog.sci import SCI
 from engine.models.learned_base import LearnedEnhancer, arch_kwargs, fast_downscale, to_unit, to_uint8
 from engine.models.lut2d import Lut2D, PairLut
 from engine.params import EnhanceParams
-from engine.registry import MethodDescriptor, register
 from engine.runtime.selection import NetworkSpec, register_network
 
 __all__ = ["IlluminationStage", "CalibrationModule", "SCITrainingNet", "SCIResidualNet",
-           "build_inference_net", "SCIEnhancer", "SCI"]
+           "build_inference_net", "SCIEnhancer", "SCI", "create_sci"]
 
 
 class IlluminationStage(nn.Module):
@@ -295,25 +294,6 @@ class SCIEnhancer(LearnedEnhancer):
         return to_uint8(ex.knee(x, x * np.exp(-(s * c) * log_i)))
 
 
-def _factory(backend: str = "auto", device: str = "auto", weights: str | None = None) -> SCIEnhancer:
+def create_sci(backend: str = "auto", device: str = "auto", weights: str | None = None) -> SCIEnhancer:
+    """The registry's factory of ``sci`` (named in :mod:`engine.models.catalog.sci`)."""
     return SCIEnhancer(SCI, backend=backend, device=device, weights=weights)
-
-
-SCI = register(MethodDescriptor(
-    name="sci", title="SCI", family="learned",
-    paper="Ma, Ma, Liu, Fan, Luo: Toward Fast, Flexible, and Robust Low-Light Image "
-          "Enhancement (Self-Calibrated Illumination), CVPR 2022",
-    licence="MIT (this project's implementation and weights, trained by us)",
-    summary="Retinex-style: one tiny weight-shared stage estimates illumination; output = input / illumination",
-    params=(
-        iterations_spec(1, 4, "repeats of the illumination stage on its own output "
-                              "(1 = the paper's single stage; more = brighter)"),
-        strength_spec("the illumination gain is raised to this power (output = x / illumination**strength)"),
-        EXPOSURE,
-        SMOOTHING,
-        DENOISE,
-    ),
-    factory=_factory,
-    weights="sci.pt",
-    backends=("onnx", "torch"),
-))

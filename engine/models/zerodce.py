@@ -16,15 +16,14 @@ from torch import nn
 
 from engine.enhancer import ParamMap
 from engine.models import exposure as ex
-from engine.models.common_params import DENOISE, EXPOSURE, SMOOTHING, iterations_spec, strength_spec
+from engine.models.catalog.zerodce import ZERODCE, ZERODCEPP
 from engine.models.learned_base import LearnedEnhancer, arch_kwargs, fast_downscale, to_unit, to_uint8
 from engine.models.lut2d import Lut2D
 from engine.params import EnhanceParams
-from engine.registry import MethodDescriptor, register
 from engine.runtime.selection import NetworkSpec, register_network
 
 __all__ = ["DCENet", "DCENetPP", "apply_curve", "enhance_curve", "ZeroDCEEnhancer",
-           "ZeroDCEPPEnhancer", "ZERODCE", "ZERODCEPP"]
+           "ZeroDCEPPEnhancer", "ZERODCE", "ZERODCEPP", "create_zerodce", "create_zerodcepp"]
 
 
 def apply_curve(x: torch.Tensor, a: torch.Tensor, iterations: int) -> torch.Tensor:
@@ -356,43 +355,11 @@ class ZeroDCEEnhancer(_CurveEnhancer):
         return np.minimum(enhance_curve(x, maps, n, c), ceiling)
 
 
-def _factory(cls, desc_name):
-    def factory(backend: str = "auto", device: str = "auto", weights: str | None = None):
-        return cls(DESCRIPTORS[desc_name], backend=backend, device=device, weights=weights)
-    return factory
+def create_zerodce(backend: str = "auto", device: str = "auto", weights: str | None = None) -> ZeroDCEEnhancer:
+    """The registry's factory of ``zerodce`` (named in :mod:`engine.models.catalog.zerodce`)."""
+    return ZeroDCEEnhancer(ZERODCE, backend=backend, device=device, weights=weights)
 
 
-_STRENGTH = strength_spec("the curve parameters are multiplied by it (a·strength)")
-
-ZERODCE = register(MethodDescriptor(
-    name="zerodce", title="Zero-DCE", family="learned",
-    paper="Guo, Li, Guo, Loy, Hou, Kwong, Cong: Zero-Reference Deep Curve Estimation "
-          "for Low-Light Image Enhancement, CVPR 2020",
-    licence="MIT (this project's implementation and weights, trained by us)",
-    summary="Per-pixel light-enhancement curves LE(x) = x + a·x·(1−x), 8 maps from a 7-layer CNN",
-    params=(
-        iterations_spec(8, 16, "curve applications; the 8 estimated maps are used in turn "
-                               "(cycling past 8); fewer = gentler"),
-        _STRENGTH, EXPOSURE, SMOOTHING, DENOISE,
-    ),
-    factory=_factory(ZeroDCEEnhancer, "zerodce"),
-    weights="zerodce.pt",
-    backends=("onnx", "torch"),
-))
-
-ZERODCEPP = register(MethodDescriptor(
-    name="zerodce++", title="Zero-DCE++", family="learned",
-    paper="Li, Guo, Loy: Learning to Enhance Low-Light Image via Zero-Reference Deep "
-          "Curve Estimation, TPAMI 2021",
-    licence="MIT (this project's implementation and weights, trained by us)",
-    summary="Zero-DCE's light variant: depthwise-separable CNN, one curve map reused each step",
-    params=(
-        iterations_spec(8, 16, "curve applications of the one estimated map; fewer = gentler"),
-        _STRENGTH, EXPOSURE, SMOOTHING, DENOISE,
-    ),
-    factory=_factory(ZeroDCEPPEnhancer, "zerodce++"),
-    weights="zerodcepp.pt",
-    backends=("onnx", "torch"),
-))
-
-DESCRIPTORS = {"zerodce": ZERODCE, "zerodce++": ZERODCEPP}
+def create_zerodcepp(backend: str = "auto", device: str = "auto", weights: str | None = None) -> ZeroDCEPPEnhancer:
+    """The registry's factory of ``zerodce++`` (named in :mod:`engine.models.catalog.zerodce`)."""
+    return ZeroDCEPPEnhancer(ZERODCEPP, backend=backend, device=device, weights=weights)

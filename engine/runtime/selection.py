@@ -70,17 +70,25 @@ def register_network(spec: NetworkSpec) -> NetworkSpec:
     return spec
 
 
-def network_spec(method: str) -> NetworkSpec:
-    import engine.models  # noqa: F401  (registers the networks)
+def _load_networks() -> None:
+    """Import every learned method's implementation module: each registers its network."""
+    from engine import registry
 
+    for d in registry.descriptors():
+        if d.family == "learned":
+            registry.implementation(d.name)
+
+
+def network_spec(method: str) -> NetworkSpec:
+    if method not in _NETWORKS:
+        _load_networks()
     if method not in _NETWORKS:
         raise KeyError(f"{method!r} has no network; learned methods: {', '.join(_NETWORKS)}")
     return _NETWORKS[method]
 
 
 def network_specs() -> list[NetworkSpec]:
-    import engine.models  # noqa: F401
-
+    _load_networks()
     return list(_NETWORKS.values())
 
 
