@@ -25,15 +25,19 @@ frame; :func:`enhance_still` runs the same steps on one picture (stills, ``lowli
 eval``), so ``denoise`` means the same everywhere. Parameter and method changes are
 thread-safe and take effect on the next frame.
 
-**Two halves.** ``process`` is ``finish(begin(frame))``: :meth:`FrameProcessor.begin` runs
-the input-side temporal denoiser, the estimate and the temporal smoothing and returns a
+**Two halves.** Anything with the :class:`FrameStages` protocol (``begin`` / ``finish``
+/ ``process``) can be run on two threads; :class:`FrameProcessor` is the product's.
+``process`` is ``finish(begin(frame))``: :meth:`FrameProcessor.begin` runs the input-side
+temporal denoiser, the estimate and the temporal smoothing and returns a
 :class:`StagedFrame`; :meth:`FrameProcessor.finish` runs apply, the output-side temporal
 denoiser and the spatial stage on it. Each half has its own state and lock, so two threads
 can run them at once on consecutive frames (``begin`` of frame t+1 while ``finish`` of
 frame t): on two cores that raises the throughput by about a quarter at the cost of one
-frame of latency (:class:`TwoStage`, the video pipeline and the studio use it). The output
-is the same as ``process``'s, frame for frame, as long as ``finish`` gets the staged
-frames in the order ``begin`` made them.
+frame of latency. :class:`TwoHalfRunner` is the one place that runs the halves that way
+(the video pipeline, the studio player and :class:`TwoStage` use it). The output is the
+same as ``process``'s, frame for frame, as long as ``finish`` gets the staged frames in
+the order ``begin`` made them, a :meth:`FrameProcessor.reset` between two ``begin`` calls
+included.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Any, Callable, Generic, Iterable, Iterator, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -52,7 +56,11 @@ from engine.params import EnhanceParams
 from engine.stages.spatial_denoise import SpatialDenoiser
 from engine.stages.map_smoothing import TemporalFilter
 
-__all__ = ["FrameProcessor", "ProcessTimings", "StagedFrame", "TwoStage", "enhance_still"]
+__all__ = ["FrameProcessor", "FrameStages", "ProcessTimings", "StagedFrame", "TwoHalfRunner", "TwoStage",
+           "enhance_still"]
+
+_POLL_S = 0.05  # how often a blocked hand-off or an idle finish thread looks at the stop event
+_END = object()  # end of the items handed to a TwoHalfRunner
 
 
 @dataclass(frozen=True)
@@ -85,7 +93,8 @@ class StagedFrame:
             output-side one stays off).
         noise_ratio: that denoiser's per-pixel noise ratio for the spatial stage, or None.
         epoch: the processor's reset count when it was begun (``finish`` drops its own
-            state when the epoch changes: a frame from before a seek starts afresh).
+            state when the epoch changes: the first frame begun after a reset starts the
+            second half afresh).
         front_ms: milliseconds of (input denoise, estimate, smoothing).
     """
 
@@ -97,6 +106,35 @@ class StagedFrame:
     noise_ratio: np.ndarray | None
     epoch: int
     front_ms: tuple[float, float, float]
+
+
+S = TypeVar("S")  # what a FrameStages' begin hands to its finish
+
+
+@runtime_checkable
+class FrameStages(Protocol[S]):
+    """A per-frame processor split in two halves that may run on two threads.
+
+    ``begin(frame)`` takes a uint8 (H, W, 3) RGB frame and returns a staged value ``S``
+    (:class:`StagedFrame` for :class:`FrameProcessor`; a wrapper may hand on its own);
+    ``finish(staged)`` turns it into the output, a new uint8 (H, W, 3) RGB frame (the
+    same H and W); ``process(frame)`` is ``finish(begin(frame))``.
+
+    Threads and state: the first half's state (whatever ``begin`` reads and updates) is
+    owned by ``begin`` and the second half's by ``finish``; the staged value carries
+    everything ``finish`` needs from the first half, so ``begin`` of frame t+1 may run on
+    one thread while ``finish`` of frame t runs on another. Calls to one half never
+    overlap each other, and ``finish`` gets the staged values in the order ``begin`` made
+    them (:class:`TwoHalfRunner` keeps both promises); then the frames equal
+    ``process``'s. An object with only ``process`` is not a FrameStages: the video
+    pipeline runs it whole on one thread.
+    """
+
+    def begin(self, frame: np.ndarray) -> S: ...
+
+    def finish(self, staged: S) -> np.ndarray: ...
+
+    def process(self, frame: np.ndarray) -> np.ndarray: ...
 
 
 class FrameProcessor:
@@ -174,12 +212,16 @@ class FrameProcessor:
         return self._spatial
 
     def reset(self) -> None:
-        """Forget the temporal state (call on seek, source change or scene change). A
-        staged frame begun before the reset is still finished, with fresh output state."""
-        with self._lock, self._back_lock:
+        """Forget the temporal state (call on seek, source change or scene change).
+
+        The first half forgets at once; the second half forgets when it finishes the first
+        frame begun after the reset (the staged frame's epoch tells it). A staged frame
+        begun before the reset is therefore finished with the state it would have had
+        without the reset, so two threads give ``process``'s frames even when one resets
+        the processor while the other is still finishing (a segmented export's pre-roll)."""
+        with self._lock:
             self._temporal.reset()
             self._denoiser.reset()
-            self._out_denoiser.reset()
             self._epoch += 1
 
     def flush(self) -> None:
@@ -236,56 +278,180 @@ class FrameProcessor:
         return out
 
 
+T = TypeVar("T")  # what is submitted to a TwoHalfRunner
+R = TypeVar("R")  # what its finish returns
+
+
+class TwoHalfRunner(Generic[T, S, R]):
+    """Run ``begin`` on the caller's thread and ``finish`` on a thread of its own, so that
+    item t+1's first half overlaps item t's second half.
+
+    :meth:`submit` runs ``begin(item)`` in the calling thread and hands the staged value
+    to the finish thread (``name``) through a queue of ``depth`` slots, blocking while it is
+    full; the finish thread runs ``finish(staged)`` and then ``deliver(result)`` on each,
+    in the order they were submitted. After the last item, :meth:`end`: the finish thread
+    works through what is waiting, calls ``on_end()`` and ends. One thread at a time
+    submits, so neither half ever overlaps itself.
+
+    Errors: an exception in ``begin`` is raised by :meth:`submit` to its caller, and the
+    runner goes on (the caller decides). The first exception in ``finish``, ``deliver`` or
+    ``on_end`` is kept in :attr:`error`, passed to ``on_error`` (from the finish thread),
+    and stops the runner.
+
+    Stopping: :meth:`stop` sets the stop event (the owner's, when ``stop`` is given, so the
+    owner's stop ends the runner too). Both sides look at it at least every 50 ms: a
+    blocked :meth:`submit` or :meth:`end` returns False, the items still waiting are
+    dropped, and the finish thread ends after the item it is finishing. The thread is a
+    daemon (it never keeps the process alive); :meth:`join` waits for it. As a context
+    manager it is started on entry and stopped and joined on exit.
+
+    Args:
+        begin: ``begin(item) -> staged``, the first half.
+        finish: ``finish(staged) -> result``, the second half.
+        deliver: ``deliver(result)``, run on the finish thread right after ``finish``
+            (None: results are dropped, e.g. when ``finish`` hands them on itself).
+        on_end: run on the finish thread after the last item, once :meth:`end` was called.
+        on_error: ``on_error(exc)`` on the first error of the finish thread.
+        depth: staged items that may wait between the halves (at least 1).
+        stop: the stop event to share; None makes a private one.
+        name: the finish thread's name.
+    """
+
+    def __init__(self, begin: Callable[[T], S], finish: Callable[[S], R], *,
+                 deliver: Callable[[R], Any] | None = None, on_end: Callable[[], Any] | None = None,
+                 on_error: Callable[[BaseException], Any] | None = None, depth: int = 1,
+                 stop: threading.Event | None = None, name: str = "lowlight-finish") -> None:
+        self._begin, self._finish, self._deliver = begin, finish, deliver
+        self._on_end, self._on_error = on_end, on_error
+        self._q: queue.Queue = queue.Queue(maxsize=max(1, int(depth)))
+        self._stop = stop if stop is not None else threading.Event()
+        self._error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    @property
+    def error(self) -> BaseException | None:
+        """The first error of the finish thread, or None."""
+        return self._error
+
+    def start(self) -> "TwoHalfRunner[T, S, R]":
+        """Start the finish thread (once)."""
+        self.thread.start()
+        return self
+
+    def submit(self, item: T) -> bool:
+        """``begin(item)`` here, then hand it on; False when stopped first (the staged item
+        is dropped). Raises what ``begin`` raises."""
+        return self._hand(self._begin(item))
+
+    def end(self) -> bool:
+        """No more items: the finish thread finishes the waiting ones, calls ``on_end`` and
+        ends. False when stopped first."""
+        return self._hand(_END)
+
+    def stop(self) -> None:
+        """Drop the waiting items and end the finish thread (returns at once)."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the finish thread; True when it has ended (or never started)."""
+        if self.thread.ident is None:
+            return True
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    def __enter__(self) -> "TwoHalfRunner[T, S, R]":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.join()
+
+    def _hand(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    item = self._q.get(timeout=_POLL_S)
+                except queue.Empty:
+                    continue
+                if self._stop.is_set():
+                    return
+                if item is _END:
+                    if self._on_end is not None:
+                        self._on_end()
+                    return
+                out = self._finish(item)
+                if self._deliver is not None:
+                    self._deliver(out)
+        except BaseException as exc:  # noqa: BLE001 - kept for the owner, which re-raises it
+            self._error = exc
+            if self._on_error is not None:
+                try:
+                    self._on_error(exc)
+                except Exception:  # noqa: BLE001 - the error itself is already kept
+                    pass
+            self._stop.set()
+
+
 class TwoStage:
-    """Run a :class:`FrameProcessor`'s two halves on two threads: ``begin`` in a helper
-    thread, ``finish`` in the caller's, so consecutive frames overlap.
+    """Iterate a :class:`FrameStages`' frames with its two halves on two threads (a
+    :class:`TwoHalfRunner`: ``begin`` in the caller's thread, ``finish`` in a helper).
 
     ``run(frames)`` yields the enhanced frames of an iterable of uint8 (H, W, 3) RGB frames,
     in order, the same frames ``process`` would give. At most ``depth`` staged frames wait
-    between the halves. The helper ends with the iteration, on an error (re-raised in the
-    caller) and when the generator is closed early; it never outlives ``run``.
+    between the halves. An error in either half (or in ``frames``) is raised in the caller
+    after the frames finished before it; the helper ends with the iteration, on an error
+    and when the generator is closed early, and never outlives ``run``.
     """
 
-    def __init__(self, processor: FrameProcessor, depth: int = 1) -> None:
+    def __init__(self, processor: FrameStages, depth: int = 1) -> None:
         self.processor = processor
         self.depth = max(1, int(depth))
 
     def run(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        q: queue.Queue = queue.Queue(maxsize=self.depth)
-        stop = threading.Event()
-        end = object()
-
-        def put(item: object) -> bool:
-            while not stop.is_set():
-                try:
-                    q.put(item, timeout=0.05)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def front() -> None:
-            try:
-                for f in frames:
-                    if not put(self.processor.begin(f)):
-                        return
-                put(end)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                put(exc)
-
-        t = threading.Thread(target=front, name="lowlight-begin", daemon=True)
-        t.start()
-        try:
+        done: queue.Queue = queue.Queue()  # unbounded, but at most depth + 1 frames wait here
+        runner: TwoHalfRunner[np.ndarray, Any, np.ndarray] = TwoHalfRunner(
+            self.processor.begin, self.processor.finish, deliver=done.put, depth=self.depth)
+        failed: Exception | None = None
+        with runner:
+            it = iter(frames)
             while True:
-                item = q.get()
-                if item is end:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield self.processor.finish(item)
-        finally:
-            stop.set()
-            t.join()
+                try:
+                    frame = next(it, _END)
+                    if frame is _END:
+                        runner.end()
+                        break
+                    if not runner.submit(frame):
+                        break
+                except Exception as exc:  # noqa: BLE001 - raised after the frames begun before it
+                    failed = exc
+                    runner.end()
+                    break
+                yield from _waiting(done)
+            runner.join()
+            yield from _waiting(done)
+        if runner.error is not None:
+            raise runner.error
+        if failed is not None:
+            raise failed
+
+
+def _waiting(q: queue.Queue) -> Iterator[Any]:
+    """The items already in ``q``, without blocking."""
+    while True:
+        try:
+            item = q.get_nowait()
+        except queue.Empty:
+            return
+        yield item
 
 
 def enhance_still(enhancer: Enhancer, frame: np.ndarray, params: EnhanceParams | None = None,

@@ -1,9 +1,11 @@
 """Threaded frame pipeline: source thread → enhance worker → sink, joined by bounded queues.
 
-A processor with two halves (``begin`` / ``finish``, :class:`engine.stages.processor.FrameProcessor`)
-gets two enhance threads, ``begin`` of frame t+1 running while ``finish`` of frame t does,
-joined by a one-frame queue: on two cores about a quarter more frames per second, the
-same output, one more frame of latency.
+A processor with two halves (:class:`engine.stages.processor.FrameStages`, e.g.
+:class:`~engine.stages.processor.FrameProcessor`) gets two enhance threads, ``begin`` of
+frame t+1 running while ``finish`` of frame t does, joined by a one-frame hand-off
+(:class:`~engine.stages.processor.TwoHalfRunner`): on two cores about a quarter more frames
+per second, the same output, one more frame of latency. :attr:`PipelineStats.enhance_threads`
+says which way a run went.
 
 Two modes:
 
@@ -34,6 +36,7 @@ from typing import Callable
 import numpy as np
 
 from engine.frame import Frame
+from engine.stages.processor import FrameStages, TwoHalfRunner
 from engine.video.base import Sink, Source, VideoError
 
 __all__ = ["Pipeline", "PipelineStats", "PipelineStopped", "CallbackSink"]
@@ -61,6 +64,8 @@ class PipelineStats:
             having written it, over the last 256 frames (None before the first frame).
         elapsed_s: wall seconds since the start.
         running: False once every thread has ended.
+        enhance_threads: threads the processor runs on: 2 for a
+            :class:`~engine.stages.processor.FrameStages` (its halves overlap), else 1.
     """
 
     frames_in: int = 0
@@ -74,6 +79,7 @@ class PipelineStats:
     latency_p95_ms: float | None = None
     elapsed_s: float = 0.0
     running: bool = False
+    enhance_threads: int = 1
 
 
 class CallbackSink(Sink):
@@ -131,10 +137,10 @@ class Pipeline:
 
     Args:
         source: any :class:`~engine.video.base.Source` (closed by the pipeline at the end).
-        processor: an object with ``process(image) -> image`` (uint8 (H, W, 3) RGB in and
-            out), normally :class:`engine.stages.processor.FrameProcessor`; None passes frames
-            through unchanged. One that also has ``begin(image) -> staged`` and
-            ``finish(staged) -> image`` runs its two halves on two threads.
+        processor: normally a :class:`engine.stages.processor.FrameStages` (e.g.
+            :class:`~engine.stages.processor.FrameProcessor`), whose two halves run on two
+            threads; any object with ``process(image) -> image`` (uint8 (H, W, 3) RGB in
+            and out) runs whole on one; None passes frames through unchanged.
         sink: where enhanced frames go; alternatively ``on_frame``.
         on_frame: ``callback(frame)`` receiving each enhanced :class:`Frame` (wrapped in a
             :class:`CallbackSink`); called from the sink thread.
@@ -176,10 +182,9 @@ class Pipeline:
         else:
             self._q1 = queue.Queue(maxsize=max(1, queue_size))
             self._q2 = queue.Queue(maxsize=max(1, queue_size))
-        self._two = processor is not None and all(
-            callable(getattr(processor, name, None)) for name in ("begin", "finish"))
-        self._qm: queue.Queue = queue.Queue(maxsize=1)  # begin → finish (two halves)
+        self._two = isinstance(processor, FrameStages)
         self._stop = threading.Event()
+        self._halves: TwoHalfRunner | None = None  # begin → finish, made by start()
         self._error: BaseException | None = None
         self._err_lock = threading.Lock()
         self._stats_lock = threading.Lock()
@@ -200,11 +205,14 @@ class Pipeline:
             raise RuntimeError("pipeline already started")
         self._t_start = time.perf_counter()
         stages = [("source", self._run_source), ("enhance", self._run_enhance), ("sink", self._run_sink)]
-        if self._two:
-            stages.append(("finish", self._run_finish))
         for name, fn in stages:
             t = threading.Thread(target=fn, name=f"lowlight-{name}", daemon=True)
             self._threads.append(t)
+        if self._two:  # the enhance thread begins, this runner's thread finishes
+            self._halves = TwoHalfRunner(self._begin, self._finish, deliver=self._deliver,
+                                         on_end=self._end_of_stream, on_error=self._fail,
+                                         stop=self._stop, name="lowlight-finish")
+            self._threads.append(self._halves.thread)
         for t in self._threads:
             t.start()
         return self
@@ -297,7 +305,7 @@ class Pipeline:
                 encode_ms=self._encode_s * 1e3 / n_out,
                 latency_p50_ms=float(np.percentile(lat, 50)) if lat is not None else None,
                 latency_p95_ms=float(np.percentile(lat, 95)) if lat is not None else None,
-                elapsed_s=elapsed, running=self.is_running())
+                elapsed_s=elapsed, running=self.is_running(), enhance_threads=2 if self._two else 1)
 
     # ------------------------------------------------------------------ stages
     def _fail(self, exc: BaseException) -> None:
@@ -373,51 +381,62 @@ class Pipeline:
                 pass
 
     def _run_enhance(self) -> None:
-        if self._two:  # first half; the finish stage flushes after the last frame
-            self._run_stage(self._q1, self._qm, self._begin, flush=False)
-        else:
-            self._run_stage(self._q1, self._q2, self._whole, flush=True)
+        """Every frame of the source queue through the processor: its first half (the
+        runner's thread does the second), or all of it."""
+        try:
+            while True:
+                item = self._get(self._q1)
+                if item is None:
+                    return
+                if item is _END:
+                    if self._halves is not None:
+                        self._halves.end()  # its thread flushes after the last finish
+                    else:
+                        self._end_of_stream()
+                    return
+                if self._halves is not None:
+                    if not self._halves.submit(item):
+                        return
+                elif not self._put(self._q2, self._whole(item)):
+                    return
+        except BaseException as exc:
+            self._fail(exc)
 
-    def _run_finish(self) -> None:
-        """Second half of a two-half processor, in the order the first half ran."""
-        self._run_stage(self._qm, self._q2, self._finish, flush=True)
+    def _timed(self, t0: float) -> None:
+        with self._stats_lock:
+            self._enhance_s += time.perf_counter() - t0
 
     def _whole(self, item: tuple) -> tuple:
         frame, t_read = item
+        t0 = time.perf_counter()
         if self.processor is not None:
             frame = frame.with_image(self.processor.process(frame.image))  # type: ignore[attr-defined]
+        self._timed(t0)
         return frame, t_read
 
     def _begin(self, item: tuple) -> tuple:
         frame, t_read = item
-        return frame, self.processor.begin(frame.image), t_read  # type: ignore[union-attr]
+        t0 = time.perf_counter()
+        staged = self.processor.begin(frame.image)  # type: ignore[union-attr]
+        self._timed(t0)
+        return frame, staged, t_read
 
     def _finish(self, item: tuple) -> tuple:
         frame, staged, t_read = item
-        return frame.with_image(self.processor.finish(staged)), t_read  # type: ignore[union-attr]
+        t0 = time.perf_counter()
+        out = frame.with_image(self.processor.finish(staged))  # type: ignore[union-attr]
+        self._timed(t0)
+        return out, t_read
 
-    def _run_stage(self, q_in: object, q_out: object, work: Callable[[tuple], tuple], *, flush: bool) -> None:
-        """An enhance stage: ``work`` on every item of ``q_in`` (its time counts as enhance
-        time) into ``q_out``; at the end, the processor's ``flush`` when ``flush``."""
-        try:
-            while True:
-                item = self._get(q_in)
-                if item is None:
-                    return
-                if item is _END:
-                    end = getattr(self.processor, "flush", None) if flush else None
-                    if end is not None:
-                        end()
-                    self._put(q_out, _END)
-                    return
-                t0 = time.perf_counter()
-                out = work(item)  # type: ignore[arg-type]
-                with self._stats_lock:
-                    self._enhance_s += time.perf_counter() - t0
-                if not self._put(q_out, out):
-                    return
-        except BaseException as exc:
-            self._fail(exc)
+    def _deliver(self, item: tuple) -> None:
+        self._put(self._q2, item)
+
+    def _end_of_stream(self) -> None:
+        """After the last frame: the processor's ``flush``, then the end marker to the sink."""
+        end = getattr(self.processor, "flush", None)
+        if end is not None:
+            end()
+        self._put(self._q2, _END)
 
     def _run_sink(self) -> None:
         finished = False
