@@ -9,6 +9,8 @@ All tensors are float32 NCHW with values in [0, 1] unless stated otherwise.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -42,23 +44,24 @@ def apply_curve(x: torch.Tensor, a: torch.Tensor, iterations: int) -> torch.Tens
     return x
 
 
-class DCENet(nn.Module):
-    """Zero-DCE's DCE-Net: 7 plain 3×3 convs of 32 filters with symmetric
-    concatenations, tanh output of 3·``maps`` channels (8 iterations × RGB by default).
+class _CurveNet(nn.Module):
+    """DCE-Net's topology, shared by both variants: 7 convolutions of ``width`` filters
+    with ReLU, symmetric concatenations (conv5 ← [3, 4], conv6 ← [2, 5], conv7 ← [1, 6])
+    and a tanh output of 3·``maps`` channels. ``conv(cin, cout)`` makes one 3×3 layer.
 
     Input: (N, 3, H, W) in [0, 1]. Output: curve maps (N, 3·maps, H, W) in [−1, 1].
     """
 
-    def __init__(self, width: int = 32, maps: int = 8) -> None:
+    def __init__(self, conv: Callable[[int, int], nn.Module], width: int, maps: int) -> None:
         super().__init__()
         self.maps = maps
-        self.conv1 = nn.Conv2d(3, width, 3, 1, 1)
-        self.conv2 = nn.Conv2d(width, width, 3, 1, 1)
-        self.conv3 = nn.Conv2d(width, width, 3, 1, 1)
-        self.conv4 = nn.Conv2d(width, width, 3, 1, 1)
-        self.conv5 = nn.Conv2d(width * 2, width, 3, 1, 1)
-        self.conv6 = nn.Conv2d(width * 2, width, 3, 1, 1)
-        self.conv7 = nn.Conv2d(width * 2, 3 * maps, 3, 1, 1)
+        self.conv1 = conv(3, width)
+        self.conv2 = conv(width, width)
+        self.conv3 = conv(width, width)
+        self.conv4 = conv(width, width)
+        self.conv5 = conv(width * 2, width)
+        self.conv6 = conv(width * 2, width)
+        self.conv7 = conv(width * 2, 3 * maps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x1 = F.relu(self.conv1(x))
@@ -68,6 +71,21 @@ class DCENet(nn.Module):
         x5 = F.relu(self.conv5(torch.cat([x3, x4], 1)))
         x6 = F.relu(self.conv6(torch.cat([x2, x5], 1)))
         return torch.tanh(self.conv7(torch.cat([x1, x6], 1)))
+
+
+def _plain_conv(cin: int, cout: int) -> nn.Module:
+    return nn.Conv2d(cin, cout, 3, 1, 1)
+
+
+class DCENet(_CurveNet):
+    """Zero-DCE's DCE-Net: 7 plain 3×3 convs of 32 filters with symmetric
+    concatenations, tanh output of 3·``maps`` channels (8 iterations × RGB by default).
+
+    Input: (N, 3, H, W) in [0, 1]. Output: curve maps (N, 3·maps, H, W) in [−1, 1].
+    """
+
+    def __init__(self, width: int = 32, maps: int = 8) -> None:
+        super().__init__(_plain_conv, width, maps)
 
 
 class _SepConv(nn.Module):
@@ -82,7 +100,7 @@ class _SepConv(nn.Module):
         return self.point(self.depth(x))
 
 
-class DCENetPP(nn.Module):
+class DCENetPP(_CurveNet):
     """Zero-DCE++'s depthwise-separable DCE-Net: same topology as :class:`DCENet`,
     one shared curve map (3 channels) applied every iteration.
 
@@ -93,24 +111,7 @@ class DCENetPP(nn.Module):
     """
 
     def __init__(self, width: int = 32) -> None:
-        super().__init__()
-        self.maps = 1
-        self.conv1 = _SepConv(3, width)
-        self.conv2 = _SepConv(width, width)
-        self.conv3 = _SepConv(width, width)
-        self.conv4 = _SepConv(width, width)
-        self.conv5 = _SepConv(width * 2, width)
-        self.conv6 = _SepConv(width * 2, width)
-        self.conv7 = _SepConv(width * 2, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x1 = F.relu(self.conv1(x))
-        x2 = F.relu(self.conv2(x1))
-        x3 = F.relu(self.conv3(x2))
-        x4 = F.relu(self.conv4(x3))
-        x5 = F.relu(self.conv5(torch.cat([x3, x4], 1)))
-        x6 = F.relu(self.conv6(torch.cat([x2, x5], 1)))
-        return torch.tanh(self.conv7(torch.cat([x1, x6], 1)))
+        super().__init__(_SepConv, width, 1)
 
 
 # --------------------------------------------------------------------------- inference
