@@ -16,8 +16,9 @@ reported by :func:`thread_info`):
   video pipeline and the studio run them): frames / wall time, median over the runs.
 * stage ``"end_to_end"``: a generated clip is written once to an H.264 file, then
   :func:`engine.video.export.export_video` decodes it, enhances it (fast path, method
-  defaults) and encodes it to H.264 at the export's default quality and preset; fps =
-  frames / wall time of the export call (after one untimed warm-up export).
+  defaults, the processor's two halves on two threads as in every export) and encodes it
+  to H.264 at the export's default quality and preset; fps = frames / wall time of the
+  export call (after one untimed warm-up export).
 * :func:`soak`: the export repeated on a 1080p clip for minutes while the resident set
   size (VmRSS) is sampled, to show whether memory grows.
 
@@ -46,6 +47,7 @@ from engine import registry
 from engine.files.atomic import replacing
 from engine.lab.metrics import psnr
 from engine.params import EnhanceParams
+from engine.stages.processor import FrameProcessor, StagedFrame, TwoStage
 
 __all__ = [
     "BenchError",
@@ -231,32 +233,18 @@ def write_clip(path: str | os.PathLike[str], frames: Sequence[np.ndarray], fps: 
 
 # --------------------------------------------------------------------------- export
 
-class _TimedProcessor:
+class _TimedProcessor(FrameProcessor):
     """A :class:`engine.stages.processor.FrameProcessor` that also records when each frame
-    leaves it (perf_counter seconds), for the end-to-end per-frame intervals."""
+    leaves it (perf_counter seconds, at the end of ``finish``), for the end-to-end per-frame
+    intervals. Its halves are the processor's, so the export runs them on two threads as the
+    product does."""
 
     def __init__(self, enhancer: Any, params: EnhanceParams) -> None:
-        from engine.stages.processor import FrameProcessor
-
-        self._proc = FrameProcessor(enhancer, params)
+        super().__init__(enhancer, params)
         self.done: list[float] = []
 
-    @property
-    def enhancer(self) -> Any:
-        return self._proc.enhancer
-
-    @property
-    def params(self) -> EnhanceParams:
-        return self._proc.params
-
-    def reset(self) -> None:
-        self._proc.reset()
-
-    def flush(self) -> None:
-        self._proc.flush()
-
-    def process(self, image: np.ndarray) -> np.ndarray:
-        out = self._proc.process(image)
+    def finish(self, staged: StagedFrame) -> np.ndarray:
+        out = super().finish(staged)
         self.done.append(time.perf_counter())
         return out
 
@@ -506,8 +494,6 @@ def run_bench(config: BenchConfig, *, log: Log | None = None,
 
 def _bench_fast(enh: Any, clip: Sequence[np.ndarray], params: EnhanceParams, repeat: int,
                 mode: str, common: dict[str, Any]) -> BenchRecord:
-    from engine.stages.processor import FrameProcessor, TwoStage
-
     proc = FrameProcessor(enh, params)
     # "denoise" is both denoise stages; "spatial_denoise" the spatial one's part of it
     steps: dict[str, list[float]] = {"denoise": [], "spatial_denoise": [], "estimate": [], "smooth": [],

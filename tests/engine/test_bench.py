@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -196,3 +197,29 @@ def test_soak_growth_slopes():
     rising = [(t * 60.0, 500.0 + 2.0 * t) for t in range(6)]  # 2 MiB per minute
     assert bench._robust_slope(rising) == pytest.approx(2.0)
     assert bench._slope(rising) == pytest.approx(2.0)
+
+
+def test_the_end_to_end_export_runs_the_processor_halves_on_two_threads(tmp_path, monkeypatch):
+    """The end-to-end figure is the product's export: ``begin`` on the pipeline's enhance
+    thread, ``finish`` on its finish thread (not the whole processor on one thread)."""
+    from engine import registry
+    from engine.stages.processor import FrameProcessor
+
+    threads: dict[str, set[str]] = {"begin": set(), "finish": set()}
+    begin, finish = FrameProcessor.begin, FrameProcessor.finish
+
+    def spy_begin(self, frame):
+        threads["begin"].add(threading.current_thread().name)
+        return begin(self, frame)
+
+    def spy_finish(self, staged):
+        threads["finish"].add(threading.current_thread().name)
+        return finish(self, staged)
+
+    monkeypatch.setattr(FrameProcessor, "begin", spy_begin)
+    monkeypatch.setattr(FrameProcessor, "finish", spy_finish)
+    src = bench.write_clip(tmp_path / "in.mp4", bench.synthetic_clip(64, 48, 6))
+    enh = registry.create("gamma")
+    n, dt, intervals = bench.export_clip(src, tmp_path / "out.mp4", enh, enh.descriptor.default_params())
+    assert n == 6 and dt > 0 and len(intervals) == n - 1
+    assert threads == {"begin": {"lowlight-enhance"}, "finish": {"lowlight-finish"}}
