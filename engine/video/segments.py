@@ -257,13 +257,22 @@ class _SegmentingSink(Sink):
 
 
 class _PrerollProcessor:
-    """Wraps the real processor (runs in the enhance thread): at each segment start
-    (output index a multiple of ``per_seg``) it resets the temporal state and replays
-    the last ``preroll`` source images (outputs dropped), so every segment starts from
-    the same state whether the run was resumed or not."""
+    """Wraps the real processor: at each segment start (output index a multiple of
+    ``per_seg``) it resets the temporal state and replays the last ``preroll`` source
+    images (outputs dropped), so every segment starts from the same state whether the run
+    was resumed or not.
+
+    It has both halves (:class:`engine.stages.processor.FrameStages`), so the export runs
+    on the pipeline's two enhance threads. For a processor with halves, ``begin`` resets
+    and begins the replayed images and the frame, ``finish`` finishes them in that order:
+    the reset reaches the second half with the first frame begun after it (see
+    ``FrameProcessor.reset``), so the frame still in ``finish`` ends the previous segment as
+    one thread would. A processor with only ``process`` runs whole in ``finish``."""
 
     def __init__(self, processor: Any, per_seg: int, preroll: int, first_index: int,
                  history: list[Any]) -> None:
+        from engine.stages.processor import FrameStages
+
         self.processor = processor
         self.enhancer = getattr(processor, "enhancer", None)
         self.params = getattr(processor, "params", None)
@@ -271,19 +280,41 @@ class _PrerollProcessor:
         self.preroll = preroll
         self.history: deque[Any] = deque(history[-preroll:] if preroll else [], maxlen=max(preroll, 1))
         self.index = first_index
+        self._halves = isinstance(processor, FrameStages)
 
-    def process(self, image: Any) -> Any:
-        if self.index % self.per_seg == 0:
-            reset = getattr(self.processor, "reset", None)
-            if reset is not None:
-                reset()
-            for h in (list(self.history) if self.preroll else []):
-                self.processor.process(h)
-        out = self.processor.process(image)
+    def begin(self, image: Any) -> tuple[bool, list[Any], Any]:
+        """(segment start, the replayed images' staged values, the frame's), or with a
+        ``process``-only processor (segment start, the replayed images, the image)."""
+        start = self.index % self.per_seg == 0
+        replay = list(self.history) if start and self.preroll else []
         if self.preroll:
             self.history.append(image)
         self.index += 1
-        return out
+        if not self._halves:
+            return start, replay, image
+        if start:
+            self._reset()
+        return start, [self.processor.begin(h) for h in replay], self.processor.begin(image)
+
+    def finish(self, staged: tuple[bool, list[Any], Any]) -> Any:
+        start, replay, main = staged
+        if not self._halves:
+            if start:
+                self._reset()
+            for h in replay:
+                self.processor.process(h)
+            return self.processor.process(main)
+        for s in replay:
+            self.processor.finish(s)
+        return self.processor.finish(main)
+
+    def process(self, image: Any) -> Any:
+        return self.finish(self.begin(image))
+
+    def _reset(self) -> None:
+        reset = getattr(self.processor, "reset", None)
+        if reset is not None:
+            reset()
 
     def flush(self) -> None:
         flush = getattr(self.processor, "flush", None)

@@ -107,11 +107,11 @@ def test_cancel_keeps_segments_and_resume_finishes(clip: Path, tmp_path: Path) -
     class Cancelling(FrameProcessor):
         n = 0
 
-        def process(self, frame):
+        def begin(self, frame):  # the export runs the halves (process is not called)
             self.n += 1
             if self.n == 24:  # after the first segment's frames went by
                 cancel.set()
-            return super().process(frame)
+            return super().begin(frame)
 
     # the cancel lands once segment 0 is in the journal (the sink thread writes it)
     proc = Cancelling(registry.create("gamma"))
@@ -183,3 +183,71 @@ def test_deterministic_segments_are_bit_exact_whatever_ran_before(tmp_path: Path
         noise = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(10)]
         _encode_segment(tmp_path / "noise.mov", noise)
         assert _encode_segment(tmp_path / "a.mov", images) == first, f"differs on encode {k + 2}"
+
+
+def test_segmented_export_runs_the_processor_halves_on_two_threads(clip: Path, tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """The pre-roll wrapper hands both halves on: a resumable export runs ``begin`` on the
+    pipeline's enhance thread and ``finish`` on its finish thread, as a plain export does."""
+    threads: dict[str, set[str]] = {"begin": set(), "finish": set()}
+    begin, finish = FrameProcessor.begin, FrameProcessor.finish
+
+    def spy_begin(self, frame):
+        threads["begin"].add(threading.current_thread().name)
+        return begin(self, frame)
+
+    def spy_finish(self, staged):
+        threads["finish"].add(threading.current_thread().name)
+        return finish(self, staged)
+
+    monkeypatch.setattr(FrameProcessor, "begin", spy_begin)
+    monkeypatch.setattr(FrameProcessor, "finish", spy_finish)
+    res = export_video(clip, tmp_path / "seg.mp4", method="gamma", options=OPTS, segment_seconds=1.0)
+    assert res.frames == 30
+    assert threads == {"begin": {"lowlight-enhance"}, "finish": {"lowlight-finish"}}
+
+
+def _flattened_clip(n: int) -> list[np.ndarray]:
+    """A dark textured scene with under half a level of noise: the output-side temporal
+    denoiser carries state from frame to frame (a codec-flattened phone clip)."""
+    import cv2
+
+    rng = np.random.default_rng(4)
+    tex = cv2.GaussianBlur(rng.uniform(0, 1, (40, 56, 3)).astype(np.float32), (0, 0), 2.0)
+    scene = 12.0 * (0.4 + 1.2 * (tex - tex.min()) / (tex.max() - tex.min()))
+    return [np.clip(np.rint(scene + rng.normal(0, 0.4, scene.shape)), 0, 255).astype(np.uint8)
+            for _ in range(n)]
+
+
+@pytest.mark.parametrize("halves", [True, False])
+def test_preroll_wrapper_on_two_threads_gives_the_one_thread_frames(halves: bool) -> None:
+    """Segment starts reset the processor while the previous segment's last frame may still
+    be in ``finish``: on two threads the frames equal ``process``'s, for a processor with
+    halves and for one with only ``process`` (the CLI's reference path)."""
+    from engine.stages.processor import TwoStage
+    from engine.video.segments import _PrerollProcessor
+
+    class WholeOnly:
+        def __init__(self) -> None:
+            self.proc = FrameProcessor(registry.create("sci"))
+
+        def process(self, image):
+            return self.proc.process(image)
+
+        def reset(self) -> None:
+            self.proc.reset()
+
+    def make() -> _PrerollProcessor:
+        inner = FrameProcessor(registry.create("sci")) if halves else WholeOnly()
+        return _PrerollProcessor(inner, per_seg=4, preroll=3, first_index=0, history=[])
+
+    frames = _flattened_clip(14)
+    one = make()
+    expected = [one.process(f) for f in frames]
+    two = make()
+    got = list(TwoStage(two).run(frames))
+    assert len(got) == len(expected)
+    for a, b in zip(expected, got):
+        np.testing.assert_array_equal(a, b)
+    if halves:
+        assert two.processor.output_denoiser.effective > 0.0  # the state the reset must not cut
