@@ -18,10 +18,10 @@ mean: it keeps what the scene does (a lamp switched on, a cut: steps pass a medi
 unchanged, so do slow ramps) and drops frame-to-frame exposure flicker. So an output that
 follows the scene's changes costs nothing, one held steady (or changing less than the
 scene) costs nothing, and one that shows the input's exposure flicker or adds its own
-costs that flicker: ±a % around a steady scene scores about 2a. (Until 2026-12 the index
-was |Δ log m(O) − Δ log m(I)| against the raw input, which counted an output held steady
+costs that flicker: ±a % around a steady scene scores about 2a. (The trend, not the raw
+input, is the reference: |Δ log m(O) − Δ log m(I)| would count an output held steady
 against the input's exposure flicker as much as one that adds flicker, and one that
-copied the flicker as steady.) The plain output figure
+copies the flicker as steady.) The plain output figure
 ``output_flicker = 100 / (T−1) · Σ_t |Δ_t log(m(O) + 1)|`` is reported beside it.
 
 **Warped temporal error** (Lai et al., ECCV 2018, "Learning Blind Video Temporal

@@ -126,7 +126,7 @@ def _level_small(pmap: ParamMap, shape: tuple[int, ...]) -> tuple[float, np.ndar
 
 class GammaEnhancer(Enhancer):
     """Global power curve y = x ** g whose exponent lifts the mean BT.601 luma to the
-    target ``exposure`` (0..1; 0 = the former rule: the mean over R, G, B aimed at
+    target ``exposure`` (0..1; 0 = the fixed rule: the mean over R, G, B aimed at
     ``target_mean`` by log(target)/log(mean)). The map is
     the exponent alone: a (1, 1, 1) float32 array. ``strength`` s uses g ** s, so s = 0
     gives the original and larger s never darkens."""
@@ -140,7 +140,7 @@ class GammaEnhancer(Enhancer):
     def _gamma_for(self, image: np.ndarray, exposure: float = 0.0) -> float:
         """The exponent for uint8 ``image``: with ``exposure`` > 0 the one whose output
         has that mean BT.601 luma (solved on a subsample, as the learned methods'
-        exposure control); 0 = the former rule, mean over R, G, B mapped onto
+        exposure control); 0 = the fixed rule, mean over R, G, B mapped onto
         ``target_mean`` by log(target)/log(mean)."""
         if exposure > 0.0:
             return self._solve(image, exposure)

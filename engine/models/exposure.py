@@ -23,7 +23,8 @@ e (0..1) instead of applying its fixed gain:
 3. A highlight *knee* compresses the part of the brightening that would push a pixel
    towards white (:func:`knee`), so lit areas keep their gradation.
 
-``exposure`` 0 turns all of this off: the methods' fixed gain, exactly as before.
+``exposure`` 0 turns all of this off: the methods' fixed gain, byte-identical to the
+methods without exposure control.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ __all__ = ["DEFAULT_EXPOSURE", "KNEE", "MAX_GAIN", "knee", "mean_luma", "subsamp
            "HIGHLIGHT_FROM", "highlight_limit", "limited_log_gain", "frame_log_gain", "LOG_LEVEL",
            "output_level", "level_log_gain", "SMOOTH_HEADROOM"]
 
-#: Default target mean luma (measured on the held-out pairs, README "Exposure").
+#: Default target mean luma: the best PSNR with little SSIM lost over targets 0.35–0.50 on
+#: the held-out synthetic pairs, mean of the three learned methods (docs/methods.md).
 DEFAULT_EXPOSURE = 0.42
 #: Highlight limit (:func:`highlight_limit`): the control may lift at most HIGHLIGHT_BUDGET
 #: of the samples from below HIGHLIGHT_FROM × HIGHLIGHT_LEVEL (not bright to begin with) to
@@ -54,7 +56,8 @@ HIGHLIGHT_BUDGET = 0.01
 HIGHLIGHT_FROM = 0.7
 _HIGHLIGHT_RAMP = 0.05   # width of the soft "over the level" step, output luma
 #: Knee of the highlight protection on the relative brightening t = (y − x)/(1 − x);
-#: 1.0 would turn it off (measured: README "Exposure").
+#: 1.0 would turn it off. 0.7 keeps SCI from clipping at high targets and moves PSNR on the
+#: held-out pairs by at most 0.05 dB (docs/methods.md).
 KNEE = 0.7
 #: Largest brightening of the mean the control asks for (ratio of (mean·255 + 1) values).
 #: Without it a near-black phone clip (mean luma 4 grey levels) was lifted 25-fold to the
@@ -74,9 +77,9 @@ _SAMPLES = 2048          # pixels the control is solved on (enough for a mean to
 # the dev clip (150 frames, SCI / Zero-DCE++, smoothing 0.5): 1/64 made the output mean jump
 # between neighbouring tables (frame-to-frame change 0.74 / 0.56 % against the input's 0.48 %),
 # 1/256 gives 0.59 / 0.46 % with a table build every ~9 frames, 1/1024 0.50 / 0.44 % with one
-# every ~2 frames. Since then apply blends the two tables either side of the wanted value
+# every ~2 frames. Apply blends the two tables either side of the wanted value
 # (:func:`strength_steps`, ``Lut2D.build_blend``), so the output is continuous in s·c
-# while the cache still only holds tables at these steps.
+# while the cache only holds tables at these steps.
 _STRENGTH_STEPS = 256
 #: tables each method keeps for the exposure control (256 KiB each): enough to cover the
 #: range the control wanders through in a steady scene (17 keys in 150 frames of the dev clip)
@@ -290,9 +293,9 @@ def solve_control(predict: Callable[[float], float], goal: float, c_max: float,
         predict: c → predicted output mean luma (0..1).
         goal: wanted mean luma (0..1).
         c_max: upper bound of the control.
-        tol: stop when |predict(c) − goal| <= tol (0.05 grey levels: half a level, the
-            former value, is 0.5 % of a mean at the default target and let the output
-            mean wander by that much between frames on video).
+        tol: stop when |predict(c) − goal| <= tol (0.05 grey levels: half a level is
+            0.5 % of a mean at the default target and lets the output mean wander by that
+            much between frames on video).
     """
     lo, hi = 0.0, float(c_max)
     f_lo = predict(lo) - goal

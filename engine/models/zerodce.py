@@ -270,8 +270,8 @@ class ZeroDCEEnhancer(_CurveEnhancer):
     low-resolution pixel p and channel, with one equivalent parameter a_eq ∈ [0, 2]
     such that LE_{a_eq}^n(x_p) equals the composite of the strength-scaled maps at the
     local value x_p; full-resolution pixels then use the 2-D table [a_eq, x] of
-    LE_a^n. Exact at x = x_p, close for nearby values (measured in the tests and the
-    README). a_eq grows with the strength, so raising it never darkens."""
+    LE_a^n. Exact at x = x_p, close for nearby values (measured in the tests). a_eq
+    grows with the strength, so raising it never darkens."""
 
     network = NETWORK
     # 128: 2x faster than 160 for 1.4 dB less agreement with the full-size reference

@@ -4,7 +4,7 @@
 Auto device = CUDA when PyTorch or ONNX Runtime can use a GPU. Auto backend = ONNX
 Runtime when the exported graph ``<name>.onnx`` sits beside the checkpoint, is listed
 in the manifest as made from that very checkpoint, and ONNX Runtime can run on the
-device (it is the faster CPU runtime, see the README's figures); otherwise PyTorch.
+device (it is the faster CPU runtime, see docs/performance.md); otherwise PyTorch.
 """
 
 from __future__ import annotations

@@ -51,7 +51,8 @@ from engine.enhancer import ParamMap, downscale
 
 __all__ = ["TemporalFilter", "DEFAULT_SMOOTHING", "base_weight"]
 
-#: Default ``smoothing`` (measured: see the flicker table in the temporal README section).
+#: Default ``smoothing``: a time constant of about 10 frames on static areas (flicker
+#: figures per method in docs/steady-video.md).
 DEFAULT_SMOOTHING = 0.5
 
 _TAU_MAX = 20.0  # EMA time constant, in frames, at smoothing = 1

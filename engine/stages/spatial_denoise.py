@@ -39,7 +39,7 @@ denoiser (:mod:`engine.stages.temporal_denoise`) already averaged away:
 
 ``k = 4 · denoise`` for luma and chroma (the default ``denoise`` 0.5 gives k = 2; factors
 3 to 10 and box radii 1 and 2 were measured, these gave the best PSNR and SSIM on the
-held-out synthetic pairs with and without JPEG, see the README's "Noise" section). The
+held-out synthetic pairs with and without JPEG, see docs/noise.md). The
 whole stage fades in with the frame's noise level, max(full-size σ, half-size σ / 2): a
 frame below 0.3 grey levels passes through unchanged (the same array), full strength
 from 1.2. ``denoise`` 0 is the identity. Everything is OpenCV vectorised work on
