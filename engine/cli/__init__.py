@@ -48,10 +48,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_HELP_FLAGS = ("-h", "--help")
+
+
+def _help_last(argv: list[str]) -> list[str]:
+    """``argv`` with a help flag moved to the end when a method is chosen too: argparse
+    prints help where it meets the flag, and ``--method`` points the parameter options'
+    help at the chosen method (:mod:`engine.cli.options`), so ``--help -m M`` shows M's
+    values as ``-m M --help`` does."""
+    picks_method = any(a in ("-m", "--method") or a.startswith("--method=") for a in argv)
+    helps = [a for a in argv if a in _HELP_FLAGS]
+    if not (helps and picks_method):
+        return argv
+    return [a for a in argv if a not in _HELP_FLAGS] + helps[:1]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lowlight`` console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_help_last(list(sys.argv[1:] if argv is None else argv)))
     if not getattr(args, "run", None):
         parser.print_help()
         return 2

@@ -10,7 +10,7 @@ from engine.models.exposure import DEFAULT_EXPOSURE
 from engine.params import ParamSpec
 from engine.stages.map_smoothing import DEFAULT_SMOOTHING
 
-__all__ = ["SMOOTHING", "DENOISE", "EXPOSURE", "strength_spec", "iterations_spec"]
+__all__ = ["SMOOTHING", "DENOISE", "EXPOSURE", "strength_spec", "iterations_spec", "GENERAL_HELP"]
 
 # Defaults measured by the temporal filter's flicker study (README, "Steady video").
 SMOOTHING = ParamSpec(
@@ -39,14 +39,23 @@ EXPOSURE = ParamSpec(
 )
 
 
+_STRENGTH_SCALE = "0 = original, 1 = method default, up to 2 = stronger"
+_NEVER_DARKENS = "raising it never darkens a pixel"
+
+
 def strength_spec(meaning: str) -> ParamSpec:
     """``strength`` in [0, 2], default 1: 0 = the original frame, 1 = the method's
     default, 2 = stronger; ``meaning`` says how the method scales (one clause)."""
-    return ParamSpec(
-        "strength", 1.0, 0.0, 2.0, 0.05,
-        f"0 = original, 1 = method default, up to 2 = stronger; {meaning}; "
-        "raising it never darkens a pixel",
-    )
+    return ParamSpec("strength", 1.0, 0.0, 2.0, 0.05, f"{_STRENGTH_SCALE}; {meaning}; {_NEVER_DARKENS}")
+
+
+#: What a parameter whose wording differs per method means for all of them (the CLI
+#: describes each option once; the method's own sentence is in its ParamSpec).
+GENERAL_HELP = {
+    "strength": f"{_STRENGTH_SCALE}; {_NEVER_DARKENS}",
+    "iterations": "how many times the method applies its step (stage or curve) to its own "
+                  "output; more = brighter, fewer = gentler",
+}
 
 
 def iterations_spec(default: int, maximum: int, meaning: str) -> ParamSpec:
