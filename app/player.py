@@ -10,12 +10,13 @@ Files are paced by their presentation times; when enhancement falls behind, fram
 skipped (latest frame wins) and counted as dropped. While paused, a parameter or method
 change re-renders the frame on screen.
 
-Each frame is enhanced in two halves (:meth:`FrameProcessor.begin` / ``finish``): the
-worker reads and runs the first half, a helper thread (``lowlight-finish``, owned and
-joined by the worker) runs the second and emits the bundle, so on two cores the next
-frame's first half overlaps this frame's second half (about a quarter more frames per
-second, one frame more latency). Frames still in the helper when the source is opened,
-closed or seeked are dropped, not shown.
+Each frame is enhanced in two halves (:meth:`FrameProcessor.begin` / ``finish``) by the
+engine's :class:`~engine.stages.processor.TwoHalfRunner`: the worker reads and runs the
+first half, the runner's thread (``lowlight-finish``, owned and joined by the worker) runs
+the second and emits the bundle, so on two cores the next frame's first half overlaps
+this frame's second half (about a quarter more frames per second, one frame more
+latency). Frames still in the runner when the source is opened, closed or seeked are
+dropped, not shown.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from PySide6.QtCore import QThread, Signal
 from engine import registry
 from engine.frame import Frame
 from engine.params import EnhanceParams
-from engine.stages.processor import FrameProcessor, StagedFrame
+from engine.stages.processor import FrameProcessor, StagedFrame, TwoHalfRunner
 from engine.video.base import Source, SourceInfo
 
 __all__ = ["Player", "FrameBundle", "PlayerStats", "SourceFactory", "keep_until_finished"]
@@ -159,9 +160,8 @@ class Player(QThread):
         self._latency = 0.0
         self._rerender = False
         # the finisher: second halves, in order; jobs of an older generation are dropped
-        self._jobs: "queue.Queue[_Job]" = queue.Queue(maxsize=1)
         self._generation = 0
-        self._finisher: threading.Thread | None = None
+        self._finisher: TwoHalfRunner[tuple[Frame, float], _Job, None] | None = None
         self._stats_lock = threading.Lock()  # _dropped: the worker and the finisher count
 
     # -- commands (any thread) ----------------------------------------------------
@@ -230,8 +230,9 @@ class Player(QThread):
 
     # -- worker -------------------------------------------------------------------
     def run(self) -> None:  # noqa: C901 - one loop, kept readable by helpers below
-        self._finisher = threading.Thread(target=self._finish_loop, name="lowlight-finish", daemon=True)
-        self._finisher.start()
+        # one job waits at most between the halves: the worker keeps pace with the finisher
+        self._finisher = TwoHalfRunner(self._begin_job, self._finish_job, stop=self._stop,
+                                       name="lowlight-finish").start()
         try:
             while not self._stop.is_set():
                 timeout = self._wait_time()
@@ -444,40 +445,36 @@ class Player(QThread):
         self._rerender = True
 
     def _render(self, frame: Frame, t_read: float) -> None:
-        """First halves in the worker; the finisher does the rest (see the module docstring)."""
+        """First halves here in the worker; the finisher does the rest (see the module
+        docstring)."""
         self._last = frame
-        pa, pb = self._proc["a"], self._proc["b"]
-        pb = pb if self._ab else None
+        assert self._finisher is not None
         try:
-            a = (pa, pa.begin(frame.image)) if pa is not None else None
-            b = (pb, pb.begin(frame.image)) if pb is not None else None
+            self._finisher.submit((frame, t_read))
         except Exception as exc:  # noqa: BLE001 - a failing method must not kill playback
             self._set_playing(False)
             self._report(exc)
-            return
-        job = _Job(frame, t_read, a, b, self._names["a"] or "",
-                   self._names["b"] if pb is not None else None, self._playing, self._generation)
-        while not self._stop.is_set():  # one job waits at most: the worker keeps pace with it
-            try:
-                self._jobs.put(job, timeout=0.05)
-                return
-            except queue.Full:
-                continue
 
-    def _finish_loop(self) -> None:
-        """The finisher thread: second halves, bundles, stats."""
-        while not self._stop.is_set():
-            try:
-                job = self._jobs.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            if job.generation != self._generation:
-                continue  # opened, closed or seeked meanwhile
-            try:
-                self._finish(job)
-            except Exception as exc:  # noqa: BLE001 - a failing method must not kill playback
-                self._commands.put(("pause",))
-                self._report(exc)
+    def _begin_job(self, item: tuple[Frame, float]) -> _Job:
+        """The first halves of methods A and B (the worker thread)."""
+        frame, t_read = item
+        pa, pb = self._proc["a"], self._proc["b"]
+        pb = pb if self._ab else None
+        a = (pa, pa.begin(frame.image)) if pa is not None else None
+        b = (pb, pb.begin(frame.image)) if pb is not None else None
+        return _Job(frame, t_read, a, b, self._names["a"] or "",
+                    self._names["b"] if pb is not None else None, self._playing, self._generation)
+
+    def _finish_job(self, job: _Job) -> None:
+        """The finisher thread: second halves, bundle, stats; a job of an older generation
+        (opened, closed or seeked meanwhile) is dropped."""
+        if job.generation != self._generation:
+            return
+        try:
+            self._finish(job)
+        except Exception as exc:  # noqa: BLE001 - a failing method must not kill playback
+            self._commands.put(("pause",))
+            self._report(exc)
 
     def _finish(self, job: _Job) -> None:
         img = job.frame.image

@@ -3,6 +3,8 @@ thread) give the frames a sequential FrameProcessor gives, for A and B, in order
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from app.player import Player
@@ -74,3 +76,88 @@ def test_a_method_failing_in_the_second_half_pauses_and_reports(qtbot, monkeypat
         qtbot.waitUntil(lambda: len(got) > n, timeout=20000)
     finally:
         assert p.stop(3000)
+
+
+def _finish_threads_alive() -> bool:
+    return any(t.name == "lowlight-finish" and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_method_failing_in_the_first_half_pauses_and_reports(qtbot, monkeypatch) -> None:
+    """estimate runs in the worker (begin): its error reaches the error signal, playback
+    pauses, and the worker goes on."""
+    from engine.models.classical import GammaEnhancer
+
+    calls = {"n": 0}
+    real = GammaEnhancer.estimate
+
+    def flaky(self, frame, params):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("estimate broke")
+        return real(self, frame, params)
+
+    monkeypatch.setattr(GammaEnhancer, "estimate", flaky)
+    got, errors, playing = [], [], []
+    p = Player()
+    p.frame_ready.connect(lambda b: (got.append(b), p.frame_shown()))
+    p.error.connect(errors.append)
+    p.playing_changed.connect(playing.append)
+    p.start()
+    try:
+        p.set_method("a", "gamma")
+        p.open_source(lambda: FakeSource(frames=200, fps=25.0))
+        qtbot.waitUntil(lambda: len(got) >= 1, timeout=20000)
+        p.play()
+        qtbot.waitUntil(lambda: bool(errors), timeout=20000)
+        assert errors[0] == "estimate broke"
+        qtbot.waitUntil(lambda: playing and playing[-1] is False, timeout=20000)
+        n = len(got)
+        p.step(1)
+        qtbot.waitUntil(lambda: len(got) > n, timeout=20000)
+    finally:
+        assert p.stop(3000)
+    assert not _finish_threads_alive()
+
+
+def test_a_frame_waiting_for_its_second_half_at_a_seek_is_not_shown(qtbot, monkeypatch) -> None:
+    """Frame 1 is inside finish (shown), frame 2 waits between the halves when the seek
+    comes: frame 2 is dropped and the seek's frame 0 follows frame 1."""
+    entered, release = threading.Event(), threading.Event()
+    gate = {"on": False}
+    real = FrameProcessor.finish
+
+    def gated(self, staged):
+        if gate["on"]:
+            gate["on"] = False
+            entered.set()
+            release.wait(20)
+        return real(self, staged)
+
+    monkeypatch.setattr(FrameProcessor, "finish", gated)
+    got: list = []
+    p = Player()
+    p.frame_ready.connect(lambda b: (got.append(b), p.frame_shown()))
+    p.start()
+    try:
+        p.set_method("a", "gamma")
+        p.open_source(lambda: FakeSource(frames=8))
+        qtbot.waitUntil(lambda: len(got) >= 1, timeout=20000)
+        n0 = -1
+        while len(got) != n0:  # the method switch may render frame 0 again
+            n0 = len(got)
+            qtbot.wait(300)
+        gate["on"] = True
+        p.step(1)
+        assert entered.wait(20)
+        generation = p._generation
+        p.step(1)
+        p.seek(0.0)
+        qtbot.waitUntil(lambda: p._generation == generation + 1, timeout=20000)
+        release.set()
+        qtbot.waitUntil(lambda: len(got) >= n0 + 2, timeout=20000)
+        qtbot.wait(300)
+        assert [b.index for b in got[n0:]] == [1, 0]
+    finally:
+        release.set()
+        assert p.stop(3000)
+    assert not _finish_threads_alive()
