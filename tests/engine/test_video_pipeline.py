@@ -195,6 +195,24 @@ def test_an_error_in_either_half_reaches_the_caller(half):
     assert len(errors) == 1 and not pipe.is_running() and sink.aborted
 
 
+def test_stats_say_how_many_threads_the_processor_ran_on():
+    for proc, threads in ((AddHalves(), 2), (Add(), 1), (None, 1)):
+        stats = Pipeline(ListSource(4), proc, ListSink()).start().wait(timeout=10)
+        assert stats.frames_out == 4 and stats.enhance_threads == threads
+
+
+def test_flush_follows_the_last_finish_on_the_finish_thread():
+    class Flushing(AddHalves):
+        flushed: tuple[int, str] | None = None
+
+        def flush(self) -> None:
+            self.flushed = (self.done, threading.current_thread().name)
+
+    proc = Flushing()
+    Pipeline(ListSource(7), proc, ListSink()).start().wait(timeout=10)
+    assert proc.flushed == (7, "lowlight-finish")
+
+
 def test_stop_ends_both_halves_quickly():
     sink = ListSink(delay=0.2)
     pipe = Pipeline(ListSource(None), AddHalves(delay=0.01), sink, mode="live").start()
