@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from engine.files.atomic import replacing
+from engine.files.paths import same_file
 from engine.frame import check_rgb8, to_rgb8
 
 if TYPE_CHECKING:
@@ -180,13 +181,6 @@ def collect_inputs(paths: Iterable[str | os.PathLike[str]], *, recursive: bool =
     return out
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def enhance_images(
     inputs: Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
@@ -237,7 +231,7 @@ def enhance_images(
         target = out if single_file else out / rel
         try:
             key = target.resolve()
-            if key in input_keys or _same_file(src, target):
+            if key in input_keys or same_file(src, target):
                 raise StillError(f"{src}: output {target} is an input; refusing to overwrite it")
             if key in written:
                 raise StillError(f"{src}: output {target} was already written by another input")
