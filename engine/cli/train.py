@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 COMMAND = "train"
-HELP = "train SCI / Zero-DCE / Zero-DCE++ zero-reference on a folder of images"
+HELP = ("train SCI / Zero-DCE / Zero-DCE++ zero-reference on a folder of images, or NAFNet / "
+        "MIRNetv2 / jin2023 on paired low/normal-light images (--pairs)")
 ORDER = 80
 
 
@@ -25,8 +26,12 @@ def _crop(text: str) -> tuple[int, int]:
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--method", "-m", required=True, help="sci, zerodce or zerodce++")
-    parser.add_argument("--data", required=True, help="folder of training images (any exposures)")
+    parser.add_argument("--method", "-m", required=True,
+                        help="sci, zerodce or zerodce++ (with --data); nafnet, mirnetv2 or jin2023 (with --pairs)")
+    parser.add_argument("--data", default=None, help="folder of training images (any exposures)")
+    parser.add_argument("--pairs", nargs=2, default=None, metavar=("LOW_DIR", "HIGH_DIR"),
+                        help="paired training: folders of low-light images and their normal-light "
+                             "targets, matched by file stem")
     parser.add_argument("--epochs", type=int, required=True, help="passes over the training images")
     parser.add_argument("--out", default=None,
                         help="checkpoint to write (default: weights/<sci|zerodce|zerodcepp>.pt)")
@@ -36,8 +41,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="Adam learning rate (default 1e-4 for Zero-DCE(++), 3e-4 for SCI)")
     parser.add_argument("--size", type=int, default=256,
                         help="side in px of the downscaled, square training images (default 256)")
-    parser.add_argument("--crop", type=_crop, default=(128, 192),
-                        help="random crop side in px, N or MIN-MAX (default 128-192)")
+    parser.add_argument("--crop", type=_crop, default=None,
+                        help="random crop side in px, N or MIN-MAX (default 128-192; paired: N, default 128)")
     parser.add_argument("--exposure-level", type=float, default=0.6,
                         help="well-exposedness level E of the exposure loss, 0..1 (default 0.6)")
     parser.add_argument("--exposure-patch", type=int, default=16, metavar="PX",
@@ -67,6 +72,19 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="record the checkpoint in MANIFEST.json of its folder (command, data, losses)")
     parser.add_argument("--eval-real", default=None,
                         help="with --manifest: also record mean output brightness on this folder of dark images")
+    paired = parser.add_argument_group("paired training (--pairs)")
+    paired.add_argument("--scale-min", type=float, default=1.0,
+                        help="crops are taken at a random down-scale in [SCALE_MIN, 1] (default 1: full "
+                             "resolution only)")
+    paired.add_argument("--crops-per-image", type=int, default=1, help="crops per pair per epoch (default 1)")
+    paired.add_argument("--arch", action="append", default=[], metavar="NAME=VALUE",
+                        help="network option, VALUE in JSON (e.g. width=16, enc_blocks=[1,1,1,1])")
+    paired.add_argument("--val-reduced", type=int, default=320, metavar="PX",
+                        help="also validate on copies reduced to this long side (default 320; 0 = off)")
+    paired.add_argument("--val-every", type=int, default=1, metavar="N", help="validate every N epochs (default 1)")
+    paired.add_argument("--stages", type=int, default=3, help="jin2023: training cascade stages (default 3)")
+    paired.add_argument("--total-wall", type=float, default=None, metavar="S",
+                        help="with --manifest: wall time of the whole run over all resumed calls, in s")
     parser.set_defaults(run=run)
 
 
@@ -76,6 +94,14 @@ def _fail(msg: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if (args.data is None) == (args.pairs is None):
+        return _fail("give exactly one of --data (zero-reference) or --pairs LOW_DIR HIGH_DIR (paired)")
+    if args.pairs is not None:
+        from engine.cli.train_paired import run_paired
+
+        return run_paired(args)
+    if args.crop is None:
+        args.crop = (128, 192)
     from engine.train.data import DataError
     from engine.train.loop import FILE_NAMES, METHODS, TrainConfig, TrainError, train
 
