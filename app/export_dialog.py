@@ -45,7 +45,7 @@ CRF_LIMITS = (0, 51)  # libx264/libx265 CRF scale: lower is better
 
 def engine_codecs() -> dict[str, tuple[str, int | None]]:
     """The engine's codecs: ``{key: (FFmpeg encoder, default CRF or None)}``."""
-    from engine.video.export import CODECS
+    from engine.video.codecs import CODECS
 
     return dict(CODECS)
 

@@ -23,7 +23,7 @@ import threading
 import time
 
 from engine.cli.options import add_method_options, params_from_args
-from engine.video.export import CODECS
+from engine.video.codecs import CODECS
 
 COMMAND = "batch"
 HELP = "enhance many videos through a queue (parallel jobs, pause, resume, Ray)"

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from engine.cli.options import add_method_options, params_from_args
-from engine.video.export import CODECS
+from engine.video.codecs import CODECS
 
 COMMAND = "enhance"
 HELP = "enhance videos (with progress, audio, trimming) and images"

@@ -1,6 +1,7 @@
-"""Resumable (segmented, journaled) video export.
+"""Resumable (segmented, journaled) video export: the parts that
+:func:`engine.video.export.export_video` runs when given ``segment_seconds``.
 
-:func:`export_segmented` encodes the output in segments of about ``segment_seconds`` of
+:class:`SegmentedExport` encodes the output in segments of about ``segment_seconds`` of
 source time, each its own closed-GOP file in a hidden work folder beside the target
 (``.NAME.lowlight-work/``), with a small JSON journal rewritten atomically after every
 finished segment. Re-running the same export after a crash, a kill or a cancel skips
@@ -25,18 +26,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
-import time
 from collections import deque
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from engine.frame import Frame
 from engine.video.base import Sink, VideoError
+from engine.video.carrier import StreamCarrier
+from engine.video.codecs import decoded_pix_fmt
+from engine.video.sinks import VideoFileSink, disk_full_error
+from engine.video.sources import VideoFileSource
 
-__all__ = ["export_segmented", "work_folder", "read_journal", "processing_settings",
-           "JOURNAL_NAME", "DEFAULT_PREROLL"]
+__all__ = ["SegmentedExport", "JoinedOutput", "work_folder", "read_journal", "processing_settings",
+           "settings_tags", "engine_version", "JOURNAL_NAME", "DEFAULT_PREROLL"]
 
 JOURNAL_NAME = "journal.json"
 JOURNAL_VERSION = 3  # 2: .mov segments, deterministic encodes; 3: x264 segments without mbtree
@@ -120,63 +123,45 @@ def processing_settings(processor: Any, weights: str | None = None) -> dict[str,
     return out
 
 
+def settings_tags(settings: dict[str, Any]) -> dict[str, str]:
+    """The container tags that record :func:`processing_settings` in an output file (a
+    ``comment`` of ``lowlight`` and compact JSON)."""
+    return {"comment": "lowlight " + json.dumps(settings, sort_keys=True, separators=(",", ":"))}
+
+
 def _input_identity(path: str) -> dict[str, Any]:
     st = os.stat(path)
     return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 class _ConcatSink:
-    """Remux segment packets into the target and interleave the audio (copied or AAC)
-    over the whole range, reusing :class:`VideoFileSink`'s temp file, audio and atomic
-    rename."""
+    """Remux segment packets into the target through a :class:`VideoFileSink` (its temp
+    file, carried audio and other streams, atomic rename), keeping dts increasing across
+    the segments."""
 
     def __init__(self, target: str, options: Any, *, template: Any, rotation_ccw: int,
-                 audio_source: str | None, time_offset: float, end: float | None,
-                 metadata: dict[str, str], streams_source: str | None) -> None:
-        from engine.video.export import VideoFileSink
-
+                 carry: StreamCarrier, metadata: dict[str, str]) -> None:
         self.sink = VideoFileSink(target, options, rotation_ccw=rotation_ccw,
-                                  audio_source=audio_source, time_offset=time_offset, end=end,
-                                  time_base=template.time_base, streams_source=streams_source,
-                                  metadata=metadata)
-        s = self.sink
+                                  time_base=template.time_base, carry=carry, metadata=metadata)
         try:
-            s._vs = s._out.add_stream_from_template(template)
-            s._vs.time_base = template.time_base
-            if rotation_ccw:
-                s._vs.set_display_rotation(rotation_ccw)
-            if options.audio != "none" and audio_source:
-                s._setup_audio()
-            elif options.audio == "none":
-                s.audio_mode = "none"
-            s._setup_extras()
+            self.sink.copy_video_from(template)
         except BaseException:
-            s.abort()
+            self.sink.abort()
             raise
         self._last_dts: int | None = None
 
     def write_packet(self, pkt: Any, tb: Any) -> None:
-        s = self.sink
         if pkt.dts is not None and self._last_dts is not None and pkt.dts <= self._last_dts:
             # segments start their decode clocks afresh; keep dts increasing (pts untouched)
             pkt.dts = self._last_dts + 1
             if pkt.pts is not None and pkt.dts > pkt.pts:
-                raise VideoError(f"{s.target}: cannot join the segments (timestamps overlap)")
+                raise VideoError(f"{self.sink.target}: cannot join the segments (timestamps overlap)")
         if pkt.dts is not None:
             self._last_dts = pkt.dts
-        pkt.stream = s._vs
-        s._mux(pkt)
-        if pkt.pts is not None:
-            s._pump_audio(float(pkt.pts * tb) + 0.5)
-            s._pump_extra(float(pkt.pts * tb) + 0.5)
+        self.sink.write_packet(pkt, tb)
 
     def close(self) -> None:
-        s = self.sink
-        try:
-            s.finish_container()
-        except BaseException:
-            s.abort()
-            raise
+        self.sink.close()
 
     def abort(self) -> None:
         self.sink.abort()
@@ -206,8 +191,6 @@ class _SegmentingSink(Sink):
         self.audio_mode = "absent"
 
     def _open(self, frame: Frame) -> None:
-        from engine.video.export import VideoFileSink
-
         k = self.index // self.per_seg
         name = f"seg_{k:05d}{self.journal['segment_ext']}"
         opts = replace(self.options, audio="none", overwrite=True, start=None, end=None)
@@ -329,83 +312,117 @@ def _settings_key(options: Any, settings: dict[str, Any], segment_seconds: float
             "segment_seconds": float(segment_seconds), "preroll": int(preroll)}
 
 
-def export_segmented(src_path: str, target: str, *, processor: Any, options: Any,
-                     segment_seconds: float, preroll: int = DEFAULT_PREROLL,
-                     settings: dict[str, Any] | None = None, progress: Callable[[Any], None] | None = None,
-                     cancel: threading.Event | None = None, pause: threading.Event | None = None,
-                     queue_size: int = 4, runtime: str = "",
-                     on_segment: Callable[[dict[str, Any]], None] | None = None) -> Any:
-    """Segmented, resumable export of the video file ``src_path`` to ``target`` (a video
-    file). See the module docstring; arguments as :func:`engine.video.export.export_video`
-    plus ``segment_seconds`` (segment length in source seconds, > 0), ``preroll`` (frames
-    replayed before each segment) and ``on_segment(meta)`` called after each finished
-    segment (from the sink thread). Returns an :class:`ExportResult` whose ``frames``
-    counts the whole output and ``resumed_frames`` the frames taken from an earlier run.
+@dataclass(frozen=True)
+class JoinedOutput:
+    """The target a :meth:`SegmentedExport.join` wrote.
 
-    Raises:
-        VideoError, ExportCancelled: as ``export_video``; finished segments are kept.
+    Attributes:
+        frames: frames of the whole output (resumed ones included).
+        audio: ``"copied"``, ``"aac"``, ``"none"`` or ``"absent"`` (as ``ExportResult.audio``).
+        notes: what the output could not keep or did differently, one line each.
+        encoder: the FFmpeg video encoder of the segments.
     """
-    from engine.video.export import (ExportProgress, ExportResult, _disk_full,
-                                     _halt, drive_pipeline)
-    from engine.video.pipeline import Pipeline
-    from engine.video.sources import VideoFileSource
 
-    import av
+    frames: int
+    audio: str
+    notes: tuple[str, ...]
+    encoder: str
 
-    if not segment_seconds or segment_seconds <= 0:
-        raise VideoError(f"segment length must be > 0 s, got {segment_seconds}")
-    suffix = Path(target).suffix.lower()
-    if not suffix:
-        raise VideoError(f"{target}: give the output a file extension (.mp4, .mkv, .mov)")
-    settings = settings if settings is not None else processing_settings(processor)
-    key = _settings_key(options, settings, segment_seconds, preroll)
-    ident = _input_identity(src_path)
-    folder = work_folder(target)
-    journal = read_journal(target)
-    if journal is not None and (journal.get("version") != JOURNAL_VERSION or journal.get("input") != ident
-                                or journal.get("key") != key or journal.get("target") != os.path.abspath(target)
-                                or not all((folder / s["file"]).is_file() for s in journal.get("segments", []))):
-        shutil.rmtree(folder, ignore_errors=True)  # another input or other settings: start over
-        journal = None
-    probe = VideoFileSource(src_path, start=options.start, end=options.end)
-    from engine.video.export import _pix_fmt_of
 
-    info, time_base, rotation = probe.info, probe.time_base, probe.rotation_ccw
-    src_pix = _pix_fmt_of(probe)
-    has_audio = info.has_audio
-    probe.close()
-    if journal is None:
-        try:
-            folder.mkdir(exist_ok=True)
-        except OSError as exc:
-            raise _disk_full(target, exc) or VideoError(
-                f"{target}: cannot create the work folder {folder} ({exc.strerror or exc})") from exc
-        per_seg = max(1, int(round(segment_seconds * (info.fps or 30.0))))
-        journal = {"version": JOURNAL_VERSION, "input": ident, "key": key,
-                   "target": os.path.abspath(target), "frames_per_segment": per_seg,
-                   "segment_ext": ".mov", "segments": [], "ended": False}
-        _write_journal(folder, journal)
-    segs = journal["segments"]
-    done_frames = sum(s["frames"] for s in segs)
-    resumed = done_frames
-    sink_kw = {"fps": info.fps, "time_base": time_base, "rotation_ccw": rotation,
-               "time_offset": options.start or 0.0, "source_pix_fmt": src_pix,
-               "deterministic": True}
-    t0 = time.perf_counter()
-    stats = None
-    if not journal.get("ended"):
+class SegmentedExport:
+    """One resumable export of the video file ``src_path`` into the video file ``target``
+    (see the module docstring): its work folder and journal, the pipeline parts that encode
+    the segments still missing (:meth:`open_run`) and the final :meth:`join`.
+    :func:`engine.video.export.export_video` drives it when given ``segment_seconds``.
+
+    Args:
+        src_path, target: input and output video files.
+        processor: the frame processor (``process(image) -> image``, optionally with
+            halves and ``reset``); None copies the frames unchanged.
+        options: an ``ExportOptions`` (codec, quality, audio, trim).
+        segment_seconds: segment length in source seconds (> 0).
+        preroll: source frames replayed (outputs dropped) before each segment.
+        settings: what reproduces the result (default :func:`processing_settings`): part
+            of the journal's key and of the output's ``comment`` tag.
+        on_segment: called with each finished segment's journal entry (from the sink
+            thread).
+
+    Creating it reads the journal of an earlier run (discarded when it does not match
+    this run) or starts one. Raises :class:`VideoError` for a bad segment length, a target
+    without an extension, an unreadable input or a work folder that cannot be made.
+    """
+
+    def __init__(self, src_path: str, target: str, *, processor: Any, options: Any,
+                 segment_seconds: float, preroll: int = DEFAULT_PREROLL,
+                 settings: dict[str, Any] | None = None,
+                 on_segment: Callable[[dict[str, Any]], None] | None = None) -> None:
+        if not segment_seconds or segment_seconds <= 0:
+            raise VideoError(f"segment length must be > 0 s, got {segment_seconds}")
+        if not Path(target).suffix:
+            raise VideoError(f"{target}: give the output a file extension (.mp4, .mkv, .mov)")
+        self.src_path, self.target = src_path, target
+        self.processor, self.options = processor, options
+        self.preroll, self.on_segment = preroll, on_segment
+        self.settings = settings if settings is not None else processing_settings(processor)
+        key = _settings_key(options, self.settings, segment_seconds, preroll)
+        ident = _input_identity(src_path)
+        folder = self.folder = work_folder(target)
+        journal = read_journal(target)
+        if journal is not None and (journal.get("version") != JOURNAL_VERSION or journal.get("input") != ident
+                                    or journal.get("key") != key or journal.get("target") != os.path.abspath(target)
+                                    or not all((folder / s["file"]).is_file() for s in journal.get("segments", []))):
+            shutil.rmtree(folder, ignore_errors=True)  # another input or other settings: start over
+            journal = None
+        probe = VideoFileSource(src_path, start=options.start, end=options.end)
+        info, self._rotation = probe.info, probe.rotation_ccw
+        self._sink_kw = {"fps": info.fps, "time_base": probe.time_base, "rotation_ccw": probe.rotation_ccw,
+                         "time_offset": options.start or 0.0,
+                         "source_pix_fmt": decoded_pix_fmt(probe.stream), "deterministic": True}
+        probe.close()
+        if journal is None:
+            try:
+                folder.mkdir(exist_ok=True)
+            except OSError as exc:
+                raise disk_full_error(target, exc) or VideoError(
+                    f"{target}: cannot create the work folder {folder} ({exc.strerror or exc})") from exc
+            per_seg = max(1, int(round(segment_seconds * (info.fps or 30.0))))
+            journal = {"version": JOURNAL_VERSION, "input": ident, "key": key,
+                       "target": os.path.abspath(target), "frames_per_segment": per_seg,
+                       "segment_ext": ".mov", "segments": [], "ended": False}
+            _write_journal(folder, journal)
+        self.journal = journal
+        #: frames taken from an earlier run's finished segments
+        self.resumed_frames = sum(s["frames"] for s in journal["segments"])
+        #: expected frames of the whole output (None when unknown)
+        self.total_frames = info.frame_count
+        self.cancel_message = (f"{target}: export cancelled; the finished segments are kept in "
+                               f"{folder} for a resume")
+
+    @property
+    def encoded(self) -> bool:
+        """True once every segment is encoded (only the join is left)."""
+        return bool(self.journal.get("ended"))
+
+    def open_run(self) -> tuple[Any, Any, Sink]:
+        """The pipeline's source, processor and sink that encode the missing segments:
+        the source starts at the first frame after the finished segments (the frames
+        before it rebuild the temporal state), the processor is wrapped to replay the
+        pre-roll at every segment start, the sink writes segment files and the journal."""
+        segs = self.journal["segments"]
+        done = self.resumed_frames
         history: list[Any] = []
         pts_hist: list[float | None] = []
+        opts = self.options
         if segs:
             last = segs[-1]
             seek_t, seg_t = last["preroll_t"], last["next_t"]
-            source: Any = VideoFileSource(src_path, start=min(seek_t, seg_t), end=options.end)
+            source: Any = VideoFileSource(self.src_path, start=min(seek_t, seg_t), end=opts.end)
             try:  # the frames before the segment only rebuild the temporal state
                 while True:
                     f = source.read()
                     if f is None:
-                        raise VideoError(f"{src_path}: ended before the journal's next segment "
-                                         f"({seg_t:.3f} s); delete {folder} to start over")
+                        raise VideoError(f"{self.src_path}: ended before the journal's next segment "
+                                         f"({seg_t:.3f} s); delete {self.folder} to start over")
                     if f.pts is not None and f.pts >= seg_t - 1e-9:
                         break
                     history.append(f.image)
@@ -413,85 +430,68 @@ def export_segmented(src_path: str, target: str, *, processor: Any, options: Any
             except BaseException:
                 source.close()
                 raise
+            source = _PushBack(source, f)
         else:
-            source = VideoFileSource(src_path, start=options.start, end=options.end)
-        pre = _PrerollProcessor(processor, journal["frames_per_segment"], preroll, done_frames, history)
-        sink = _SegmentingSink(folder, journal, options, sink_kw, done_frames, on_segment)
+            source = VideoFileSource(self.src_path, start=opts.start, end=opts.end)
+        pre = _PrerollProcessor(self.processor, self.journal["frames_per_segment"], self.preroll,
+                                done, history)
+        sink = _SegmentingSink(self.folder, self.journal, opts, self._sink_kw, done, self.on_segment)
         sink.pts_history.extend(pts_hist)
-        pipe = Pipeline(_PushBack(source, f) if segs else source, pre, sink, mode="export",
-                        queue_size=queue_size, pause=pause)
-        total = info.frame_count
+        return source, pre, sink
 
-        def report() -> None:
-            if progress is None:
-                return
-            done = resumed + pipe.stats().frames_out
-            el = time.perf_counter() - t0
-            fps = (done - resumed) / el if el > 0 else 0.0
-            tot = max(total, done) if total else None
-            frac = min(1.0, done / tot) if tot else None
-            eta = (tot - done) / fps if tot and fps > 0 else None
-            progress(ExportProgress(done, tot, frac, fps, eta, False))
+    def join(self) -> JoinedOutput:
+        """Remux the segments into the target with the carried audio and other streams
+        (the processing settings in its ``comment`` tag), then remove the work folder.
 
-        msg = f"{target}: export cancelled; the finished segments are kept in {folder} for a resume"
+        Raises:
+            VideoError: no segments, segments that do not join, a full disk.
+        """
+        import av
+
+        segs = self.journal["segments"]
+        target, folder, opts = self.target, self.folder, self.options
+        if not segs:
+            raise VideoError(f"{self.src_path}: no frames to write")
+        meta = settings_tags(self.settings)
+        carry = StreamCarrier(self.src_path, audio=opts.audio, audio_bitrate=opts.audio_bitrate,
+                              start=opts.start or 0.0, end=opts.end)
         try:
-            stats = drive_pipeline(pipe, cancel, report, target, msg)
-        except BaseException as exc:
-            _halt(pipe)
-            if isinstance(exc, OSError):
-                raise _disk_full(target, exc) or VideoError(f"{target}: {exc.strerror or exc}") from exc
+            first = av.open(str(folder / segs[0]["file"]))
+        except BaseException:
+            carry.close()
             raise
-        finally:
-            if not pipe.join_sink(0):
-                sink.abort()
-    # join the segments into the target
-    segs = journal["segments"]
-    if not segs:
-        raise VideoError(f"{src_path}: no frames to write")
-    meta = {"comment": "lowlight " + json.dumps(settings, sort_keys=True, separators=(",", ":"))}
-    first = av.open(str(folder / segs[0]["file"]))
-    try:
-        out = _ConcatSink(target, options, template=first.streams.video[0], rotation_ccw=rotation,
-                          audio_source=src_path if has_audio else None,
-                          time_offset=options.start or 0.0, end=options.end, metadata=meta,
-                          streams_source=src_path)
-    except BaseException:
-        first.close()
-        raise
-    try:
-        for i, s in enumerate(segs):
-            c = first if i == 0 else av.open(str(folder / s["file"]))
-            try:
-                vs = c.streams.video[0]
-                for pkt in c.demux(vs):
-                    if pkt.size == 0:
-                        continue
-                    out.write_packet(pkt, vs.time_base)
-            finally:
-                c.close()
-        out.close()
-    except BaseException as exc:
-        out.abort()
-        if isinstance(exc, OSError):
-            raise _disk_full(target, exc) or VideoError(f"{target}: joining failed ({exc})") from exc
-        raise
-    shutil.rmtree(folder, ignore_errors=True)
-    frames = int(journal.get("total_frames") or sum(s["frames"] for s in segs))
-    seconds = time.perf_counter() - t0
-    if progress is not None:
-        progress(ExportProgress(frames, frames, 1.0, (frames - resumed) / seconds if seconds > 0 else 0.0,
-                                0.0, True))
-    return ExportResult(Path(target), frames, seconds,
-                        (frames - resumed) / seconds if seconds > 0 else 0.0, out.sink.audio_mode,
-                        (), runtime, stats, resumed,
-                        tuple(segs[0].get("notes", [])) + tuple(out.sink.notes), _encoder_of(folder, segs))
-
-
-def _encoder_of(folder: Path, segs: list[dict[str, Any]]) -> str:
-    return str(segs[0].get("encoder", "")) if segs else ""
+        try:
+            out = _ConcatSink(target, opts, template=first.streams.video[0],
+                              rotation_ccw=self._rotation, carry=carry, metadata=meta)
+        except BaseException:
+            first.close()
+            raise
+        try:
+            for i, s in enumerate(segs):
+                c = first if i == 0 else av.open(str(folder / s["file"]))
+                try:
+                    vs = c.streams.video[0]
+                    for pkt in c.demux(vs):
+                        if pkt.size == 0:
+                            continue
+                        out.write_packet(pkt, vs.time_base)
+                finally:
+                    c.close()
+            out.close()
+        except BaseException as exc:
+            out.abort()
+            if isinstance(exc, OSError):
+                raise disk_full_error(target, exc) or VideoError(f"{target}: joining failed ({exc})") from exc
+            raise
+        shutil.rmtree(folder, ignore_errors=True)
+        frames = int(self.journal.get("total_frames") or sum(s["frames"] for s in segs))
+        return JoinedOutput(frames, out.sink.audio_mode,
+                            tuple(segs[0].get("notes", [])) + tuple(out.sink.notes),
+                            str(segs[0].get("encoder", "")))
 
 
 class _PushBack:
+
     """A source that returns ``first`` and then the rest of ``source``."""
 
     def __init__(self, source: Any, first: Frame) -> None:

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from engine.video.base import VideoError
-from engine.video.export import ExportOptions, available_codecs, encoder_opens, export_video
+from engine.video.codecs import available_codecs, encoder_opens
+from engine.video.export import ExportOptions, export_video
 from tests.engine.video_clips import frame_image
 
 OPTS = ExportOptions(preset="ultrafast")

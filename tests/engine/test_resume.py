@@ -156,7 +156,7 @@ def _encode_segment(path: Path, images: list[np.ndarray]) -> list[bytes]:
     """Encode ``images`` as one deterministic segment (as the segmented export does) and
     return its video packets."""
     from engine.frame import Frame
-    from engine.video.export import VideoFileSink
+    from engine.video.sinks import VideoFileSink
 
     sink = VideoFileSink(str(path), replace(OPTS, audio="none", overwrite=True), fps=10.0,
                          time_base=Fraction(1, 16000), deterministic=True)

@@ -18,8 +18,8 @@ from engine import registry
 from engine.frame import Frame
 from engine.stages.processor import FrameProcessor
 from engine.video.base import VideoError
-from engine.video.export import (ExportCancelled, ExportOptions, ExportProgress, VideoFileSink,
-                                 export_video)
+from engine.video.export import ExportCancelled, ExportOptions, ExportProgress, export_video
+from engine.video.sinks import VideoFileSink
 from engine.video.sources import open_source
 from tests.engine.video_clips import make_clip, probe
 
