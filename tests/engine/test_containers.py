@@ -138,3 +138,47 @@ def test_hardware_encoder_falls_back_to_software_when_it_cannot_open(tmp_path: P
         assert res.encoder == "libx264" and any("h264_vaapi" in n for n in res.notes)
     with av.open(str(tmp_path / "o.mp4")) as c:
         assert c.streams.video[0].frames == 20
+
+
+def audio_packets(path: Path) -> list[tuple[int, bytes]]:
+    with av.open(str(path)) as c:
+        return [(p.pts, bytes(p)) for p in c.demux(c.streams.audio[0]) if p.size]
+
+
+class _CannotSeek:
+    """A PyAV input container whose ``seek`` fails (as some demuxers' do)."""
+
+    def __init__(self, container) -> None:
+        self._c = container
+
+    def __getattr__(self, name):
+        return getattr(self._c, name)
+
+    def seek(self, *args, **kwargs):
+        raise av.error.ValueError(22, "seek refused")
+
+
+@pytest.mark.parametrize("seek_fails", [False, True])
+def test_input_is_opened_once_for_audio_and_subtitles(tmp_path: Path, monkeypatch, seek_fails: bool) -> None:
+    """The carrier reads the subtitles in a first pass and then the audio from the same
+    opened input (seeking back); every audio packet is copied, none twice. A demuxer that
+    cannot seek back makes it read the audio afresh, with the same result."""
+    src = make_rich_clip(tmp_path / "in.mkv")
+    opened: list[str] = []
+    real_open = av.open
+
+    def counting_open(file, *args, **kwargs):
+        c = real_open(file, *args, **kwargs)
+        if str(file) == str(src):
+            opened.append(str(file))
+            if seek_fails and len(opened) == 2:  # the carrier's (the source's is first)
+                return _CannotSeek(c)
+        return c
+
+    monkeypatch.setattr(av, "open", counting_open)
+    out = tmp_path / "out.mkv"
+    res = export_video(src, out, method="gamma", options=OPTS)
+    monkeypatch.setattr(av, "open", real_open)
+    assert res.audio == "copied" and subs_of(out) == subs_of(src)
+    assert len(opened) == (3 if seek_fails else 2)  # the video source, the carrier(, afresh)
+    assert audio_packets(out) == audio_packets(src)
