@@ -433,8 +433,10 @@ class SegmentedExport:
             source = _PushBack(source, f)
         else:
             source = VideoFileSource(self.src_path, start=opts.start, end=opts.end)
-        pre = _PrerollProcessor(self.processor, self.journal["frames_per_segment"], self.preroll,
-                                done, history)
+        pre = None  # no processor: the frames are copied, there is no state to rebuild
+        if self.processor is not None:
+            pre = _PrerollProcessor(self.processor, self.journal["frames_per_segment"], self.preroll,
+                                    done, history)
         sink = _SegmentingSink(self.folder, self.journal, opts, self._sink_kw, done, self.on_segment)
         sink.pts_history.extend(pts_hist)
         return source, pre, sink

@@ -251,3 +251,15 @@ def test_preroll_wrapper_on_two_threads_gives_the_one_thread_frames(halves: bool
         np.testing.assert_array_equal(a, b)
     if halves:
         assert two.processor.output_denoiser.effective > 0.0  # the state the reset must not cut
+
+
+def test_segmented_export_without_a_method_copies_the_frames(clip: Path, tmp_path: Path) -> None:
+    """Regression: with no method (a re-encode) the segmented export wrapped a missing
+    processor and failed on the first frame."""
+    plain = export_video(clip, tmp_path / "p.mp4", options=OPTS)
+    seg = export_video(clip, tmp_path / "s.mp4", options=OPTS, segment_seconds=1.0)
+    assert seg.frames == plain.frames == 30 and seg.audio == "copied"
+    fa, aa, _ = decode_all(tmp_path / "p.mp4")
+    fb, ab, meta = decode_all(tmp_path / "s.mp4")
+    assert [t for t, _ in fa] == [t for t, _ in fb] and aa == ab
+    assert json.loads(meta["comment"].split(" ", 1)[1])["method"] is None
