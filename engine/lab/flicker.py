@@ -50,6 +50,7 @@ import cv2
 import numpy as np
 
 from engine.enhancer import downscale
+from engine.lab.metrics import noise_sigma  # the one single-frame noise estimate, re-exported
 
 __all__ = [
     "mean_luma", "brightness_flicker_index", "brightness_trend", "TREND_FRAMES", "output_flicker",
@@ -392,18 +393,6 @@ def reduction(before: float, after: float) -> float:
 
 
 # -------------------------------------------------------------------------- noise
-def noise_sigma(frame: np.ndarray) -> float:
-    """Single-frame noise estimate (Immerkær, 1996), grey levels: the mean absolute
-    response of the luma to the 3×3 kernel [[1,−2,1],[−2,4,−2],[1,−2,1]], scaled by
-    sqrt(π/2)/6 (edges and texture raise it a little; compare like with like)."""
-    y = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    if min(y.shape) < 3:
-        return 0.0
-    k = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
-    r = cv2.filter2D(y, -1, k)[1:-1, 1:-1]
-    return float(np.abs(r).mean() * math.sqrt(math.pi / 2.0) / 6.0)
-
-
 def temporal_noise(frames: Sequence[np.ndarray], mask: np.ndarray | None = None) -> float:
     """Temporal noise of a static shot, grey levels: the standard deviation over time of
     each pixel's luma, averaged over the pixels where ``mask`` (bool (H, W)) is True

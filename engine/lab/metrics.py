@@ -192,7 +192,9 @@ def noise_sigma(image: np.ndarray) -> float:
         image: (H, W, 3) RGB or (H, W) grey; uint8 or float 0..1.
 
     Returns:
-        σ ≥ 0 in 8-bit levels; ``math.nan`` for images smaller than 3×3.
+        σ ≥ 0 in 8-bit levels. ``math.nan`` when either side is under 3 pixels: the mask
+        has no interior pixel to respond on, so the noise is unmeasured (0.0 would claim a
+        noise-free picture and pull averages down).
     """
     y = luma(image)
     h, w = y.shape

@@ -90,6 +90,17 @@ def test_noise_sigma_flat_and_tiny() -> None:
     assert math.isnan(metrics.noise_sigma(np.zeros((2, 5, 3), np.uint8)))
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (2, 2), (1, 40), (40, 2), (2, 2, 3), (2, 40, 3), (40, 1, 3)])
+def test_noise_sigma_is_nan_on_frames_too_small_to_measure(shape: tuple[int, ...]) -> None:
+    # under 3 pixels on a side the mask has no interior: unmeasured (nan), never a noise-free 0.0,
+    # whatever the content, dtype or channel count
+    rng = np.random.default_rng(0)
+    assert math.isnan(metrics.noise_sigma(rng.integers(0, 256, shape, dtype=np.uint8)))
+    assert math.isnan(metrics.noise_sigma(rng.random(shape)))
+    # the smallest measurable frame: one interior pixel, a finite estimate
+    assert math.isfinite(metrics.noise_sigma(rng.integers(0, 256, (3, 3, 3), dtype=np.uint8)))
+
+
 def test_colourfulness_grey_zero_and_colour_positive() -> None:
     grey = np.repeat(_rand((20, 20, 1)), 3, axis=2)
     assert metrics.colourfulness(grey) == pytest.approx(0.0, abs=1e-12)
