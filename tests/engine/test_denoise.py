@@ -363,32 +363,148 @@ def test_motion_difference_is_the_difference_of_the_two_boxes(h: int, w: int, se
     np.testing.assert_array_equal(d._motion_diff(gray), expected)
 
 
-@settings(max_examples=40, deadline=None)
+def _halvings(h: int, w: int) -> tuple[int, int, int]:
+    """The shift luma's documented 2x steps: halved (an odd last row or column dropped)
+    while the long side is at least twice ``_SHIFT_SIZE`` and the short side at least 2.
+    Returns (steps n, height, width after them)."""
+    from engine.stages.temporal_denoise import _SHIFT_SIZE
+
+    n = 0
+    while max(h, w) >= 2 * _SHIFT_SIZE and min(h, w) >= 2:
+        h, w, n = h // 2, w // 2, n + 1
+    return n, h, w
+
+
+def _long_and_short(long: int, short: int, tall: bool) -> tuple[int, int]:
+    return (long, short) if tall else (short, long)
+
+
+@settings(max_examples=60, deadline=None)
 @given(st.integers(1, 1300), st.integers(1, 800), st.integers(0, 2**16))
 @example(1, 480, 0)  # a one-row frame: the halving once cropped it to nothing (crashed)
 @example(1150, 24, 0)
-def test_the_shift_luma_is_an_area_average_of_at_most_240_pixels(h: int, w: int, seed: int) -> None:
-    # the halving steps must give (within rounding) one area reduction of the part of the
-    # frame they keep (an odd last row or column is dropped at each halving)
-    import cv2
-
+@example(1280, 4, 0)
+@example(1280, 800, 0)
+@example(2, 1, 0)
+def test_the_shift_luma_is_at_most_240_pixels_long_with_the_frames_aspect(h: int, w: int, seed: int) -> None:
     from engine.stages.temporal_denoise import _SHIFT_SIZE, _shift_luma
 
-    rng = np.random.default_rng(seed)
-    base = cv2.resize(rng.integers(0, 256, (max(1, h // 16), max(1, w // 16)), dtype=np.uint8), (w, h))
-    y = cv2.add(base, rng.integers(0, 8, (h, w), dtype=np.uint8))
+    y = np.random.default_rng(seed).integers(0, 256, (h, w), dtype=np.uint8)
     small = _shift_luma(y)
-    assert max(small.shape) <= _SHIFT_SIZE
-    kh, kw, n = h, w, 0
-    while max(kh, kw) >= 2 * _SHIFT_SIZE and min(kh, kw) >= 2:
-        kh, kw, n = kh // 2, kw // 2, n + 1
-    kept = y[: kh << n, : kw << n]
+    assert small.dtype == np.uint8 and small.ndim == 2
+    # the long side is the frame's, capped at 240; the short side follows the aspect of
+    # what the 2x steps keep, to the nearest pixel (at least one)
+    _, kh, kw = _halvings(h, w)
     s = min(1.0, _SHIFT_SIZE / max(kh, kw))
-    size = (max(1, round(kw * s)), max(1, round(kh * s)))
-    direct = cv2.resize(kept, size, interpolation=cv2.INTER_AREA) if size != (w, h) else y
-    stretched = cv2.convertScaleAbs(direct, alpha=110.0 / max(1.0, float(direct.mean())))
-    assert small.shape == stretched.shape
-    assert np.abs(small.astype(int) - stretched).mean() < 1.5
+    assert max(small.shape) == min(max(h, w), _SHIFT_SIZE)
+    assert small.shape == (max(1, round(kh * s)), max(1, round(kw * s)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(long=st.integers(480, 1300), short=st.integers(2, 800), tall=st.booleans(),
+       seed=st.integers(0, 2**16))
+@example(long=1280, short=4, tall=True, seed=0)
+@example(long=1280, short=800, tall=True, seed=0)
+def test_each_halving_step_of_the_shift_luma_is_the_mean_of_2x2_blocks(long: int, short: int, tall: bool,
+                                                                        seed: int) -> None:
+    # one 2x step of a frame (long side >= 480) gives exactly the rounded mean of its 2x2
+    # blocks, the odd last row or column left out: the shift luma of the frame is the
+    # shift luma of that block mean, pixel for pixel (and so on, step by step)
+    from engine.stages.temporal_denoise import _shift_luma
+
+    h, w = _long_and_short(long, short, tall)
+    y = np.random.default_rng(seed).integers(0, 256, (h, w), dtype=np.uint8)
+    k = y[: h & ~1, : w & ~1].astype(np.int32)
+    blocks = ((k[0::2, 0::2] + k[0::2, 1::2] + k[1::2, 0::2] + k[1::2, 1::2] + 2) >> 2).astype(np.uint8)
+    np.testing.assert_array_equal(_shift_luma(y), _shift_luma(blocks))
+
+
+@settings(max_examples=40, deadline=None)
+@given(h=st.integers(1, 1300), w=st.integers(1, 800), a=st.integers(0, 255), b=st.integers(0, 255),
+       split=st.floats(0.2, 0.8))
+@example(h=1280, w=4, a=20, b=60, split=0.5)
+@example(h=1280, w=800, a=3, b=200, split=0.3)
+def test_the_shift_luma_keeps_the_mean_level_and_stretches_it_to_110(h: int, w: int, a: int, b: int,
+                                                                      split: float) -> None:
+    # Two flat parts (levels a and b) split across the long side. The reduction keeps the
+    # mean level m of what its 2x steps keep, so the stretch gain is 110 / m and each part's
+    # far end comes out as a·110/m and b·110/m (255 at most).
+    # Tolerance: 0.5 level for the final rounding to uint8, plus the gain's error. Only the
+    # lines that straddle the split are blends, rounded by at most 0.5 level: one per 2x step
+    # and two in the last step, each in a picture at least 240 lines long, so the reduced
+    # mean is within (n + 2) / 480 of m and a level L comes out within L·(n + 2) / (480 m).
+    # The picture's mean is then 110 to the rounding (0.5), when nothing saturates.
+    from engine.stages.temporal_denoise import _shift_luma
+
+    tall = h >= w
+    long = max(h, w)
+    if long < 16:
+        h, w = _long_and_short(16, min(h, w), tall)
+        long = 16
+    cut = round(split * long)
+    y = np.full((h, w), b, np.uint8)
+    if tall:
+        y[:cut] = a
+    else:
+        y[:, :cut] = a
+    n, kh, kw = _halvings(h, w)
+    m = float(y[: kh << n, : kw << n].mean())
+    gain = 110.0 / max(1.0, m)
+    small = _shift_luma(y)
+    first, last = (small[0], small[-1]) if tall else (small[:, 0], small[:, -1])
+    for got, level in ((first, a), (last, b)):
+        want = min(255.0, level * gain)
+        tolerance = 0.5 + want * (n + 2) / (480.0 * max(1.0, m)) + 1e-3
+        assert np.abs(got - want).max() <= tolerance, (level, want, got.min(), got.max())
+    if max(a, b) * gain <= 255 and m >= 1:
+        assert abs(float(small.mean()) - 110.0) <= 0.5 + 1e-3
+
+
+def _square_scene(h: int, w: int, x0: int, y0: int, side: int) -> np.ndarray:
+    """A flat grey (100) frame with a textured square (180..220) of ``side`` at (x0, y0)."""
+    y = np.full((h, w), 100, np.uint8)
+    yy, xx = np.mgrid[0:side, 0:side]
+    y[y0:y0 + side, x0:x0 + side] = (200 + 20 * np.sin(xx / 3.0) * np.cos(yy / 5.0)).astype(np.uint8)
+    return y
+
+
+@settings(max_examples=40, deadline=None)
+@given(long=st.integers(240, 1300), aspect=st.floats(0.5, 1.0), tall=st.booleans(),
+       kx=st.integers(-3, 3), ky=st.integers(-3, 3), fx=st.floats(0.2, 0.6), fy=st.floats(0.2, 0.6))
+@example(long=1280, aspect=0.5625, tall=False, kx=1, ky=0, fx=0.4, fy=0.4)
+@example(long=1920, aspect=0.5625, tall=False, kx=-2, ky=1, fx=0.4, fy=0.4)
+@example(long=960, aspect=0.75, tall=True, kx=3, ky=-3, fx=0.3, fy=0.5)
+def test_a_pan_by_whole_blocks_moves_the_shift_luma_by_the_scaled_amount(
+        long: int, aspect: float, tall: bool, kx: int, ky: int, fx: float, fy: float) -> None:
+    # A square moved by (kx, ky)·2^n full-size pixels, n the number of 2x steps, moves by
+    # exactly (kx, ky) pixels in the halved picture and by (kx, ky) times the last step's
+    # scale in the shift luma. The flat background keeps the frame's mean, so both frames
+    # get nearly the same stretch, and the square's centroid (its levels above the
+    # background's) moves by that amount to within 0.05 px: only the rounding of its edge
+    # pixels and of the stretched background to uint8 perturbs it. When the last step is
+    # the identity (long side 240·2^n) the two shift lumas are exact translates.
+    from engine.stages.temporal_denoise import _shift_luma
+
+    h, w = _long_and_short(long, round(long * aspect), tall)
+    n, kh, kw = _halvings(h, w)
+    side = min(h, w) // 4
+    x0, y0 = round(fx * (w - side)), round(fy * (h - side))
+    dx, dy = kx << n, ky << n
+    if not (0 <= x0 + dx <= w - side and 0 <= y0 + dy <= h - side):
+        dx, dy, kx, ky = -dx, -dy, -kx, -ky
+    a = _shift_luma(_square_scene(h, w, x0, y0, side))
+    b = _shift_luma(_square_scene(h, w, x0 + dx, y0 + dy, side))
+
+    def centroid(small: np.ndarray) -> np.ndarray:
+        weight = np.abs(small.astype(np.float64) - float(small[0, 0]))
+        yy, xx = np.mgrid[0:small.shape[0], 0:small.shape[1]]
+        return np.array([(weight * xx).sum(), (weight * yy).sum()]) / weight.sum()
+
+    scale = np.array([a.shape[1] / kw, a.shape[0] / kh])
+    moved = centroid(b) - centroid(a)
+    np.testing.assert_allclose(moved, np.array([kx, ky]) * scale, atol=0.05)
+    if a.shape == (kh, kw):
+        np.testing.assert_array_equal(b, np.roll(a, (ky, kx), axis=(0, 1)))
 
 
 def test_a_long_thin_frame_is_denoised_without_error() -> None:
