@@ -1,10 +1,7 @@
-"""Still images: reading any common picture into the frame contract, writing atomically,
-collecting inputs from files and folders, and enhancing a batch of them.
+"""Still images: collecting inputs from files and folders, and enhancing a batch of them.
 
-Reading: PNG, JPEG, BMP and TIFF (8- or 16-bit, grey, grey + alpha, RGB, RGBA) become
-uint8 (H, W, 3) RGB through :func:`engine.frame.to_rgb8`. Writing: the format follows the
-file suffix; the picture goes to a temporary name beside the target and is renamed over
-it only once complete, so a failure never leaves a half-written file.
+Reading and writing the files (suffixes, EXIF orientation, truncated JPEGs, 16-bit, grey and
+alpha, atomic writes) belong to :mod:`engine.files.images`; its names are re-exported here.
 """
 
 from __future__ import annotations
@@ -13,12 +10,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
-import cv2
-import numpy as np
-
-from engine.files.atomic import replacing
+from engine.files.images import IMAGE_SUFFIXES, ImageError, is_image_path, read_image, write_image
 from engine.files.paths import same_file
-from engine.frame import check_rgb8, to_rgb8
 
 if TYPE_CHECKING:
     from engine.enhancer import Enhancer
@@ -34,113 +27,9 @@ __all__ = [
     "enhance_images",
 ]
 
-IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
-_JPEG_SUFFIXES = frozenset({".jpg", ".jpeg"})
-
-
-class StillError(Exception):
-    """An image file cannot be read or written; the message is one line naming the file."""
-
-
-def is_image_path(path: str | os.PathLike[str]) -> bool:
-    """True when ``path``'s suffix is one of :data:`IMAGE_SUFFIXES` (case-insensitive)."""
-    return Path(path).suffix.lower() in IMAGE_SUFFIXES
-
-
-def _jpeg_complete(data: bytes) -> bool:
-    """True when a JPEG byte string has an end-of-image marker after its last scan.
-
-    libjpeg only warns about a truncated file and fills the missing rows with grey, so
-    truncation is detected here: 0xFFD9 cannot occur inside entropy-coded data (0xFF is
-    byte-stuffed there), so a complete file has it after the last start-of-scan marker.
-    """
-    sos = data.rfind(b"\xff\xda")
-    return sos >= 0 and data.find(b"\xff\xd9", sos) >= 0
-
-
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a still picture as a frame.
-
-    The file's bytes are decoded with ``cv2.imdecode`` (the same decoders as
-    ``cv2.imread``, but any path the OS accepts works): ``IMREAD_UNCHANGED`` keeps
-    16-bit, grey and alpha for :func:`to_rgb8` to convert; JPEGs are decoded with
-    ``IMREAD_COLOR`` so that their EXIF orientation is applied.
-
-    Args:
-        path: a PNG, JPEG, BMP or TIFF file (other formats OpenCV decodes also work).
-
-    Returns:
-        uint8 (H, W, 3) RGB, C-contiguous. 16-bit is rounded to 8-bit, alpha dropped.
-
-    Raises:
-        StillError: one line naming the file when it is missing, empty, truncated,
-            corrupt or not a picture.
-    """
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except IsADirectoryError:
-        raise StillError(f"{p}: is a folder, not an image") from None
-    except FileNotFoundError:
-        raise StillError(f"{p}: no such file") from None
-    except OSError as exc:
-        raise StillError(f"{p}: cannot read ({exc.strerror or exc})") from None
-    if not data:
-        raise StillError(f"{p}: empty file")
-    is_jpeg = data[:3] == b"\xff\xd8\xff"
-    flags = cv2.IMREAD_COLOR if is_jpeg else cv2.IMREAD_UNCHANGED
-    try:
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-    except cv2.error:
-        img = None
-    if img is None or img.size == 0:
-        raise StillError(f"{p}: not a readable image (corrupt or unsupported format)")
-    if is_jpeg and not _jpeg_complete(data):
-        raise StillError(f"{p}: truncated JPEG (no end-of-image marker)")
-    try:
-        return to_rgb8(img, bgr=True)
-    except ValueError as exc:
-        raise StillError(f"{p}: {exc}") from None
-
-
-def write_image(path: str | os.PathLike[str], image: np.ndarray, *, jpeg_quality: int = 95) -> Path:
-    """Write a frame atomically; the format follows the suffix (PNG, JPEG, BMP, TIFF).
-
-    The encoded bytes go to a temporary file beside ``path`` which is then renamed over
-    the target (``os.replace``), so readers never see a partial file and a failure leaves
-    no temporary behind. Parent folders must exist.
-
-    Args:
-        path: target file; suffix .png, .jpg/.jpeg, .bmp, .tif/.tiff (any case).
-        image: uint8 (H, W, 3) RGB (the frame contract).
-        jpeg_quality: 0..100, used for JPEG only.
-
-    Returns:
-        The target path.
-
-    Raises:
-        StillError: unsupported suffix, encoding failure or an OS error, naming the file.
-    """
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise StillError(f"{p}: unsupported image format {p.suffix or '(no suffix)'!r}; "
-                         f"use one of {', '.join(sorted(IMAGE_SUFFIXES))}")
-    check_rgb8(np.ascontiguousarray(image))
-    params: list[int] = []
-    if suffix in _JPEG_SUFFIXES:
-        params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]
-    ok, buf = cv2.imencode(suffix, np.ascontiguousarray(image[:, :, ::-1]), params)
-    if not ok:
-        raise StillError(f"{p}: could not encode the image as {suffix}")
-    try:
-        with replacing(p, suffix=".tmp") as tmp, open(tmp, "wb") as f:
-            f.write(buf.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as exc:
-        raise StillError(f"{p}: cannot write ({exc.strerror or exc})") from None
-    return p
+# A batch's own failures (no images, an output clash) and its files' share one class, so
+# callers catch one.
+StillError = ImageError
 
 
 def collect_inputs(paths: Iterable[str | os.PathLike[str]], *, recursive: bool = True

@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
+from engine.files.images import IMAGE_SUFFIXES, ImageError, is_image_path, read_image
 from engine.frame import Frame, to_rgb8
 from engine.video.base import Source, SourceInfo, VideoError
 
@@ -37,14 +38,9 @@ __all__ = [
     "VIDEO_EXTENSIONS",
 ]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES  # the still-image suffixes, under the name the video modules use
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mts", ".ts", ".mpg",
                     ".mpeg", ".wmv", ".flv", ".3gp", ".ogv")
-
-
-def is_image_path(path: str | os.PathLike) -> bool:
-    """True when ``path`` has a still-image file extension."""
-    return str(path).lower().endswith(IMAGE_EXTENSIONS)
 
 
 def is_video_path(path: str | os.PathLike) -> bool:
@@ -557,9 +553,9 @@ class ImageSequenceSource(Source):
         spec: folder / pattern / glob, or a sequence of paths.
         fps: frame rate used for ``pts`` (``index / fps``).
 
-    Frames are converted once with :func:`engine.frame.to_rgb8` (grey, 16-bit and alpha
-    inputs accepted). Frames may differ in size. A file that cannot be read raises
-    :class:`VideoError` naming it.
+    Files are read with :func:`engine.files.images.read_image` (grey, 16-bit and alpha
+    inputs accepted, EXIF orientation applied). Frames may differ in size. A file that
+    cannot be read, or a truncated JPEG, raises :class:`VideoError` naming it.
     """
 
     def __init__(self, spec: str | os.PathLike | Sequence[str | os.PathLike], *, fps: float = 25.0,
@@ -589,15 +585,10 @@ class ImageSequenceSource(Source):
 
     @staticmethod
     def _load(path: str) -> np.ndarray:
-        data = None
         try:
-            buf = np.fromfile(path, dtype=np.uint8)  # works with non-ASCII paths too
-            data = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
-        except OSError as exc:
-            raise VideoError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-        if data is None:
-            raise VideoError(f"{path}: not a readable image")
-        return to_rgb8(data, bgr=data.ndim == 3 and data.shape[2] >= 3)
+            return read_image(path)
+        except ImageError as exc:
+            raise VideoError(str(exc)) from None
 
     @property
     def info(self) -> SourceInfo:
