@@ -21,7 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from engine import registry
+from engine.files.images import IMAGE_SUFFIXES
 from engine.video.base import Source, SourceInfo, VideoError
+from engine.video.sources import VIDEO_EXTENSIONS
 
 from app.controls import ControlsPanel
 from app.player import FrameBundle, Player, PlayerStats
@@ -30,8 +32,9 @@ from app.viewer import Viewer
 
 __all__ = ["MainWindow", "format_time", "VIDEO_FILTER"]
 
-VIDEO_FILTER = ("Video and images (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.png *.jpg *.jpeg *.bmp *.tif *.tiff);;"
-                "All files (*)")
+# the open dialog offers every suffix the engine opens (its video and still-image lists)
+VIDEO_FILTER = ("Video and images (" + " ".join(f"*{s}" for s in (*VIDEO_EXTENSIONS, *IMAGE_SUFFIXES))
+                + ");;All files (*)")
 SEEK_THROTTLE_MS = 60
 
 
