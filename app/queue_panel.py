@@ -1,6 +1,6 @@
 """Queue panel: many clips enhanced one after another (the studio side of ``lowlight batch``).
 
-The queue is the engine's :class:`engine.jobs.queue.Queue`. It runs in a :class:`QueueRunner`
+The queue is the engine's :class:`engine.jobs.queue.JobQueue`. It runs in a :class:`QueueRunner`
 (``QThread``) whose only contact with the widgets is Qt signals: the queue's
 ``on_change`` callback (called on the worker thread) emits a snapshot of the item
 through :class:`_Bridge`, and Qt delivers it to the panel on the GUI thread.
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine import registry
-from engine.jobs.queue import JobSettings, Queue, QueueItem, output_for
+from engine.jobs.queue import JobQueue, JobSettings, QueueItem, output_for
 from engine.params import EnhanceParams
 
 from app.export_dialog import format_eta
@@ -72,7 +72,7 @@ class QueueRunner(QThread):
 
     crashed = Signal(str)
 
-    def __init__(self, queue: Queue, jobs: int = 1, parent: QObject | None = None) -> None:
+    def __init__(self, queue: JobQueue, jobs: int = 1, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.queue, self.jobs = queue, jobs
 
@@ -106,7 +106,7 @@ class QueuePanel(QWidget):
         self._current = current
         self._bridge = _Bridge(self)
         self._bridge.item_changed.connect(self._on_item_changed)
-        self.queue = Queue(on_change=self._emit_change)
+        self.queue = JobQueue(on_change=self._emit_change)
         self.runner: QueueRunner | None = None
         self.last_error = ""
 

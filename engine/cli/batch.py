@@ -93,7 +93,7 @@ def _key_watcher(queue, stop: threading.Event) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine import registry
-    from engine.jobs.queue import JobSettings, Queue, output_for
+    from engine.jobs.queue import JobQueue, JobSettings, output_for
     from engine.video.export import ExportOptions
 
     try:
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"queue {p.fraction * 100:5.1f}%  running {p.counts['running']}  done {p.counts['done']}"
                   f"/{len(files)}  ETA {_fmt_eta(p.eta_s)}", file=sys.stderr)
 
-    queue = Queue(on_change=on_change)
+    queue = JobQueue(on_change=on_change)
     for f in files:
         queue.add(f, output_for(f, args.output, args.codec), settings)
     old_usr1 = None

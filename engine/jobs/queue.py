@@ -1,11 +1,11 @@
 """A queue of video-enhancement jobs (Qt-free; the CLI's ``lowlight batch`` and the
 studio drive it).
 
-A :class:`Queue` holds :class:`QueueItem` s (input, output, :class:`JobSettings`,
-status, progress). :meth:`Queue.run` works through the pending items in order with
+A :class:`JobQueue` holds :class:`QueueItem` s (input, output, :class:`JobSettings`,
+status, progress). :meth:`JobQueue.run` works through the pending items in order with
 ``jobs`` workers; a failing item is marked ``failed`` with its one-line error and the
-queue goes on. :meth:`Queue.pause` / :meth:`Queue.resume` pause every running export
-in place (the output is the same as an unpaused run's); :meth:`Queue.cancel` cancels one
+queue goes on. :meth:`JobQueue.pause` / :meth:`JobQueue.resume` pause every running export
+in place (the output is the same as an unpaused run's); :meth:`JobQueue.cancel` cancels one
 item or the whole queue. Items may be added, moved and removed while the queue runs
 (running items cannot be moved or removed; cancel them).
 
@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from engine.video.export import ExportCancelled, ExportOptions, ExportProgress, export_video
 
-__all__ = ["JobSettings", "QueueItem", "Queue", "QueueProgress", "run_job", "STATUSES",
+__all__ = ["JobSettings", "QueueItem", "JobQueue", "QueueProgress", "run_job", "STATUSES",
            "output_for"]
 
 #: the life of an item: pending → running (⇄ paused) → done | failed | cancelled
@@ -125,7 +125,7 @@ def run_job(input_path: str, output_path: str, settings: JobSettings, *,
             "resumed_frames": res.resumed_frames, "path": str(res.path)}
 
 
-class Queue:
+class JobQueue:
     """An ordered job queue. Thread-safe; ``on_change(item)`` (if given) is called from
     worker threads after every status or progress change of an item."""
 

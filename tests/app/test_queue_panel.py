@@ -1,4 +1,4 @@
-"""The queue panel drives the engine's Queue from a worker thread through signals only:
+"""The queue panel drives the engine's JobQueue from a worker thread through signals only:
 good clips finish and decode, a bad file fails and the queue goes on; reorder/remove
 change the engine queue; pause/resume; cancel leaves no output; closing the window
 cancels. The export dialog's pause button pauses the real export."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.jobs.queue import JobSettings, Queue, output_for
+from engine.jobs.queue import JobQueue, JobSettings, output_for
 from engine.video.export import ExportOptions
 from tests.engine.test_resume import assert_same
 from tests.engine.video_clips import make_clip
@@ -31,7 +31,7 @@ def test_queue_runs_in_order_and_isolates_a_failure(clips: list[Path], tmp_path:
     bad = tmp_path / "in" / "broken.mp4"
     bad.write_bytes(b"not a video at all")
     started: list[str] = []
-    q = Queue(on_change=lambda it: started.append(it.input) if it.status == "running"
+    q = JobQueue(on_change=lambda it: started.append(it.input) if it.status == "running"
               and it.input not in started else None)
     items = [q.add(str(c), output_for(str(c), str(out)), SETTINGS) for c in clips]
     b = q.add(str(bad), str(out / "bad.mp4"), SETTINGS)
@@ -49,7 +49,7 @@ def test_queue_runs_in_order_and_isolates_a_failure(clips: list[Path], tmp_path:
 
 
 def test_parallel_jobs_and_cancel_pending(clips: list[Path], tmp_path: Path) -> None:
-    q = Queue()
+    q = JobQueue()
     its = [q.add(str(c), str(tmp_path / f"o{i}.mp4"), SETTINGS) for i, c in enumerate(clips)]
     q.cancel(its[1].id)
     result = q.run(jobs=2)
@@ -59,7 +59,7 @@ def test_parallel_jobs_and_cancel_pending(clips: list[Path], tmp_path: Path) -> 
 
 def test_pause_resume_gives_the_same_output(clips: list[Path], tmp_path: Path) -> None:
     lossless = JobSettings(method="gamma", options=ExportOptions(codec="ffv1"))  # deterministic
-    ref = Queue()
+    ref = JobQueue()
     ref.add(str(clips[2]), str(tmp_path / "ref.mkv"), lossless)
     ref.run()
     reports: list[int] = []
@@ -72,7 +72,7 @@ def test_pause_resume_gives_the_same_output(clips: list[Path], tmp_path: Path) -
             if len(reports) >= 4:
                 q.resume()
 
-    q = Queue(on_change=on_change)
+    q = JobQueue(on_change=on_change)
     q.add(str(clips[2]), str(tmp_path / "p.mkv"), lossless)
     res = q.run()
     assert res[0].status == "done"
@@ -87,7 +87,7 @@ def test_cancel_whole_queue_from_a_callback(clips: list[Path], tmp_path: Path) -
         elif it.status == "paused":
             q.cancel()
 
-    q = Queue(on_change=on_change)
+    q = JobQueue(on_change=on_change)
     for i, c in enumerate(clips):
         q.add(str(c), str(tmp_path / f"o{i}.mp4"), SETTINGS)
     res = q.run()
