@@ -47,19 +47,22 @@ class NetworkSpec:
         build: checkpoint dict → the inference ``nn.Module`` (input (N, 3, h, w) in [0, 1]).
         halo: receptive-field radius in pixels: tiles overlapping by this much give the
             same result as one whole-frame pass (convolutions with zero padding).
+        train_data: the ``lowlight train`` data option that makes its checkpoint
+            (``--data DIR`` for zero-reference, ``--pairs LOW_DIR HIGH_DIR`` for paired).
     """
 
     method: str
     weights_file: str
     build: Callable[[dict], "nn.Module"]
     halo: int = 8
+    train_data: str = "--data DIR"
 
     @property
     def onnx_file(self) -> str:
         return Path(self.weights_file).with_suffix(".onnx").name
 
     def train_hint(self) -> str:
-        return f"make it with `lowlight train --method {self.method} --data DIR --epochs N`"
+        return f"make it with `lowlight train --method {self.method} {self.train_data} --epochs N`"
 
 
 _NETWORKS: dict[str, NetworkSpec] = {}

@@ -1,0 +1,407 @@
+"""Paired (supervised) image-to-image networks in real time: NAFNet, MIRNetv2 and the
+auxiliary-block network of Jin et al. (2023).
+
+The networks themselves live in :mod:`engine.models.nafnet`, :mod:`engine.models.mirnetv2` and
+:mod:`engine.models.jin2023`; this module turns them into enhancers.
+
+**NAFNet and MIRNetv2: a local affine colour transform.** ``estimate`` runs the network on a
+reduced copy of the frame (long side ``estimate_size``) and captures what it did there as a
+grid of 3×4 affine colour transforms, one per cell of ``cell`` × ``cell`` full-resolution
+pixels (about ``GRID_CELLS`` cells along the long side), fitted by regularised least squares
+between the reduced input x and the network's output y over a window of 3 × 3 cells (the
+guided filter's local linear model, He, Sun, Tang, TPAMI 2013, on a coarse grid as in
+bilateral guided upsampling, Chen et al., SIGGRAPH Asia 2016):
+
+    A = C_yx (C_xx + ε I)⁻¹,   b = μ_y − A μ_x        (ε = ``eps``, colours in [0, 1])
+
+The grid (kind ``"affine_grid"``: float32 (hg, wg, 12), per cell the columns of A, i.e. the
+weights of input R, G, B in the output R, G, B, then b) is an ordinary parameter map, so the
+temporal filter smooths it like any other. ``apply`` interpolates the coefficients bilinearly
+(OpenCV's half-pixel convention on a canvas of hg·cell × wg·cell pixels) and computes
+``A x + b`` per pixel, in strips of rows that stay in the CPU cache (:class:`AffineGridApply`).
+``strength`` s acts on the coefficients (A → I + s(A − I), b → s·b), so s = 0 is the
+original frame and s = 1 the fitted network output, at no cost per pixel.
+
+**jin2023: the SCI path.** Its network is an SCI-like illumination estimator,
+``u = clamp(x + r(x), 1e-4, 1)``, output ``x / u``; its residual r is smooth, so it reuses
+SCI's estimate/apply split exactly (:class:`engine.models.sci.SCIEnhancer`: r estimated on
+the reduced copy, added to the full-resolution x in apply through a 2-D table), which is
+exact where r is smooth and cheaper than the affine fit, and it gets SCI's strength,
+iterations and exposure semantics.
+
+``reference`` runs the network on the whole frame.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.enhancer import ParamMap
+from engine.frame import levels_to_float
+from engine.models.catalog.paired import JIN2023, MIRNETV2, NAFNET
+from engine.models.learned_base import LearnedEnhancer, fast_downscale, to_unit, to_uint8
+from engine.models.sci import SCIEnhancer
+from engine.params import EnhanceParams
+from engine.runtime.selection import NetworkSpec, register_network
+
+__all__ = ["GRID_CELLS", "PaddedNet", "JinResidualNet", "build_nafnet", "build_mirnetv2",
+           "build_jin2023", "cell_size", "grid_shape", "fit_affine_grid", "strength_coefficients",
+           "AffineGridApply", "PairedEnhancer", "NAFNetEnhancer", "MIRNetV2Enhancer", "Jin2023Enhancer",
+           "create_nafnet",
+           "create_mirnetv2", "create_jin2023"]
+
+
+# --------------------------------------------------------------------------- networks
+
+
+class PaddedNet(nn.Module):
+    """A network that needs sides divisible by ``multiple``, for any input size: the input
+    is edge-padded on the bottom and right and the output cropped back.
+
+    The padding is computed from the traced shape (no Python branch on the size), so the
+    exported ONNX graph takes any H, W. Input (N, 3, H, W) in [0, 1] → (N, 3, H, W).
+    """
+
+    def __init__(self, net: nn.Module, multiple: int) -> None:
+        super().__init__()
+        self.net = net
+        self.multiple = int(multiple)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[2], x.shape[3]
+        m = self.multiple
+        xp = F.pad(x, (0, (m - w % m) % m, 0, (m - h % m) % m), mode="replicate")
+        return self.net(xp)[:, :, :h, :w]
+
+
+class JinResidualNet(nn.Module):
+    """jin2023's exported inference network: x (N, 3, H, W) in [0, 1] → the illumination
+    residual r (N, 3, H, W) in (0, 1); the enhancer forms u = clamp(x + r, 1e-4, 1) itself
+    (as :class:`engine.models.sci.SCIResidualNet`)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.stage.residual(x)
+
+
+def _load(make: Callable[..., nn.Module], ckpt: dict) -> nn.Module:
+    """Build ``make(**ckpt["arch"])`` and load the checkpoint's state dict into it."""
+    arch = ckpt.get("arch") or {}
+    if not isinstance(arch, dict):
+        raise KeyError(f"checkpoint 'arch' must be a dict, got {type(arch).__name__}")
+    net = make(**arch)
+    net.load_state_dict(ckpt["state_dict"])
+    return net.eval()
+
+
+def build_nafnet(ckpt: dict) -> PaddedNet:
+    """Checkpoint dict (``state_dict`` of :class:`engine.models.nafnet.NAFNet`, ``arch``) →
+    the inference network for any frame size."""
+    from engine.models import nafnet
+
+    net = _load(nafnet.build, ckpt)
+    return PaddedNet(net, net.multiple)
+
+
+def build_mirnetv2(ckpt: dict) -> PaddedNet:
+    """Checkpoint dict of :class:`engine.models.mirnetv2.MIRNetV2` → inference network."""
+    from engine.models import mirnetv2
+
+    net = _load(mirnetv2.build, ckpt)
+    return PaddedNet(net, net.multiple)
+
+
+def build_jin2023(ckpt: dict) -> JinResidualNet:
+    """Checkpoint dict of :class:`engine.models.jin2023.Jin2023Net` → residual network."""
+    from engine.models import jin2023
+
+    return JinResidualNet(_load(jin2023.build, ckpt))
+
+
+# NAFNet and MIRNetv2 pool globally (channel attention), so tiles are not exact whatever
+# the halo: their reference path runs whole frames up to PairedEnhancer.tile_pixels.
+NAFNET_NETWORK = register_network(NetworkSpec("nafnet", "nafnet.pt", build_nafnet, halo=64,
+                                              train_data="--pairs LOW_DIR HIGH_DIR"))
+MIRNETV2_NETWORK = register_network(NetworkSpec("mirnetv2", "mirnetv2.pt", build_mirnetv2, halo=64,
+                                                train_data="--pairs LOW_DIR HIGH_DIR"))
+# in_conv 3×3 (1) + dilated branches (up to 4) + out_conv 3×3 (1)
+JIN2023_NETWORK = register_network(NetworkSpec("jin2023", "jin2023.pt", build_jin2023, halo=6,
+                                               train_data="--pairs LOW_DIR HIGH_DIR"))
+
+
+# --------------------------------------------------------------------------- the grid
+
+#: cells of the affine grid along the frame's long side (measured: docs/paired-methods.md)
+GRID_CELLS = 48
+_XX = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))  # upper triangle of x xᵀ
+
+
+def cell_size(height: int, width: int, cells: int = GRID_CELLS) -> int:
+    """Side of one grid cell in full-resolution pixels (>= 1) for an (H, W) frame."""
+    return max(1, math.ceil(max(height, width) / max(1, int(cells))))
+
+
+def grid_shape(height: int, width: int, cells: int = GRID_CELLS) -> tuple[int, int, int]:
+    """(cell, hg, wg): cell side in pixels and the grid's rows and columns; the grid's
+    canvas hg·cell × wg·cell covers the frame (cells on the bottom/right edge may be
+    partly outside it)."""
+    f = cell_size(height, width, cells)
+    return f, math.ceil(height / f), math.ceil(width / f)
+
+
+def _cell_bounds(n_small: int, n_full: int, f: int, cells: int) -> np.ndarray:
+    """First row (column) of the reduced picture in each of ``cells`` cells of ``f`` full-
+    resolution pixels; a cell thinner than one reduced pixel gets the nearest one."""
+    starts = np.floor(np.arange(cells) * f * n_small / n_full + 0.5).astype(np.intp)
+    return np.minimum(starts, n_small - 1)
+
+
+def fit_affine_grid(x: np.ndarray, y: np.ndarray, frame_shape: tuple[int, int],
+                    eps: float, cells: int = GRID_CELLS) -> np.ndarray:
+    """Fit the grid of local affine colour transforms that map ``x`` to ``y``.
+
+    Args:
+        x: float32 (h, w, 3) reduced input in [0, 1].
+        y: float32 (h, w, 3) the network's output on it, in [0, 1].
+        frame_shape: (H, W) of the full-resolution frame the grid is for.
+        eps: ridge regulariser on the 3×3 part (colour variance units); a cell whose
+            input varies less than that is mapped towards its mean output.
+        cells: grid cells along the long side (see :func:`grid_shape`).
+
+    Returns:
+        float32 (hg, wg, 12), C-contiguous: per cell [A[:, 0], A[:, 1], A[:, 2], b] (A's
+        columns: the weight of input R, G, B in the output R, G, B; b in [0, 1] units),
+        each fitted over the 3 × 3 cells around it.
+    """
+    H, W = frame_shape
+    f, hg, wg = grid_shape(H, W, cells)
+    h, w = x.shape[:2]
+    stats = [np.ones((h, w, 1), np.float32), x, y]
+    stats += [(x[:, :, i] * x[:, :, j])[:, :, None] for i, j in _XX]
+    stats += [(x[:, :, i:i + 1] * y) for i in range(3)]  # x_i · y_j, j = R, G, B
+    s = np.concatenate(stats, axis=2)
+    s = np.add.reduceat(s, _cell_bounds(h, H, f, hg), axis=0, dtype=np.float64)
+    s = np.add.reduceat(s, _cell_bounds(w, W, f, wg), axis=1)
+    # window of 3 × 3 cells (fewer at the border): overlapping fits give a smooth field
+    p = np.pad(s, ((1, 1), (1, 1), (0, 0)))
+    s = sum(p[dy:dy + hg, dx:dx + wg] for dy in range(3) for dx in range(3))
+    n = s[..., 0:1]
+    mx, my = s[..., 1:4] / n, s[..., 4:7] / n
+    c = np.empty((hg, wg, 3, 3))
+    for k, (i, j) in enumerate(_XX):
+        c[..., i, j] = c[..., j, i] = s[..., 7 + k] / n[..., 0] - mx[..., i] * mx[..., j]
+    cxy = s[..., 13:22].reshape(hg, wg, 3, 3) / n[..., None] - mx[..., :, None] * my[..., None, :]
+    at = np.linalg.solve(c + eps * np.eye(3), cxy)  # Aᵀ: at[i, j] = weight of x_i in y_j
+    b = my - np.einsum("...ij,...i->...j", at, mx)
+    return np.ascontiguousarray(np.concatenate([at.reshape(hg, wg, 9), b], axis=2), dtype=np.float32)
+
+
+_IDENTITY = np.array([1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0], np.float32)
+
+
+def strength_coefficients(coef: np.ndarray, strength: float) -> np.ndarray:
+    """The grid for ``strength`` s: A → I + s(A − I), b → s·b (s = 0: the identity;
+    s = 1: ``coef``; s > 1: the network's change amplified). float32 (hg, wg, 12)."""
+    if strength == 1.0:
+        return coef
+    return _IDENTITY + np.float32(strength) * (coef - _IDENTITY)
+
+
+class AffineGridApply:
+    """Applies a coefficient grid to full-resolution frames (see the module docstring).
+
+    The bilinear upsampling is split as OpenCV's resize does it: once per frame the grid's
+    rows are resized horizontally to the canvas width (hg rows, cheap); then the frame is
+    processed in strips of about ``strip_rows`` rows that stay in the CPU cache. Per strip:
+    the coefficient rows come from a vertical resize of only the grid rows the strip needs
+    (the cell is a whole-number scale factor, so these are exactly the rows of a
+    whole-frame resize), the frame rows → float32, out = b + Σ_j A[:, j] · x_j (OpenCV's
+    accumulateProduct on 3-channel rows), → uint8 (rounded, saturated). Strips go to
+    ``threads`` worker threads (OpenCV releases the GIL). Working buffers are kept per
+    frame size and thread; one call at a time.
+    """
+
+    def __init__(self, strip_rows: int = 48, threads: int = 1) -> None:
+        self.strip_rows = max(1, int(strip_rows))
+        self.threads = max(1, int(threads))
+        self._key: tuple | None = None
+        self._buf: list[dict[str, np.ndarray]] = []
+        self._pool = None
+
+    def _buffers(self, rows: int, width: int) -> list[dict[str, np.ndarray]]:
+        key = (rows, width, self.threads)
+        if key != self._key:
+            self._buf = [{"coef": np.empty((4, rows, width, 3), np.float32),
+                          "x": np.empty((rows, width, 3), np.float32),
+                          "rep": np.empty((rows, width, 3), np.float32)}
+                         for _ in range(self.threads)]
+            self._key = key
+        return self._buf
+
+    def strips(self, height: int, f: int, hg: int) -> list[tuple[int, int, int, int]]:
+        """(y0, y1, lo, hi): the strips of output rows [y0, y1) and the grid rows
+        [lo, hi] each needs (bilinear, half-pixel centres at (i + 0.5)·f − 0.5)."""
+        n = max(1, round(self.strip_rows / f)) * f  # whole cells per strip
+        o = f // 2  # strip edges on grid-node rows: no grid row beyond the two it lies between
+        edges = [0] + list(range(o + n, height, n)) + [height] if height > o + n else [0, height]
+        out = []
+        for y0, y1 in zip(edges[:-1], edges[1:]):
+            lo = max(0, math.floor((y0 + 0.5) / f - 0.5))
+            hi = min(hg - 1, math.floor((y1 - 0.5) / f - 0.5) + 1)
+            out.append((y0, y1, lo, hi))
+        return out
+
+    @staticmethod
+    def _strip(frame: np.ndarray, rows: list[np.ndarray], f: int, buf: dict[str, np.ndarray],
+               out: np.ndarray, y0: int, y1: int, lo: int, hi: int) -> None:
+        n, W = y1 - y0, frame.shape[1]
+        m = (hi - lo + 1) * f
+        coef = buf["coef"][:, :m]
+        for k in range(4):
+            cv2.resize(rows[k][lo:hi + 1], (W, m), dst=coef[k], interpolation=cv2.INTER_LINEAR)
+        c = coef[:, y0 - lo * f:y1 - lo * f]  # (4, n, W, 3), each C-contiguous
+        x = levels_to_float(frame[y0:y1], buf["x"][:n])
+        rep = buf["rep"][:n]
+        acc = c[3]  # b, then += A[:, j] · x_j
+        for j in range(3):
+            cv2.mixChannels([x], [rep], [j, 0, j, 1, j, 2])
+            cv2.accumulateProduct(rep, c[j], acc)
+        # float → uint8 rounded and saturated (negative → 0), as 2-D rows for OpenCV's scalar
+        cv2.add(acc.reshape(n, -1), 0.0, dst=out[y0:y1].reshape(n, -1), dtype=cv2.CV_8U)
+
+    def __call__(self, frame: np.ndarray, coef: np.ndarray, f: int) -> np.ndarray:
+        """uint8 (H, W, 3) ``frame`` and float32 (hg, wg, 12) ``coef`` (b in [0, 1] units)
+        with cell side ``f`` → new uint8 (H, W, 3): A x + b rounded and clipped to 0..255."""
+        H, W = frame.shape[:2]
+        hg, wg = coef.shape[:2]
+        if hg * f < H or wg * f < W:
+            raise ValueError(f"grid {hg}x{wg} of cell {f} does not cover a {H}x{W} frame")
+        rows = []  # per group: the grid rows resized to the canvas width, cropped to W
+        for k in range(4):
+            g = np.ascontiguousarray(coef[:, :, 3 * k:3 * k + 3])
+            if k == 3:
+                g = g * np.float32(255.0)  # b in output levels
+            r = cv2.resize(g, (wg * f, hg), interpolation=cv2.INTER_LINEAR)
+            rows.append(np.ascontiguousarray(r.reshape(hg, wg * f, 3)[:, :W]))
+        plan = self.strips(H, f, hg)
+        size = max(max((hi - lo + 1) * f, y1 - y0) for y0, y1, lo, hi in plan)
+        bufs = self._buffers(size, W)
+        out = np.empty((H, W, 3), np.uint8)
+        if self.threads == 1 or len(plan) == 1:
+            for y0, y1, lo, hi in plan:
+                self._strip(frame, rows, f, bufs[0], out, y0, y1, lo, hi)
+            return out
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="lowlight-affine")
+
+        def work(t: int) -> None:
+            for y0, y1, lo, hi in plan[t::self.threads]:
+                self._strip(frame, rows, f, bufs[t], out, y0, y1, lo, hi)
+
+        for fut in [self._pool.submit(work, t) for t in range(self.threads)]:
+            fut.result()
+        return out
+
+
+# --------------------------------------------------------------------------- enhancers
+
+
+class PairedEnhancer(LearnedEnhancer):
+    """An image-to-image network (NAFNet, MIRNetv2) with the affine-grid fast path.
+
+    Map (kind ``"affine_grid"``): float32 (hg, wg, 12) from :func:`fit_affine_grid`.
+    ``strength`` s blends along the network's change (output = x + s·(y − x)), on the
+    coefficients in the fast path and on the pixels in ``reference``.
+
+    Attributes:
+        estimate_size: long side of the reduced copy the network sees (pixels).
+        cells: grid cells along the frame's long side.
+        eps: the fit's ridge regulariser (see :func:`fit_affine_grid`).
+    """
+
+    estimate_size = 160
+    cells = GRID_CELLS
+    eps = 1e-4
+    # whole frames up to 4K UHD: global pooling makes tiles inexact (see NAFNET_NETWORK)
+    tile_pixels = 1 << 23
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._apply = AffineGridApply()
+
+    def network_output(self, img: np.ndarray) -> np.ndarray:
+        """The network on float32 (h, w, 3) in [0, 1] → float32 (h, w, 3) in [0, 1]."""
+        return self.infer(img)
+
+    def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
+        small = fast_downscale(self.check(frame), self.estimate_size)
+        x = to_unit(small)
+        coef = fit_affine_grid(x, self.network_output(x), frame.shape[:2], self.eps, self.cells)
+        return ParamMap(coef, "affine_grid", frame.shape[:2], small)
+
+    def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
+        self.check(frame)
+        s = float(self.descriptor.clamp(params).strength)
+        if s == 0.0:
+            return frame.copy()
+        H, W = frame.shape[:2]
+        f, hg, wg = grid_shape(H, W, self.cells)
+        if pmap.data.shape != (hg, wg, 12):
+            raise ValueError(f"map of shape {pmap.data.shape} does not belong to a {H}x{W} frame "
+                             f"(expected {(hg, wg, 12)})")
+        return self._apply(frame, strength_coefficients(pmap.data, s), f)
+
+    def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
+        p = self.descriptor.clamp(params or self.descriptor.default_params())
+        s = float(p.strength)
+        if s == 0.0:
+            return self.check(frame).copy()
+        x = to_unit(self.check(frame))
+        y = self.network_output(x)
+        return to_uint8(y if s == 1.0 else x + np.float32(s) * (y - x))
+
+
+class Jin2023Enhancer(SCIEnhancer):
+    """jin2023 through SCI's estimate/apply split (see the module docstring): the same
+    residual-illumination arithmetic, tables and exposure control, on jin2023's network."""
+
+    network = JIN2023_NETWORK
+
+
+class NAFNetEnhancer(PairedEnhancer):
+    """NAFNet (:mod:`engine.models.nafnet`) with the affine-grid fast path."""
+
+    network = NAFNET_NETWORK
+
+
+class MIRNetV2Enhancer(PairedEnhancer):
+    """MIRNetv2 (:mod:`engine.models.mirnetv2`) with the affine-grid fast path."""
+
+    network = MIRNETV2_NETWORK
+
+
+def create_nafnet(backend: str = "auto", device: str = "auto", weights: str | None = None) -> NAFNetEnhancer:
+    """The registry's factory of ``nafnet`` (named in :mod:`engine.models.catalog.paired`)."""
+    return NAFNetEnhancer(NAFNET, backend=backend, device=device, weights=weights)
+
+
+def create_mirnetv2(backend: str = "auto", device: str = "auto", weights: str | None = None) -> MIRNetV2Enhancer:
+    """The registry's factory of ``mirnetv2`` (named in :mod:`engine.models.catalog.paired`)."""
+    return MIRNetV2Enhancer(MIRNETV2, backend=backend, device=device, weights=weights)
+
+
+def create_jin2023(backend: str = "auto", device: str = "auto", weights: str | None = None) -> Jin2023Enhancer:
+    """The registry's factory of ``jin2023`` (named in :mod:`engine.models.catalog.paired`)."""
+    return Jin2023Enhancer(JIN2023, backend=backend, device=device, weights=weights)
