@@ -29,6 +29,9 @@ from engine.stages.processor import enhance_still
 from engine.jobs.stills import StillError, write_image
 from engine.lab.synthetic import SyntheticConfig
 
+#: suffixes taken off a recorded validation name (names are stored as bare stems)
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+
 COMMAND = "eval"
 HELP = "measure methods on low-light pictures: PSNR/SSIM against targets, brightness, colour, noise"
 ORDER = 30
@@ -45,6 +48,17 @@ def register(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--low", metavar="DIR", help="folder of low-light pictures (searched recursively)")
     src.add_argument("--high", metavar="DIR",
                      help="folder of well-exposed targets with the same file names (enables PSNR/SSIM)")
+    src.add_argument("--pairs", nargs=2, metavar=("LOW_DIR", "HIGH_DIR"),
+                     help="low-light pictures and their targets, paired by name whatever the "
+                          "extension (LOL's low/N.webp with high/N.jpg); the same as --low LOW_DIR "
+                          "--high HIGH_DIR")
+    src.add_argument("--split", choices=("all", "val"), default="all",
+                     help="val: only the fixed validation pairs that paired training recorded in "
+                          "the weights folder's MANIFEST.json (never trained on); all: every "
+                          "picture (default)")
+    src.add_argument("--only", metavar="FILE_LIST",
+                     help="only the pictures named in this text file, one per line (file name or "
+                          "relative path, the extension optional; '#' starts a comment)")
     src.add_argument("--synthetic", metavar="WELL_EXPOSED_DIR",
                      help="instead of --low/--high: darken well-exposed pictures from this folder "
                           "(in linear light, Poisson-Gaussian sensor noise, JPEG re-encode; ranges "
@@ -175,11 +189,63 @@ def _load(args: argparse.Namespace, config: SyntheticConfig) -> list[EvalImage]:
                   file=sys.stderr)
         return images
     warn = lambda line: print(f"warning: {line}", file=sys.stderr)  # noqa: E731
-    images = load_folder_pairs(args.low, args.high, max_side=args.max_side, warn=warn)
+    only = _selection(args)
+    images = load_folder_pairs(args.low, args.high, max_side=args.max_side, only=only, warn=warn)
+    if only is not None:
+        found = {Path(im.name).with_suffix("").as_posix().lower() for im in images}
+        found |= {Path(im.name).stem.lower() for im in images}
+        missing = sorted(n for n in only if n not in found)
+        if missing:
+            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            warn(f"{len(missing)} selected picture(s) not found or not usable in {args.low}: {shown}")
     if not images:
         what = "matched pairs" if args.high else "readable pictures"
-        raise StillError(f"{args.low}: no {what} found")
+        raise StillError(f"{args.low}: no {what} found" + (" among the selected names" if only else ""))
     return images
+
+
+def _names_in(path: str) -> set[str]:
+    """The names listed in the text file ``path`` (see ``--only``), lower case, without
+    extensions."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise StillError(f"--only {path}: cannot read ({exc.strerror or exc})") from None
+    names = {Path(line.split("#", 1)[0].strip()).with_suffix("").as_posix().lower()
+             for line in lines if line.split("#", 1)[0].strip()}
+    if not names:
+        raise StillError(f"--only {path}: no names in the file")
+    return names
+
+
+def validation_names() -> list[str]:
+    """The fixed validation split of the paired training: the ``data.validation_pairs``
+    names recorded in the weights folder's MANIFEST.json (all entries that record one must
+    agree). Raises :class:`StillError` when none does."""
+    from engine.runtime.weights import load_manifest, manifest_path
+
+    lists = {e["file"]: e["data"]["validation_pairs"] for e in load_manifest().get("files", [])
+             if isinstance(e.get("data"), dict) and e["data"].get("validation_pairs")}
+    if not lists:
+        raise StillError(f"--split val: {manifest_path()} records no validation pairs "
+                         "(`lowlight train --pairs LOW_DIR HIGH_DIR` writes them)")
+    distinct = {tuple(v) for v in lists.values()}
+    if len(distinct) > 1:
+        raise StillError(f"--split val: the checkpoints in {manifest_path()} record different "
+                         f"validation pairs ({', '.join(sorted(lists))}); use --only FILE_LIST")
+    return list(distinct.pop())
+
+
+def _selection(args: argparse.Namespace) -> set[str] | None:
+    """The names ``--split val`` and ``--only`` keep (both: the pictures in both), or None."""
+    only = _names_in(args.only) if args.only else None
+    if args.split == "val":
+        val = {Path(str(n)).with_suffix("").as_posix().lower() if Path(str(n)).suffix in _IMAGE_SUFFIXES
+               else str(n).lower() for n in validation_names()}
+        only = val if only is None else only & val
+        if not only:
+            raise StillError("--split val and --only have no picture in common")
+    return only
 
 
 def _prepare_folder(folder: str, option: str) -> None:
@@ -210,8 +276,15 @@ def _saver(folder: str | None, method: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.pairs:
+        if args.low or args.high:
+            return _error("--pairs LOW_DIR HIGH_DIR replaces --low/--high; give one or the other")
+        args.low, args.high = args.pairs
+    if args.synthetic and (args.split != "all" or args.only):
+        return _error("--split and --only choose among folder pictures; not with --synthetic")
     if not args.low and not args.synthetic:
-        return _error("give --low DIR (optionally --high DIR) or --synthetic WELL_EXPOSED_DIR")
+        return _error("give --pairs LOW_DIR HIGH_DIR, --low DIR (optionally --high DIR) "
+                      "or --synthetic WELL_EXPOSED_DIR")
     if args.synthetic and (args.low or args.high):
         return _error("--synthetic makes its own pairs; do not combine it with --low/--high")
     if args.high and not args.low:
@@ -311,7 +384,8 @@ def _json_report(args: argparse.Namespace, images: list[EvalImage], rows: list[M
                  params_used: dict[str, dict]) -> dict:
     source = ({"synthetic": args.synthetic, "count": len(images), "seed": args.seed,
                "config": _synthetic_config(args).as_dict()}
-              if args.synthetic else {"low": args.low, "high": args.high})
+              if args.synthetic else {"low": args.low, "high": args.high, "split": args.split,
+                                      "only": args.only})
     return {
         "source": source,
         "max_side": args.max_side,

@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 
@@ -95,6 +95,7 @@ def load_folder_pairs(
     high_dir: str | os.PathLike[str] | None = None,
     *,
     max_side: int | None = None,
+    only: Collection[str] | None = None,
     warn: Callable[[str], None] = lambda s: None,
 ) -> list[EvalImage]:
     """Read the pictures under ``low_dir`` (recursively) and, when ``high_dir`` is given,
@@ -109,6 +110,9 @@ def load_folder_pairs(
         high_dir: folder of targets, or None.
         max_side: downscale every picture (and its target alike) so its long side is at
             most this many pixels; None keeps the sizes.
+        only: names to keep, each a low picture's relative path without its suffix
+            (``sub/12``) or its bare file stem (``12``), case-insensitive; None keeps all.
+            The others are not read.
         warn: receives one line per problem.
 
     Returns:
@@ -126,8 +130,11 @@ def load_folder_pairs(
         for f, rel in collect_inputs([high_dir]):
             highs[_pair_key(rel)] = f
             by_stem.setdefault(rel.stem.lower(), []).append(f)
+    keep = None if only is None else {str(n).lower() for n in only}
     out: list[EvalImage] = []
     for f, rel in collect_inputs([low_dir]):
+        if keep is not None and _pair_key(rel) not in keep and rel.stem.lower() not in keep:
+            continue
         high_path: Path | None = None
         if high_dir is not None:
             high_path = highs.get(_pair_key(rel))
