@@ -4,6 +4,7 @@ Hypothesis profiles (deterministic by default, random on request)."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Mapping
 
@@ -37,6 +38,22 @@ def hypothesis_profile(environ: Mapping[str, str]) -> str:
 
 
 settings.load_profile(hypothesis_profile(os.environ))
+
+
+@pytest.fixture(autouse=True)
+def _ieee_subnormals_after_test():
+    """Give the next test IEEE subnormals back on this thread.
+
+    Creating an ONNX Runtime session with ``session.set_denormal_as_zero`` (the product's
+    CPU setting) turns on flush-to-zero for the creating thread, and Hypothesis then refuses
+    every float strategy that spans 0 in any later test of the process. PyTorch can clear
+    the flag on the current thread.
+    """
+    yield
+    if "onnxruntime" in sys.modules:
+        import torch
+
+        torch.set_flush_denormal(False)
 
 
 def shared_data(sub: str) -> Path:
