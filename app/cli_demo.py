@@ -34,7 +34,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="enhance on the command line even when a display is available")
     parser.add_argument("--output", "-o", default=None,
                         help="where the CLI fallback writes the enhanced clip "
-                             "(default: ./lowlight-demo-<method>.mp4)")
+                             "(default: out/lowlight-demo-<method>.mp4)")
     parser.add_argument("--method", "-m", default=None,
                         help="method for the CLI fallback (default: the first registered method "
                              "that is available here)")

@@ -75,7 +75,8 @@ def _err(msg: str) -> None:
 
 
 def _is_video_input(spec: str) -> bool:
-    from engine.video.sources import is_image_path, is_video_path
+    from engine.files.images import is_image_path
+    from engine.video.sources import is_video_path
 
     if spec == "demo" or "%" in os.path.basename(spec):
         return True

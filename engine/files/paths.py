@@ -1,10 +1,11 @@
-"""Path identity: whether two names lead to the same file."""
+"""Path names: whether two names lead to the same file, and the natural order of numbered names."""
 
 from __future__ import annotations
 
 import os
+import re
 
-__all__ = ["same_file"]
+__all__ = ["same_file", "natural_key"]
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
@@ -17,3 +18,10 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
         return os.path.exists(b) and os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def natural_key(name: str | os.PathLike[str]) -> list[int | str]:
+    """Sort key that orders numbered names as people count: ``f_2.png`` before ``f_10.png``.
+
+    Digit runs compare as integers, the rest case-insensitively."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", os.fspath(name))]

@@ -12,7 +12,6 @@ import hashlib
 import json
 import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,8 @@ import cv2
 import numpy as np
 
 from engine.files.atomic import replacing
+from engine.files.images import IMAGE_SUFFIXES
+from engine.files.paths import natural_key
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -35,15 +36,8 @@ __all__ = [
     "select_dark",
 ]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-
-
 class DataError(ValueError):
     """The training data folder is missing, empty or holds an unreadable image."""
-
-
-def _natural_key(name: str) -> list:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
@@ -55,7 +49,7 @@ def list_images(folder: str | os.PathLike[str]) -> list[Path]:
         raise DataError(f"training data folder not found: {p}")
     files = sorted(
         (f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES),
-        key=lambda f: _natural_key(f.name),
+        key=lambda f: natural_key(f.name),
     )
     if not files:
         raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in training data folder: {p}")

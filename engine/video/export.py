@@ -54,7 +54,8 @@ from engine.video.codecs import CODECS, decoded_pix_fmt
 from engine.video.pipeline import Pipeline, PipelineStats
 from engine.video.segments import SegmentedExport, processing_settings, settings_tags
 from engine.video.sinks import ImageSequenceSink, VideoFileSink, disk_full_error
-from engine.video.sources import VideoFileSource, is_image_path, open_source
+from engine.files.images import is_image_path
+from engine.video.sources import VideoFileSource, open_source
 
 __all__ = ["ExportOptions", "ExportProgress", "ExportResult", "ExportCancelled", "export_video",
            "open_sink", "check_target", "ProgressReporter", "drive_pipeline"]

@@ -35,7 +35,8 @@ from engine.video.carrier import StreamCarrier
 from engine.video.codecs import (CODECS, FFV1_CONTAINERS, FFV1_PIX_FMT, HARDWARE_CODECS,
                                  HEVC_CODECS, choose_pix_fmt, encoder_opens, encoder_options,
                                  software_fallback)
-from engine.video.sources import IMAGE_EXTENSIONS, rotate_upright
+from engine.files.images import IMAGE_SUFFIXES
+from engine.video.sources import rotate_upright
 
 __all__ = ["EncodeOptions", "VideoFileSink", "ImageSequenceSink", "disk_full_error"]
 
@@ -349,7 +350,7 @@ class ImageSequenceSink(Sink):
             self.folder = os.path.abspath(t.rstrip("/" + os.sep) or t)
             ext = image_format if image_format.startswith(".") else "." + image_format
             self.pattern = "frame_%06d" + ext
-        if not self.pattern.lower().endswith(IMAGE_EXTENSIONS):
+        if not self.pattern.lower().endswith(IMAGE_SUFFIXES):
             raise VideoError(f"{t}: the pattern needs an image extension (.png, .jpg, .tif...)")
         self.overwrite = overwrite
         parent = os.path.dirname(self.folder)

@@ -21,7 +21,8 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from engine.files.images import IMAGE_SUFFIXES, ImageError, is_image_path, read_image
+from engine.files.images import ImageError, is_image_path, read_image
+from engine.files.paths import natural_key
 from engine.frame import Frame, to_rgb8
 from engine.video.base import Source, SourceInfo, VideoError
 
@@ -32,13 +33,10 @@ __all__ = [
     "open_source",
     "list_cameras",
     "is_video_path",
-    "is_image_path",
     "rotate_upright",
-    "IMAGE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
 ]
 
-IMAGE_EXTENSIONS = IMAGE_SUFFIXES  # the still-image suffixes, under the name the video modules use
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mts", ".ts", ".mpg",
                     ".mpeg", ".wmv", ".flv", ".3gp", ".ogv")
 
@@ -516,15 +514,15 @@ def list_cameras(max_index: int = 8) -> list[dict]:
 
 
 # ---------------------------------------------------------------------- image sequences
-def _natural_key(p: str) -> list:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", os.path.basename(p))]
+def _name_order(path: str) -> list[int | str]:
+    return natural_key(os.path.basename(path))
 
 
 def _sequence_files(spec: str) -> list[str]:
     """Files of a folder, a printf pattern (``frame_%04d.png``) or a glob (``*.png``)."""
     if os.path.isdir(spec):
         files = [os.path.join(spec, f) for f in os.listdir(spec) if is_image_path(f)]
-        return sorted(files, key=_natural_key)
+        return sorted(files, key=_name_order)
     m = re.search(r"%0?(\d*)d", spec)
     if m:
         width = m.group(1)
@@ -541,7 +539,7 @@ def _sequence_files(spec: str) -> list[str]:
                 hits.append((int(mm.group(1)), full))
         return [p for _, p in sorted(hits)]
     if any(ch in spec for ch in "*?["):
-        return sorted((p for p in glob.glob(spec) if is_image_path(p)), key=_natural_key)
+        return sorted((p for p in glob.glob(spec) if is_image_path(p)), key=_name_order)
     return []
 
 
