@@ -16,7 +16,6 @@ to ``<run_dir>/last.pt``; ``resume=True`` continues from there.
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time

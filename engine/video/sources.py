@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from fractions import Fraction
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import cv2

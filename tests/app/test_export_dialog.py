@@ -109,11 +109,3 @@ def test_has_display():
     assert cli_demo.has_display({"WAYLAND_DISPLAY": "wayland-0"})
     assert cli_demo.has_display({"QT_QPA_PLATFORM": "offscreen"})
     assert not cli_demo.has_display({})
-
-
-
-def test_has_display():
-    assert cli_demo.has_display({"DISPLAY": ":0"})
-    assert cli_demo.has_display({"WAYLAND_DISPLAY": "wayland-0"})
-    assert cli_demo.has_display({"QT_QPA_PLATFORM": "offscreen"})
-    assert not cli_demo.has_display({})

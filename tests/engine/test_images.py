@@ -13,7 +13,6 @@ import pytest
 
 from engine.files.images import IMAGE_SUFFIXES, ImageError, is_image_path, read_image, write_image
 from engine.jobs import stills
-from engine.video import sources
 from engine.video.base import VideoError
 from engine.video.sources import ImageSequenceSource, open_source
 

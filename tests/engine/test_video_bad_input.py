@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engine.video.base import VideoError
-from engine.video.export import ExportOptions, export_video
+from engine.video.export import export_video
 from engine.video.sources import CameraSource, VideoFileSource, open_source
 from tests.engine.video_clips import frame_image, make_clip
 
