@@ -26,6 +26,7 @@ from engine.video.base import Source, SourceInfo, VideoError
 from engine.video.sources import VIDEO_EXTENSIONS
 
 from app.controls import ControlsPanel
+from app.full_quality import FullQualityStill
 from app.player import FrameBundle, Player, PlayerStats
 from app.settings import Settings
 from app.viewer import Viewer
@@ -123,6 +124,8 @@ class MainWindow(QMainWindow):
 
         self.player = Player()
         self.viewer = Viewer()
+        self.full_quality = FullQualityStill(self)
+        self.full_quality.finished.connect(self._full_quality_done)
         self.banner = ErrorBanner()
         self.controls = ControlsPanel(self.settings)
 
@@ -310,6 +313,9 @@ class MainWindow(QMainWindow):
         fm.addAction(self.export_action)
         fm.addAction(self._act("Save &snapshot…", self.snapshot_dialog, "Ctrl+S",
                                "Save the current view as PNG"))
+        fm.addAction(self._act("Save &full-quality still…", self.full_quality_dialog, "Ctrl+Shift+S",
+                               "Pause and save the current frame enhanced by the method's full-"
+                               "resolution reference path (slower than the live picture; best quality)"))
         fm.addSeparator()
         fm.addAction(self._act("&Quit", self.close, QKeySequence.StandardKey.Quit))
 
@@ -633,15 +639,52 @@ class MainWindow(QMainWindow):
                 path += ".png"
             self.save_snapshot(path)
 
+    def save_full_quality(self, path: str) -> bool:
+        """Save the current frame, enhanced by method A's reference path with the
+        parameters it was shown with, to the picture ``path`` (in the background; the
+        status line says when it is written). False when there is nothing to render."""
+        b = self.last_bundle
+        if b is None or not b.method:
+            self.show_error("No enhanced frame to render: open a source and choose a method first.")
+            return False
+        if not self.full_quality.start(b.method, b.original, b.params, path):
+            self.show_error("A full-quality still is still being rendered; try again when it is saved.")
+            return False
+        self.statusBar().showMessage(f"Rendering a full-quality still with {b.method}…")
+        return True
+
+    def full_quality_dialog(self) -> None:
+        self.player.pause()
+        name = time.strftime("still-%Y%m%d-%H%M%S.png")
+        folder = self.settings.last_folder or str(Path.home())
+        path, _ = QFileDialog.getSaveFileName(self, "Save full-quality still", str(Path(folder) / name),
+                                              "PNG image (*.png)")
+        if path:
+            if not path.lower().endswith(".png"):
+                path += ".png"
+            self.save_full_quality(path)
+
+    def _full_quality_done(self, path: str, error: str) -> None:
+        if error:
+            self.show_error(f"Could not save the full-quality still {path}: {error}")
+        else:
+            self.statusBar().showMessage(f"Full-quality still saved: {path}", 5000)
+
     def about_html(self) -> str:
-        """About text: every registered method with its paper and licence (from descriptors)."""
+        """About text: the chosen method's paper and licence first, then every registered
+        method with its paper and licence (from descriptors)."""
+        current = ""
+        if self.controls.method in registry.names():
+            d = registry.get(self.controls.method)
+            current = (f"<p>Current method: <b>{html.escape(d.title)}</b><br><i>{html.escape(d.paper)}</i>"
+                       f"<br>Licence: {html.escape(d.licence)}</p>")
         rows = []
         for d in registry.descriptors():
             rows.append(f"<li><b>{html.escape(d.title)}</b> ({html.escape(d.family)}) — "
                         f"{html.escape(d.summary)}<br><i>{html.escape(d.paper)}</i>"
                         f"<br>Licence: {html.escape(d.licence)}</li>")
-        return ("<h3>Lowlight Studio</h3><p>Real-time enhancement of dark video.</p>"
-                "<p>Methods:</p><ul>" + "".join(rows) + "</ul>")
+        return ("<h3>Lowlight Studio</h3><p>Real-time enhancement of dark video.</p>" + current
+                + "<p>Methods:</p><ul>" + "".join(rows) + "</ul>")
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About Lowlight Studio", self.about_html())
