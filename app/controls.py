@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 
 from engine import registry
 from engine.params import EnhanceParams, ParamSpec
-from engine.registry import MethodDescriptor
+from engine.enhancer import MethodDescriptor
 
 __all__ = ["ControlsPanel", "ParamSlider", "THROTTLE_MS"]
 

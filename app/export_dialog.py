@@ -21,19 +21,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.timecodes import format_eta, format_time
 from engine.params import EnhanceParams
 
 __all__ = ["ExportDialog", "ExportWorker", "ExportJob"]
 
 # job(progress_callback, cancel_event) -> path written; raises on failure
 ExportJob = Callable[[Callable[[Any], None], threading.Event], Any]
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds < 0:
-        return "–"
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m}:{s:02d}"
 
 
 # -- the engine's export API, in one place ------------------------------------------
@@ -304,7 +298,6 @@ class ExportDialog(QDialog):
         return str(Path(folder) / f"{stem}-{self.method}.mp4")
 
     def _range_text(self) -> str:
-        from app.main_window import format_time
 
         a = format_time(self.in_point) if self.in_point is not None else "start"
         b = format_time(self.out_point) if self.out_point is not None else "end"

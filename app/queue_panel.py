@@ -27,7 +27,7 @@ from engine import registry
 from engine.jobs.queue import JobQueue, JobSettings, QueueItem, output_for
 from engine.params import EnhanceParams
 
-from app.export_dialog import format_eta
+from app.timecodes import format_eta
 
 __all__ = ["QueuePanel", "QueueRunner", "COLUMNS", "settings_summary"]
 

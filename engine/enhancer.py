@@ -15,17 +15,88 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+import importlib
+from typing import Any, Callable, Union
 
 import cv2
 import numpy as np
 
-from engine.params import EnhanceParams
+from engine.params import EnhanceParams, ParamSpec
 
-if TYPE_CHECKING:
-    from engine.registry import MethodDescriptor
+__all__ = ["MethodDescriptor", "ParamMap", "Enhancer", "downscale"]
 
-__all__ = ["ParamMap", "Enhancer", "downscale"]
+
+@dataclass(frozen=True)
+class MethodDescriptor:
+    """What a method is and which parameters it takes.
+
+    Attributes:
+        name: registry key used by the CLI (``--method``) and settings, e.g. ``"sci"``.
+        title: display name, e.g. ``"Zero-DCE++"``.
+        family: ``"learned"`` or ``"classical"``.
+        paper: citation (authors, venue, year) or a short description for classical methods.
+        licence: licence of the method's code/weights as shipped here.
+        summary: one line on what the method does.
+        params: the parameters this method uses, with ranges and defaults.
+        factory: ``factory(backend=..., device=..., weights=...) -> Enhancer``, or the
+            same function named as ``"package.module:function"``, imported on the first
+            :meth:`create` (the catalogue's form: the network module and PyTorch load only
+            when the method is used).
+        weights: checkpoint file name in ``weights/`` for learned methods, else None.
+        backends: runtimes the method supports, in order of preference.
+    """
+
+    name: str
+    title: str
+    family: str
+    paper: str
+    licence: str
+    summary: str
+    params: tuple[ParamSpec, ...]
+    factory: Union[Callable[..., "Enhancer"], str] = field(compare=False, repr=False)
+    weights: str | None = None
+    backends: tuple[str, ...] = ("numpy",)
+
+    @property
+    def module(self) -> str | None:
+        """The module that implements the method (``"engine.models.sci"``) when the
+        factory is named by a string, else None."""
+        return self.factory.partition(":")[0] if isinstance(self.factory, str) else None
+
+    def resolve_factory(self) -> Callable[..., "Enhancer"]:
+        """The factory function, importing its module when it is named by a string."""
+        if not isinstance(self.factory, str):
+            return self.factory
+        module, _, attr = self.factory.partition(":")
+        if not attr:
+            raise ValueError(f"{self.name}: factory {self.factory!r} is not 'package.module:function'")
+        return getattr(importlib.import_module(module), attr)
+
+    def create(self, *, backend: str = "auto", device: str = "auto", weights: str | None = None) -> "Enhancer":
+        """A new enhancer of this method (arguments as :func:`engine.registry.create`)."""
+        return self.resolve_factory()(backend=backend, device=device, weights=weights)
+
+    def spec(self, name: str) -> ParamSpec | None:
+        """Return the :class:`ParamSpec` called ``name``, or None if the method ignores it."""
+        for s in self.params:
+            if s.name == name:
+                return s
+        return None
+
+    def default_params(self) -> EnhanceParams:
+        """The method's default :class:`EnhanceParams`."""
+        return EnhanceParams(**{s.name: s.default for s in self.params})
+
+    def clamp(self, params: EnhanceParams) -> EnhanceParams:
+        """Return ``params`` with every value this method uses clamped into its range."""
+        return params.replace(**{s.name: s.clamp(getattr(params, s.name)) for s in self.params})
+
+    def params_from(self, values: dict[str, Any]) -> EnhanceParams:
+        """Defaults overridden by the non-None entries of ``values``, clamped."""
+        base = self.default_params()
+        known = {s.name for s in self.params} | set(base.as_dict())
+        changes = {k: v for k, v in values.items() if v is not None and k in known}
+        return self.clamp(base.replace(**changes))
 
 
 @dataclass

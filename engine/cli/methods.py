@@ -19,7 +19,7 @@ from typing import Any
 from engine import registry
 from engine.cli.options import fmt_range, fmt_value, method_summary
 from engine.params import EnhanceParams
-from engine.registry import MethodDescriptor
+from engine.enhancer import MethodDescriptor
 
 __all__ = ["COMMAND", "HELP", "register", "run", "table", "details", "as_json"]
 

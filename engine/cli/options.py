@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 from engine import registry
 from engine.params import EnhanceParams, ParamSpec
-from engine.registry import MethodDescriptor
+from engine.enhancer import MethodDescriptor
 
 __all__ = ["add_method_options", "params_from_args", "add_runtime_options", "fmt_value",
            "fmt_range", "param_help", "method_param_help", "method_summary"]

@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 
 from engine import registry
+from engine.enhancer import MethodDescriptor
 from engine.files.atomic import replacing
 from engine.lab.metrics import psnr
 from engine.params import EnhanceParams
@@ -410,7 +411,7 @@ def _time_runs(frames: Sequence[np.ndarray], step: Callable[[np.ndarray], np.nda
     return fps, lat, timed, kept
 
 
-def _plan(config: BenchConfig) -> list[tuple[registry.MethodDescriptor, str]]:
+def _plan(config: BenchConfig) -> list[tuple[MethodDescriptor, str]]:
     """(descriptor, backend) pairs to measure, in registry order."""
     names = [m.lower() for m in config.methods] if config.methods else registry.names()
     plan = []
@@ -427,7 +428,7 @@ def _plan(config: BenchConfig) -> list[tuple[registry.MethodDescriptor, str]]:
     return plan
 
 
-def _create(d: registry.MethodDescriptor, backend: str, device: str) -> Any:
+def _create(d: MethodDescriptor, backend: str, device: str) -> Any:
     if d.family != "learned":
         return registry.create(d.name)
     return registry.create(d.name, backend=backend, device=device)

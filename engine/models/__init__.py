@@ -2,7 +2,7 @@
 
 Each method is two modules:
 
-- ``engine/models/catalog/<module>.py``: its :class:`~engine.registry.MethodDescriptor`
+- ``engine/models/catalog/<module>.py``: its :class:`~engine.enhancer.MethodDescriptor`
   (name, title, family, paper, licence, summary, parameters, weights file, backends).
   Imports nothing heavier than :mod:`engine.models.common_params`: never PyTorch,
   ONNX Runtime or the network module. :mod:`engine.registry` loads the whole catalogue

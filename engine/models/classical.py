@@ -24,7 +24,7 @@ from engine.frame import check_rgb8
 from engine.models import exposure as ex
 from engine.models.catalog.classical import CLAHE, GAMMA, LIME
 from engine.params import EnhanceParams
-from engine.registry import MethodDescriptor
+from engine.enhancer import MethodDescriptor
 
 __all__ = ["GammaEnhancer", "ClaheEnhancer", "LimeEnhancer", "guided_filter", "apply_gain", "carry_power",
            "create_gamma", "create_clahe", "create_lime"]

@@ -11,7 +11,7 @@ import numpy as np
 
 from engine.enhancer import Enhancer, downscale
 from engine.frame import check_rgb8
-from engine.registry import MethodDescriptor
+from engine.enhancer import MethodDescriptor
 from engine.runtime.selection import NetworkSpec, Runtime, open_network
 
 __all__ = ["LearnedEnhancer", "to_unit", "to_uint8", "arch_kwargs", "fast_downscale"]

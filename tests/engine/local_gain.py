@@ -9,7 +9,7 @@ import numpy as np
 
 from engine.enhancer import Enhancer, ParamMap, downscale
 from engine.params import EnhanceParams, ParamSpec
-from engine.registry import MethodDescriptor
+from engine.enhancer import MethodDescriptor
 
 SMOOTH = ParamSpec("smoothing", 0.5, 0.0, 1.0, 0.05, "temporal smoothing")
 DENOISE = ParamSpec("denoise", 0.0, 0.0, 1.0, 0.05, "temporal denoise")

@@ -80,7 +80,7 @@ def test_catalogue_factories_resolve() -> None:
 
 
 def test_bad_factory_string_is_reported() -> None:
-    from engine.registry import MethodDescriptor
+    from engine.enhancer import MethodDescriptor
 
     d = MethodDescriptor("x", "X", "classical", "p", "l", "s", (), "engine.models.classical")
     with pytest.raises(ValueError, match="module:function"):

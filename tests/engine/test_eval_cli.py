@@ -11,7 +11,7 @@ import pytest
 from engine import registry
 from engine.cli import main
 from engine.lab.evaluation import evaluate, load_folder_pairs
-from engine.registry import MethodDescriptor
+from engine.enhancer import MethodDescriptor
 from engine.jobs.stills import write_image
 from engine.lab.synthetic import darken
 

@@ -1,4 +1,4 @@
-"""The method catalogue: every method's :class:`~engine.registry.MethodDescriptor`
+"""The method catalogue: every method's :class:`~engine.enhancer.MethodDescriptor`
 (name, paper, licence, parameters with ranges and defaults), apart from its code.
 
 One module per implementation module of :mod:`engine.models` (``catalog/sci.py``
@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from engine.registry import MethodDescriptor
+from engine.enhancer import MethodDescriptor
 
 __all__ = ["load"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.models.common_params import DENOISE, EXPOSURE, SMOOTHING, strength_spec
-from engine.registry import MethodDescriptor
+from engine.enhancer import MethodDescriptor
 
 __all__ = ["GAMMA", "CLAHE", "LIME", "METHODS", "ORDER"]
 

@@ -10,7 +10,7 @@ import dataclasses
 
 from engine.models.common_params import DENOISE, EXPOSURE, SMOOTHING, iterations_spec, strength_spec
 from engine.params import ParamSpec
-from engine.registry import MethodDescriptor
+from engine.enhancer import MethodDescriptor
 
 __all__ = ["NAFNET", "MIRNETV2", "JIN2023", "METHODS", "ORDER", "LOL_LICENCE"]
 
