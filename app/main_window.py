@@ -29,22 +29,15 @@ from app.controls import ControlsPanel
 from app.full_quality import FullQualityStill
 from app.player import FrameBundle, Player, PlayerStats
 from app.settings import Settings
+from app.timecodes import format_time
 from app.viewer import Viewer
 
-__all__ = ["MainWindow", "format_time", "VIDEO_FILTER"]
+__all__ = ["MainWindow", "VIDEO_FILTER"]
 
 # the open dialog offers every suffix the engine opens (its video and still-image lists)
 VIDEO_FILTER = ("Video and images (" + " ".join(f"*{s}" for s in (*VIDEO_EXTENSIONS, *IMAGE_SUFFIXES))
                 + ");;All files (*)")
 SEEK_THROTTLE_MS = 60
-
-
-def format_time(seconds: float | None) -> str:
-    """``m:ss.cc`` for a time in seconds ("–:––" when unknown)."""
-    if seconds is None or seconds != seconds or seconds < 0:
-        return "–:––"
-    m, s = divmod(seconds, 60.0)
-    return f"{int(m)}:{s:05.2f}"
 
 
 def open_engine_source(spec: str) -> Source:
