@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 
 from app.player import Player
 from conftest import FakeSource
@@ -42,61 +43,27 @@ def test_rendered_frames_equal_sequential_processing(qtbot) -> None:
         np.testing.assert_array_equal(b.enhanced_b, seq_b.process(frames[b.index]))
 
 
-def test_a_method_failing_in_the_second_half_pauses_and_reports(qtbot, monkeypatch) -> None:
-    """apply runs in the finisher thread: its error reaches the error signal, playback
-    pauses, and the worker goes on (the next step renders again)."""
-    from engine.models.classical import GammaEnhancer
-
-    calls = {"n": 0}
-    real = GammaEnhancer.apply
-
-    def flaky(self, frame, pmap, params):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise RuntimeError("apply broke")
-        return real(self, frame, pmap, params)
-
-    monkeypatch.setattr(GammaEnhancer, "apply", flaky)
-    got, errors, playing = [], [], []
-    p = Player()
-    p.frame_ready.connect(lambda b: (got.append(b), p.frame_shown()))
-    p.error.connect(errors.append)
-    p.playing_changed.connect(playing.append)
-    p.start()
-    try:
-        p.set_method("a", "gamma")
-        p.open_source(lambda: FakeSource(frames=200, fps=25.0))
-        qtbot.waitUntil(lambda: len(got) >= 1, timeout=20000)
-        p.play()
-        qtbot.waitUntil(lambda: bool(errors), timeout=20000)
-        assert errors[0] == "apply broke"
-        qtbot.waitUntil(lambda: playing and playing[-1] is False, timeout=20000)
-        n = len(got)
-        p.step(1)
-        qtbot.waitUntil(lambda: len(got) > n, timeout=20000)
-    finally:
-        assert p.stop(3000)
-
-
 def _finish_threads_alive() -> bool:
     return any(t.name == "lowlight-finish" and t.is_alive() for t in threading.enumerate())
 
 
-def test_a_method_failing_in_the_first_half_pauses_and_reports(qtbot, monkeypatch) -> None:
-    """estimate runs in the worker (begin): its error reaches the error signal, playback
-    pauses, and the worker goes on."""
+@pytest.mark.parametrize("stage", ["estimate", "apply"])
+def test_a_method_failing_in_either_half_pauses_and_reports(qtbot, monkeypatch, stage: str) -> None:
+    """estimate runs in the worker (first half), apply in the finisher thread (second half):
+    either error reaches the error signal, playback pauses, the worker goes on (the next
+    step renders again), and no finisher thread outlives the player."""
     from engine.models.classical import GammaEnhancer
 
     calls = {"n": 0}
-    real = GammaEnhancer.estimate
+    real = getattr(GammaEnhancer, stage)
 
-    def flaky(self, frame, params):
+    def flaky(self, *args):
         calls["n"] += 1
         if calls["n"] == 3:
-            raise RuntimeError("estimate broke")
-        return real(self, frame, params)
+            raise RuntimeError(f"{stage} broke")
+        return real(self, *args)
 
-    monkeypatch.setattr(GammaEnhancer, "estimate", flaky)
+    monkeypatch.setattr(GammaEnhancer, stage, flaky)
     got, errors, playing = [], [], []
     p = Player()
     p.frame_ready.connect(lambda b: (got.append(b), p.frame_shown()))
@@ -109,7 +76,7 @@ def test_a_method_failing_in_the_first_half_pauses_and_reports(qtbot, monkeypatc
         qtbot.waitUntil(lambda: len(got) >= 1, timeout=20000)
         p.play()
         qtbot.waitUntil(lambda: bool(errors), timeout=20000)
-        assert errors[0] == "estimate broke"
+        assert errors[0] == f"{stage} broke"
         qtbot.waitUntil(lambda: playing and playing[-1] is False, timeout=20000)
         n = len(got)
         p.step(1)
