@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 from engine.lab import bench
 from engine.cli import main
 from learned_helpers import WeightsEnv, make_weights
+from tests.engine.thread_spy import spy_on_halves
 
 REQUIRED = {"method": str, "backend": str, "device": str, "path": str, "stage": str, "width": int,
             "height": int, "fps_median": float, "ms_p95": float, "rss_mb": float}
@@ -203,21 +203,7 @@ def test_the_end_to_end_export_runs_the_processor_halves_on_two_threads(tmp_path
     """The end-to-end figure is the product's export: ``begin`` on the pipeline's enhance
     thread, ``finish`` on its finish thread (not the whole processor on one thread)."""
     from engine import registry
-    from engine.stages.processor import FrameProcessor
-
-    threads: dict[str, set[str]] = {"begin": set(), "finish": set()}
-    begin, finish = FrameProcessor.begin, FrameProcessor.finish
-
-    def spy_begin(self, frame):
-        threads["begin"].add(threading.current_thread().name)
-        return begin(self, frame)
-
-    def spy_finish(self, staged):
-        threads["finish"].add(threading.current_thread().name)
-        return finish(self, staged)
-
-    monkeypatch.setattr(FrameProcessor, "begin", spy_begin)
-    monkeypatch.setattr(FrameProcessor, "finish", spy_finish)
+    threads = spy_on_halves(monkeypatch)
     src = bench.write_clip(tmp_path / "in.mp4", bench.synthetic_clip(64, 48, 6))
     enh = registry.create("gamma")
     n, dt, intervals = bench.export_clip(src, tmp_path / "out.mp4", enh, enh.descriptor.default_params())

@@ -20,6 +20,7 @@ from engine import registry
 from engine.stages.processor import FrameProcessor
 from engine.video.export import ExportCancelled, ExportOptions, export_video
 from engine.video.segments import JOURNAL_NAME, read_journal, work_folder
+from tests.engine.thread_spy import spy_on_halves
 from tests.engine.video_clips import make_clip
 
 HERE = Path(__file__).resolve().parent
@@ -188,19 +189,7 @@ def test_segmented_export_runs_the_processor_halves_on_two_threads(clip: Path, t
                                                                    monkeypatch) -> None:
     """The pre-roll wrapper hands both halves on: a resumable export runs ``begin`` on the
     pipeline's enhance thread and ``finish`` on its finish thread, as a plain export does."""
-    threads: dict[str, set[str]] = {"begin": set(), "finish": set()}
-    begin, finish = FrameProcessor.begin, FrameProcessor.finish
-
-    def spy_begin(self, frame):
-        threads["begin"].add(threading.current_thread().name)
-        return begin(self, frame)
-
-    def spy_finish(self, staged):
-        threads["finish"].add(threading.current_thread().name)
-        return finish(self, staged)
-
-    monkeypatch.setattr(FrameProcessor, "begin", spy_begin)
-    monkeypatch.setattr(FrameProcessor, "finish", spy_finish)
+    threads = spy_on_halves(monkeypatch)
     res = export_video(clip, tmp_path / "seg.mp4", method="gamma", options=OPTS, segment_seconds=1.0)
     assert res.frames == 30
     assert threads == {"begin": {"lowlight-enhance"}, "finish": {"lowlight-finish"}}
