@@ -159,11 +159,18 @@ def grid_shape(height: int, width: int, cells: int = GRID_CELLS) -> tuple[int, i
     return f, math.ceil(height / f), math.ceil(width / f)
 
 
-def _cell_bounds(n_small: int, n_full: int, f: int, cells: int) -> np.ndarray:
-    """First row (column) of the reduced picture in each of ``cells`` cells of ``f`` full-
-    resolution pixels; a cell thinner than one reduced pixel gets the nearest one."""
-    starts = np.floor(np.arange(cells) * f * n_small / n_full + 0.5).astype(np.intp)
-    return np.minimum(starts, n_small - 1)
+def _window_matrix(n_small: int, n_full: int, f: int, cells: int) -> np.ndarray:
+    """float32 (cells, n_small) 0/1 matrix: row i marks the reduced rows (columns) that
+    fall in cells i − 1 … i + 1, cell k covering full-resolution [k·f, (k + 1)·f) (a cell
+    thinner than one reduced pixel gets the nearest one)."""
+    edges = np.floor(np.arange(cells + 1) * f * n_small / n_full + 0.5).astype(np.intp)
+    edges = np.minimum(edges, n_small)
+    start = np.minimum(edges[:-1], n_small - 1)
+    stop = np.maximum(edges[1:], start + 1)
+    lo = start[np.maximum(np.arange(cells) - 1, 0)]
+    hi = stop[np.minimum(np.arange(cells) + 1, cells - 1)]
+    idx = np.arange(n_small)
+    return ((idx >= lo[:, None]) & (idx < hi[:, None])).astype(np.float32)
 
 
 def fit_affine_grid(x: np.ndarray, y: np.ndarray, frame_shape: tuple[int, int],
@@ -186,23 +193,31 @@ def fit_affine_grid(x: np.ndarray, y: np.ndarray, frame_shape: tuple[int, int],
     H, W = frame_shape
     f, hg, wg = grid_shape(H, W, cells)
     h, w = x.shape[:2]
-    stats = [np.ones((h, w, 1), np.float32), x, y]
-    stats += [(x[:, :, i] * x[:, :, j])[:, :, None] for i, j in _XX]
-    stats += [(x[:, :, i:i + 1] * y) for i in range(3)]  # x_i · y_j, j = R, G, B
-    s = np.concatenate(stats, axis=2)
-    s = np.add.reduceat(s, _cell_bounds(h, H, f, hg), axis=0, dtype=np.float64)
-    s = np.add.reduceat(s, _cell_bounds(w, W, f, wg), axis=1)
-    # window of 3 × 3 cells (fewer at the border): overlapping fits give a smooth field
-    p = np.pad(s, ((1, 1), (1, 1), (0, 0)))
-    s = sum(p[dy:dy + hg, dx:dx + wg] for dy in range(3) for dx in range(3))
-    n = s[..., 0:1]
-    mx, my = s[..., 1:4] / n, s[..., 4:7] / n
+    # centred on the picture's means: the moments below then lose nothing to cancellation
+    mx0 = np.array(cv2.mean(x)[:3], np.float32)
+    my0 = np.array(cv2.mean(y)[:3], np.float32)
+    xc = np.ascontiguousarray((x - mx0).transpose(2, 0, 1))  # planes (3, h, w)
+    yc = np.ascontiguousarray((y - my0).transpose(2, 0, 1))
+    s = np.empty((22, h, w), np.float32)  # planes: 1, x, y, x_i x_j (i <= j), x_i y_j
+    s[0] = 1.0
+    s[1:4] = xc
+    s[4:7] = yc
+    for k, (i, j) in enumerate(_XX):
+        np.multiply(xc[i], xc[j], out=s[7 + k])
+    for i in range(3):
+        np.multiply(xc[i], yc, out=s[13 + 3 * i:16 + 3 * i])
+    # window sums over 3 × 3 cells: products with 0/1 band matrices on both sides
+    win = (_window_matrix(h, H, f, hg) @ s) @ _window_matrix(w, W, f, wg).T  # (22, hg, wg)
+    win = np.moveaxis(win, 0, -1)
+    win = win.astype(np.float64)
+    n = win[..., 0:1]
+    mx, my = win[..., 1:4] / n, win[..., 4:7] / n
     c = np.empty((hg, wg, 3, 3))
     for k, (i, j) in enumerate(_XX):
-        c[..., i, j] = c[..., j, i] = s[..., 7 + k] / n[..., 0] - mx[..., i] * mx[..., j]
-    cxy = s[..., 13:22].reshape(hg, wg, 3, 3) / n[..., None] - mx[..., :, None] * my[..., None, :]
+        c[..., i, j] = c[..., j, i] = win[..., 7 + k] / n[..., 0] - mx[..., i] * mx[..., j]
+    cxy = win[..., 13:22].reshape(hg, wg, 3, 3) / n[..., None] - mx[..., :, None] * my[..., None, :]
     at = np.linalg.solve(c + eps * np.eye(3), cxy)  # Aᵀ: at[i, j] = weight of x_i in y_j
-    b = my - np.einsum("...ij,...i->...j", at, mx)
+    b = (my + my0) - np.einsum("...ij,...i->...j", at, mx + mx0)
     return np.ascontiguousarray(np.concatenate([at.reshape(hg, wg, 9), b], axis=2), dtype=np.float32)
 
 
@@ -331,7 +346,7 @@ class PairedEnhancer(LearnedEnhancer):
         eps: the fit's ridge regulariser (see :func:`fit_affine_grid`).
     """
 
-    estimate_size = 160
+    estimate_size = 128
     cells = GRID_CELLS
     eps = 1e-4
     # whole frames up to 4K UHD: global pooling makes tiles inexact (see NAFNET_NETWORK)
