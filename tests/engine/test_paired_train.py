@@ -275,3 +275,18 @@ def test_cli_rejects_bad_combinations(tmp_path):
     ]:
         r = subprocess.run(base + extra, cwd=REPO, capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and msg in r.stderr, r.stderr
+
+
+def test_resume_with_no_epochs_left_exports_the_best_epoch_again(tmp_path):
+    # how a run stopped by the clock is exported: resume with --epochs = the epochs done
+    low, high = _make_pairs(tmp_path / "d")
+    cfg = _cfg(tmp_path, low, high, "jin2023", 2, "r")
+    first = train_paired(cfg, progress=False, log=lambda s: None)
+    again = _cfg(tmp_path, low, high, "jin2023", 2, "r", resume=True)
+    again.out = str(tmp_path / "again.pt")
+    res = train_paired(again, progress=False, log=lambda s: None)
+    assert res["epochs_run"] == 0 and res["best_epoch"] == first["best_epoch"]
+    assert res["history"] == first["history"] and res["baseline"] == first["baseline"]
+    a = torch.load(cfg.out, weights_only=True)["state_dict"]
+    b = torch.load(again.out, weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
