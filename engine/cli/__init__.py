@@ -70,6 +70,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    from engine.runtime.environment import EnvSettingError, check as check_environment
+
+    try:
+        for line in check_environment():
+            print(f"lowlight: warning: {line}", file=sys.stderr)
+    except EnvSettingError as exc:
+        print(f"lowlight: error: {exc}", file=sys.stderr)
+        return 2
+    check_args = getattr(args, "check_args", None)
+    if check_args is not None:
+        try:  # values the parser cannot judge alone (a range that depends on --method)
+            check_args(args)
+        except ValueError as exc:
+            print(f"lowlight {args.command}: error: {exc}", file=sys.stderr)
+            return 2
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:

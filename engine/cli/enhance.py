@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.cli.options import add_method_options, params_from_args
+from engine.cli.options import add_method_options, params_from_args, positive_seconds, seconds
 from engine.video.codecs import CODECS
 
 COMMAND = "enhance"
@@ -53,8 +53,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                         choices=["ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
                                  "slow", "slower", "veryslow"],
                         help="x264/x265 speed preset (default medium)")
-    parser.add_argument("--start", type=float, default=None, metavar="SEC", help="trim: start time, seconds")
-    parser.add_argument("--end", type=float, default=None, metavar="SEC", help="trim: end time, seconds")
+    parser.add_argument("--start", type=seconds, default=None, metavar="SEC", help="trim: start time, seconds")
+    parser.add_argument("--end", type=seconds, default=None, metavar="SEC", help="trim: end time, seconds")
     parser.add_argument("--audio", choices=["copy", "aac", "none"], default="copy",
                         help="audio: copy (stream copy; AAC when the container refuses the codec), "
                              "aac (re-encode), none (drop). Default copy")
@@ -62,7 +62,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", action="store_true",
                         help="full-resolution reference path (slow; the quality baseline) "
                              "instead of the fast estimate/apply path")
-    parser.add_argument("--segment-seconds", type=float, default=None, metavar="SEC",
+    parser.add_argument("--segment-seconds", type=positive_seconds, default=None, metavar="SEC",
                         help="write video files in journaled segments of SEC source seconds; "
                              "after a crash or Ctrl-C, running the same command again resumes "
                              "from the last finished segment (e.g. 30)")

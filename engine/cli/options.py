@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections import Counter
 from typing import Any, Sequence
 
@@ -10,8 +11,36 @@ from engine import registry
 from engine.params import EnhanceParams, ParamSpec
 from engine.enhancer import MethodDescriptor
 
-__all__ = ["add_method_options", "params_from_args", "add_runtime_options", "fmt_value",
-           "fmt_range", "param_help", "method_param_help", "method_summary"]
+__all__ = ["add_method_options", "params_from_args", "check_param_args", "add_runtime_options",
+           "fmt_value", "fmt_range", "param_help", "method_param_help", "method_summary",
+           "finite_float", "seconds", "positive_seconds"]
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (``nan`` and ``inf`` are refused)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return v
+
+
+def seconds(text: str) -> float:
+    """argparse type: a time in seconds, finite and ≥ 0."""
+    v = finite_float(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 s or more, not {text!r}")
+    return v
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a duration in seconds, finite and > 0."""
+    v = finite_float(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 s, not {text!r}")
+    return v
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
@@ -130,12 +159,45 @@ def add_method_options(parser: argparse.ArgumentParser, *, default_method: str |
         text = param_help(name, descs)
         if text is None:
             continue
-        kind = int if all(s.is_int for d in descs if (s := d.spec(name))) else float
+        kind = int if all(s.is_int for d in descs if (s := d.spec(name))) else finite_float
         param_actions[name] = group.add_argument(f"--{name}", type=kind, default=None, help=_escape(text))
     add_runtime_options(parser)
+    parser.set_defaults(check_args=check_param_args)
+
+
+def check_param_args(args: argparse.Namespace) -> None:
+    """Refuse parameter options outside the allowed range: the chosen method's range when
+    ``args.method`` names one method, else (``all`` or none chosen) the range of at least
+    one method that takes the parameter (each method then clamps it to its own range).
+
+    Raises:
+        ValueError: one line naming the option, the value, the method and the range.
+    """
+    chosen = getattr(args, "method", None)
+    single = chosen in registry.names()
+    descs = [registry.get(chosen)] if single else registry.descriptors()
+    for name in EnhanceParams().as_dict():
+        v = getattr(args, name, None)
+        if v is None:
+            continue
+        if not math.isfinite(v):
+            raise ValueError(f"--{name} must be a finite number, not {v}")
+        specs = [(d, s) for d in descs if (s := d.spec(name)) is not None]
+        if not specs or any(s.minimum <= v <= s.maximum for _, s in specs):
+            continue
+        if single:
+            d, s = specs[0]
+            raise ValueError(f"--{name} {fmt_value(v)} is out of range for {d.name}: "
+                             f"{fmt_value(s.minimum)}..{fmt_value(s.maximum)} "
+                             f"(default {fmt_value(s.default)})")
+        ranges = "; ".join(f"{d.name} {fmt_value(s.minimum)}..{fmt_value(s.maximum)}" for d, s in specs)
+        raise ValueError(f"--{name} {fmt_value(v)} is out of every method's range ({ranges})")
 
 
 def params_from_args(method: str, args: argparse.Namespace) -> EnhanceParams:
-    """The method's defaults overridden by the parameter options given, clamped."""
+    """The method's defaults overridden by the parameter options given (checked by
+    :func:`check_param_args`, raising ValueError; with several methods chosen, a value
+    outside ``method``'s own range is clamped into it)."""
+    check_param_args(args)
     values: dict[str, Any] = {k: getattr(args, k, None) for k in EnhanceParams().as_dict()}
     return registry.get(method).params_from(values)

@@ -86,11 +86,17 @@ def export_method(spec: NetworkSpec, out_dir: str | os.PathLike[str] | None = No
     folder's MANIFEST.json (kind ``onnx``, source checkpoint and its sha256, opset,
     command). Returns the manifest entry."""
     folder = Path(out_dir) if out_dir else weights_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create the output folder {folder} ({exc.strerror or exc})") from None
     ckpt = checkpoint_path(spec, weights)
     module = load_module(spec, ckpt)
     onnx_path = folder / spec.onnx_file
-    diff = export_network(module, onnx_path)
+    try:
+        diff = export_network(module, onnx_path)
+    except OSError as exc:
+        raise ExportError(f"cannot write {onnx_path} ({exc.strerror or exc})") from None
     entry = {
         "file": onnx_path.name,
         "kind": "onnx",
@@ -101,5 +107,8 @@ def export_method(spec: NetworkSpec, out_dir: str | os.PathLike[str] | None = No
         "parity_max_abs": float(f"{diff:.3g}"),
         "command": command or f"lowlight export-onnx --method {shlex.quote(spec.method)}",
     }
-    update_manifest_entry(entry, folder)
+    try:
+        update_manifest_entry(entry, folder)
+    except OSError as exc:
+        raise ExportError(f"cannot write {folder / 'MANIFEST.json'} ({exc.strerror or exc})") from None
     return entry

@@ -23,14 +23,11 @@ def gpu_providers() -> list[str]:
 
 def cpu_threads() -> int:
     """Intra-op threads for CPU inference: the cores this process may use
-    (``LOWLIGHT_THREADS`` overrides)."""
-    env = os.environ.get("LOWLIGHT_THREADS")
-    if env:
-        return max(1, int(env))
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    (``LOWLIGHT_THREADS`` overrides, checked and clamped by
+    :func:`engine.runtime.environment.threads`)."""
+    from engine.runtime.environment import threads
+
+    return threads()
 
 
 class OnnxRuntime:

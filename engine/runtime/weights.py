@@ -33,8 +33,9 @@ class WeightsError(RuntimeError):
 
 def weights_dir() -> Path:
     """The folder holding checkpoints, ONNX graphs and MANIFEST.json."""
-    env = os.environ.get("LOWLIGHT_WEIGHTS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "weights"
+    from engine.runtime.environment import weights_folder
+
+    return weights_folder() or Path(__file__).resolve().parents[2] / "weights"
 
 
 def manifest_path(folder: Path | None = None) -> Path:

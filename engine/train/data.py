@@ -87,8 +87,13 @@ def decode_resized(path: Path, size: int) -> np.ndarray:
 
 def cache_dir() -> Path:
     """Folder of decoded-image caches: ``$LOWLIGHT_CACHE`` or ``~/.cache/lowlight/train``."""
-    env = os.environ.get("LOWLIGHT_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "lowlight" / "train"
+    from engine.runtime.environment import EnvSettingError, cache_folder
+
+    try:
+        env = cache_folder()
+    except EnvSettingError as exc:
+        raise DataError(str(exc)) from None
+    return env or Path.home() / ".cache" / "lowlight" / "train"
 
 
 def _cache_key(files: list[Path], size: int) -> str:
@@ -135,9 +140,14 @@ def load_image_set(
     for i, f in it:
         arr[i] = decode_resized(f, size)
     if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        with replacing(cache_file) as tmp:
-            np.save(tmp, arr)
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            with replacing(cache_file) as tmp:
+                np.save(tmp, arr)
+        except OSError as exc:
+            raise DataError(f"cannot write the image cache in {cache_file.parent} "
+                            f"({exc.strerror or exc}); set LOWLIGHT_CACHE to a writable folder "
+                            "or train with --no-cache") from None
         meta = {"files": len(files), "first": str(files[0]), "size": size}
         cache_file.with_suffix(".json").write_text(json.dumps(meta), encoding="utf-8")
     return ImageSet(arr, files, size, cache_file)

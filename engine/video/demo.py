@@ -41,9 +41,23 @@ _lock = threading.Lock()
 
 
 def cache_dir() -> Path:
-    """``$LOWLIGHT_CACHE`` or ``~/.cache/lowlight`` (created when missing)."""
-    d = Path(os.environ.get("LOWLIGHT_CACHE") or Path.home() / ".cache" / "lowlight")
-    d.mkdir(parents=True, exist_ok=True)
+    """``$LOWLIGHT_CACHE`` or ``~/.cache/lowlight`` (created when missing).
+
+    Raises:
+        VideoError: the folder cannot be created (one line naming it and the variable).
+    """
+    from engine.runtime.environment import EnvSettingError, cache_folder
+
+    try:
+        env = cache_folder()
+    except EnvSettingError as exc:
+        raise VideoError(str(exc)) from None
+    d = env or Path.home() / ".cache" / "lowlight"
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VideoError(f"cannot create the cache folder {d} ({exc.strerror or exc}); set "
+                         "LOWLIGHT_CACHE to a writable folder") from None
     return d
 
 

@@ -38,6 +38,7 @@ pipeline and reports progress for both forms.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import threading
@@ -106,6 +107,10 @@ class ExportOptions:
             raise VideoError(f"unknown audio mode {self.audio!r} (choose copy, aac, none)")
         if self.crf is not None and not (0 <= int(self.crf) <= 51):
             raise VideoError(f"crf must be 0..51, got {self.crf}")
+        for name in ("start", "end"):
+            v = getattr(self, name)
+            if v is not None and not math.isfinite(v):
+                raise VideoError(f"{name} must be a finite number of seconds, got {v}")
         if self.start is not None and self.start < 0:
             raise VideoError(f"start must be >= 0 s, got {self.start}")
         if self.start is not None and self.end is not None and self.end <= self.start:
@@ -350,6 +355,8 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
     """
     options = options or ExportOptions()
     options.validate()
+    if segment_seconds is not None and not (math.isfinite(segment_seconds) and segment_seconds > 0):
+        raise VideoError(f"segment length must be a finite number of seconds > 0, got {segment_seconds}")
     src_path = _source_path(source_spec) if not isinstance(source_spec, Source) else \
         getattr(source_spec, "path", None)
     check_target(src_path, target, options.overwrite)

@@ -69,7 +69,9 @@ def test_method_options_parse_as_before() -> None:
     p = params_from_args(args.method, args)
     assert (p.iterations, p.strength, p.exposure) == (3, 1.5, registry.get("zerodce").spec("exposure").default)
     args = build_parser().parse_args(["enhance", "in.mp4", "-o", "o.mp4", "--iterations", "9"])
-    assert args.method == "sci" and params_from_args("sci", args).iterations == 4  # clamped to SCI's range
+    assert args.method == "sci"
+    with pytest.raises(ValueError, match="out of range for sci: 1..4"):  # refused, not clamped
+        params_from_args("sci", args)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["enhance", "in.mp4", "-o", "o.mp4", "-m", "nope"])
 
