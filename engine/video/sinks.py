@@ -41,6 +41,9 @@ from engine.video.sources import rotate_upright
 __all__ = ["EncodeOptions", "VideoFileSink", "ImageSequenceSink", "disk_full_error"]
 
 
+_FULL_RANGE = 2  # AVCOL_RANGE_JPEG: full-range samples
+
+
 class EncodeOptions(Protocol):
     """What :class:`VideoFileSink` reads of its options (an
     :class:`engine.video.export.ExportOptions` has them all)."""
@@ -184,6 +187,10 @@ class VideoFileSink(Sink):
             raise VideoError(f"{self.target}: H.265 (x265) needs frames of at least 16x16 pixels, "
                              f"these are {width}x{height}; use h264 or ffv1")
         vs.pix_fmt = FFV1_PIX_FMT if codec == "ffv1" else pix
+        if vs.pix_fmt.startswith("gray"):
+            # RGB -> grey conversion gives full-range luma (black 0, white 255); the stream
+            # says so, else players read it as limited range (16..235) and crush it darker
+            vs.codec_context.color_range = _FULL_RANGE
         if codec in HEVC_CODECS and Path(self.target).suffix.lower() in (".mp4", ".mov", ".m4v"):
             vs.codec_tag = "hvc1"  # the tag Apple players expect
         vs.options = encoder_options(codec, width, height, crf=o.crf, preset=o.preset,

@@ -167,3 +167,34 @@ def test_library_refuses_non_finite_times(tmp_path):
     with pytest.raises(VideoError, match="segment length"):
         export_video("demo", tmp_path / "o.mp4", method="gamma", segment_seconds=math.nan)
     assert not (tmp_path / "o.mp4").exists()
+
+
+# ------------------------------------------------------------------ grey output range
+class _Flat:
+    """A processor whose every frame is one flat grey level (uint8 RGB)."""
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+
+    def process(self, image):
+        import numpy as np
+
+        return np.full(image.shape, self.level, np.uint8)
+
+
+@pytest.mark.parametrize("pix_fmt", ["gray", "gray10le"])
+def test_grey_output_decodes_to_the_written_level(tmp_path, pix_fmt):
+    """``--pix-fmt gray`` holds full-range luma; the stream must say so, or every player
+    reads it as limited range and shows level 40 as about 28."""
+    import av
+
+    from engine.video.export import ExportOptions, export_video
+    from tests.engine.video_clips import make_clip
+
+    src = make_clip(tmp_path / "in.mp4", frames=3, audio=None)
+    res = export_video(str(src), tmp_path / "o.mp4", processor=_Flat(40),
+                       options=ExportOptions(pix_fmt=pix_fmt, crf=0, preset="ultrafast"))
+    with av.open(str(res.path)) as c:
+        frame = next(c.decode(video=0))
+        rgb = frame.to_ndarray(format="rgb24")
+    assert abs(float(rgb.mean()) - 40) < 1.5, rgb.mean()
