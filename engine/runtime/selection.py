@@ -9,19 +9,21 @@ device (it is the faster CPU runtime, see docs/performance.md); otherwise PyTorc
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 
-from engine.runtime.weights import WeightsError, load_checkpoint, manifest_entry, verify, weights_dir
+from engine.runtime.weights import (WeightsError, load_checkpoint, manifest_entry, sha256_file, verify,
+                                    weights_dir)
 
 if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["NetworkSpec", "Runtime", "register_network", "network_spec", "network_specs",
-           "checkpoint_path", "resolve", "open_network"]
+           "checkpoint_path", "check_checkpoint", "resolve", "open_network"]
 
 
 class Runtime(Protocol):
@@ -112,16 +114,89 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def _onnx_is_current(onnx: Path, ckpt: Path) -> bool:
-    """True when ``onnx`` exists and, for shipped files, the manifest says it was
-    exported from the checkpoint as it is now."""
+def _is_shipped(path: Path) -> bool:
+    return path.resolve().parent == weights_dir().resolve()
+
+
+def _onnx_is_current(onnx: Path, ckpt: Path, method: str | None = None) -> bool:
+    """True when ``onnx`` exists and the MANIFEST.json beside it says it was exported
+    from the checkpoint as it is now (the shipped manifest's checkpoint sha256, or for a
+    user's folder the checkpoint file's own sha256), for ``method`` when given."""
     if not onnx.exists():
         return False
-    folder = weights_dir().resolve()
-    if onnx.resolve().parent != folder:
-        return True
-    o, c = manifest_entry(onnx.name), manifest_entry(ckpt.name)
-    return bool(o and c and o.get("source_sha256") == c.get("sha256"))
+    o = manifest_entry(onnx.name, onnx.parent)
+    if not o or (method is not None and o.get("method") not in (None, method)):
+        return False
+    if _is_shipped(onnx) and _is_shipped(ckpt):
+        c = manifest_entry(ckpt.name)
+        return bool(c and o.get("source_sha256") == c.get("sha256"))
+    return o.get("source_sha256") == sha256_file(ckpt)
+
+
+def _fit_summary(exc: BaseException) -> str:
+    """One short line from a failed ``load_state_dict`` (counts and first names of the
+    missing, unexpected and mis-shaped parameters), else the error's first line."""
+    text = str(exc)
+    parts = []
+    for label, pattern in (("missing", r"Missing key\(s\) in state_dict: ([^\n]*)"),
+                           ("unexpected", r"Unexpected key\(s\) in state_dict: ([^\n]*)")):
+        m = re.search(pattern, text)
+        if m:
+            keys = re.findall(r'"([^"]+)"', m.group(1))
+            parts.append(f"{len(keys)} {label} parameters ({', '.join(keys[:2])}"
+                         + (", …)" if len(keys) > 2 else ")"))
+    shapes = re.findall(r"size mismatch for ([\w.]+)", text)
+    if shapes:
+        parts.append(f"{len(shapes)} parameters of another shape ({', '.join(shapes[:2])}"
+                     + (", …)" if len(shapes) > 2 else ")"))
+    if parts:
+        return ", ".join(parts)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first[:160]
+
+
+def _fit_problem(spec: NetworkSpec, data: dict) -> str | None:
+    """None when the checkpoint dict builds ``spec``'s network, else a short reason."""
+    try:
+        spec.build(data)
+    except Exception as exc:  # a foreign dict can fail any way: keys, shapes, arch fields
+        return _fit_summary(exc)
+    return None
+
+
+def _looks_like(data: dict, exclude: str) -> str | None:
+    """The learned method whose network the checkpoint dict builds (other than
+    ``exclude``), or None."""
+    for other in network_specs():
+        if other.method != exclude and _fit_problem(other, data) is None:
+            return other.method
+    return None
+
+
+def check_checkpoint(spec: NetworkSpec, ckpt: Path) -> None:
+    """Raise :class:`WeightsError` (one line) unless ``ckpt`` holds weights of
+    ``spec.method``'s network: the checkpoint's recorded method (the manifest's for a
+    shipped file), else, for checkpoints that predate it, whether its parameter names and
+    shapes build the network."""
+    if _is_shipped(ckpt):
+        entry = manifest_entry(ckpt.name)
+        if entry and entry.get("method"):
+            if entry["method"] != spec.method:
+                raise WeightsError(f"{ckpt} holds weights for {entry['method']!r}, not "
+                                   f"{spec.method!r} (use --method {entry['method']})")
+            return
+    data = load_checkpoint(ckpt)
+    method = data.get("method")
+    if method is not None:
+        if method != spec.method:
+            raise WeightsError(f"{ckpt} holds weights for {method!r}, not {spec.method!r} "
+                               f"(use --method {method})")
+        return
+    problem = _fit_problem(spec, data)
+    if problem is not None:
+        guess = _looks_like(data, spec.method)
+        hint = f"; it fits {guess} (use --method {guess})" if guess else ""
+        raise WeightsError(f"{ckpt} does not fit the {spec.method} network{hint}: {problem}")
 
 
 def resolve(spec: NetworkSpec, backend: str = "auto", device: str = "auto",
@@ -138,9 +213,15 @@ def resolve(spec: NetworkSpec, backend: str = "auto", device: str = "auto",
             raise ValueError(f"{weights} is an ONNX graph; use --backend onnx or auto")
         if not Path(weights).exists():
             raise WeightsError(f"{spec.method}: ONNX graph not found: {weights}")
+        made_for = (manifest_entry(Path(weights).name, Path(weights).parent) or {}).get("method")
+        if made_for not in (None, spec.method):
+            raise WeightsError(f"{weights} is the graph of {made_for!r}, not {spec.method!r} "
+                               f"(use --method {made_for})")
         dev = device if device != "auto" else ("cuda" if gpu_providers() else "cpu")
         return "onnx", dev, Path(weights)
     ckpt = checkpoint_path(spec, weights)
+    if weights:  # a checkpoint of the user's choice: the method's own architecture?
+        check_checkpoint(spec, ckpt)
     onnx = ckpt.with_suffix(".onnx")
     if device == "auto":
         device = "cuda" if (_cuda_available() or gpu_providers()) else "cpu"
@@ -148,13 +229,15 @@ def resolve(spec: NetworkSpec, backend: str = "auto", device: str = "auto",
         if not onnx.exists():
             raise WeightsError(f"{spec.method}: ONNX graph not found: {onnx} "
                                f"(make it with `lowlight export-onnx --method {spec.method}`)")
-        if not _onnx_is_current(onnx, ckpt):
+        if not _onnx_is_current(onnx, ckpt, spec.method):
             raise WeightsError(f"{onnx} was not exported from the current {ckpt.name} "
-                               f"(re-run `lowlight export-onnx --method {spec.method}`)")
+                               f"(re-run `lowlight export-onnx --method {spec.method}`"
+                               + (f" --weights {ckpt} --out-dir {ckpt.parent}" if weights else "")
+                               + ")")
         return "onnx", device, onnx
     if backend == "auto":
         gpu_ok = device == "cpu" or bool(gpu_providers())
-        if gpu_ok and _onnx_is_current(onnx, ckpt):
+        if gpu_ok and _onnx_is_current(onnx, ckpt, spec.method):
             return "onnx", device, onnx
         if device == "cuda" and not _cuda_available():
             raise RuntimeError(f"{spec.method}: no CUDA runtime: PyTorch sees no GPU and "
@@ -166,11 +249,15 @@ def load_module(spec: NetworkSpec, ckpt: Path) -> "nn.Module":
     """Verify and load ``ckpt`` and build the inference network from it (CPU, eval)."""
     data = load_checkpoint(ckpt)
     if data.get("method") not in (None, spec.method):
-        raise WeightsError(f"{ckpt} holds weights for {data.get('method')!r}, not {spec.method!r}")
+        raise WeightsError(f"{ckpt} holds weights for {data.get('method')!r}, not {spec.method!r} "
+                           f"(use --method {data.get('method')})")
     try:
         return spec.build(data).eval()
     except (RuntimeError, TypeError, KeyError) as exc:  # wrong architecture / keys
-        raise WeightsError(f"{ckpt} does not fit the {spec.method} network: {exc}") from exc
+        guess = _looks_like(data, spec.method)
+        hint = f"; it fits {guess} (use --method {guess})" if guess else ""
+        problem = _fit_summary(exc)
+        raise WeightsError(f"{ckpt} does not fit the {spec.method} network{hint}: {problem}") from exc
 
 
 def open_network(spec: NetworkSpec, backend: str = "auto", device: str = "auto",
