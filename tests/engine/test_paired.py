@@ -281,3 +281,21 @@ def test_fp16_code_path(weights, method) -> None:
     got = TorchRuntime(module, "cpu", fp16=True).run(x)
     assert got.shape == want.shape
     assert np.abs(got - want).max() < 3e-2 and math.isfinite(float(got.sum()))
+
+
+def test_conv_channel_norm_matches_nafnet_layernorm(tmp_path) -> None:
+    from engine.models.nafnet import LayerNorm2d
+    from engine.models.paired import ConvChannelNorm
+
+    torch.manual_seed(0)
+    ln = LayerNorm2d(12)
+    with torch.no_grad():
+        ln.weight.normal_()
+        ln.bias.normal_()
+    x = torch.randn(2, 12, 9, 7) * 3 + 1
+    with torch.no_grad():
+        np.testing.assert_allclose(ConvChannelNorm(ln)(x).numpy(), ln(x).numpy(), atol=2e-5)
+    # the shipped network is built with it; the state dict is the checkpoint's
+    net = load_module(network_spec("nafnet"), write_paired_checkpoint(tmp_path, "nafnet"))
+    assert not any(isinstance(m, LayerNorm2d) for m in net.modules())
+    assert any(isinstance(m, ConvChannelNorm) for m in net.modules())
