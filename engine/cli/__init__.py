@@ -85,13 +85,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             print(f"lowlight {args.command}: error: {exc}", file=sys.stderr)
             return 2
-    try:
-        return int(args.run(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 141
+    from engine.cli import _signals
+
+    # SIGTERM/SIGHUP take Ctrl-C's clean path; the status is 128 + the signal (130/143/129)
+    with _signals.handle_stop_signals():
+        try:
+            status = int(args.run(args) or 0)
+            if _signals.received() or status == 130:
+                _signals.settle_threads()
+            return _signals.exit_status() if _signals.received() else status
+        except KeyboardInterrupt as exc:
+            try:
+                print(_signals.reason(exc), file=sys.stderr)
+            except OSError:  # the terminal is gone (SIGHUP)
+                pass
+            _signals.settle_threads()
+            return _signals.exit_status(exc)
+        except BrokenPipeError:
+            return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

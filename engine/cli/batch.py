@@ -6,11 +6,14 @@
     lowlight batch clips/ -o out/ --ray ray://head:10001         (a Ray cluster)
 
 Folders are expanded to the video files directly inside them (sorted). Each clip goes to
-``OUT_DIR/<name>_enhanced.mp4``. A failing clip is reported and the others go on; the
-exit status is 1 when any failed. While it runs, ``kill -USR1 PID`` toggles pause (all
-running exports stop reading; nothing is lost), and on a terminal the key ``p`` does the
-same. Ctrl-C cancels (finished segments of ``--segment-seconds`` items are kept; rerun
-the same command to resume them).
+``OUT_DIR/<name>_enhanced.mp4``; clips that share a name (``x/clip.mp4 y/clip.mp4
+x/clip.mov``) get ``<name>_enhanced-2.mp4``, ``-3``... in input order, with a note. A
+failing clip is reported and the others go on; the exit status is 1 when any failed.
+While it runs, ``kill -USR1 PID`` toggles pause (all running exports stop reading;
+nothing is lost), and on a terminal the key ``p`` does the same. Ctrl-C, SIGTERM and SIGHUP cancel: the running clips' temporary files are removed
+and the workers joined before the exit (130, 143, 129; finished segments of
+``--segment-seconds`` items are kept; rerun the same command to resume them). A clip whose
+input is truncated says so in its done line and in the summary.
 """
 
 from __future__ import annotations
@@ -65,6 +68,12 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     return out
 
 
+def _truncation(problems, frames: int) -> str:
+    """The one-line warning for a clip decoded only in part (as ``enhance`` words it)."""
+    return (f"{'; '.join(problems)}; the input is damaged or truncated; {frames} frames could be "
+            "decoded and were written")
+
+
 def _fmt_eta(s: float | None) -> str:
     if s is None:
         return "--:--"
@@ -106,6 +115,18 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         print("lowlight batch: error: no video files found in the inputs", file=sys.stderr)
         return 2
+    from engine.video.sources import is_video_path
+
+    if is_video_path(args.output) and not os.path.isdir(args.output):
+        print(f"lowlight batch: error: {args.output}: -o is the output folder, not a video file "
+              "(give a folder, e.g. out/)", file=sys.stderr)
+        return 2
+    from engine.files.paths import distinct_outputs
+
+    outputs = distinct_outputs([output_for(f, args.output, args.codec) for f in files])
+    for f, o in zip(files, outputs):
+        if o != output_for(f, args.output, args.codec):
+            print(f"lowlight batch: note: {f} -> {o} (another input has the same name)", file=sys.stderr)
     try:
         os.makedirs(args.output, exist_ok=True)
     except OSError as exc:
@@ -122,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         from engine.jobs.ray_cluster import ClusterError, run_on_ray
 
         try:
-            results = run_on_ray([(f, output_for(f, args.output, args.codec)) for f in files], settings,
+            results = run_on_ray(list(zip(files, outputs)), settings,
                                  address=None if args.ray == "local" else args.ray,
                                  log=None if args.quiet else (lambda m: print(m, file=sys.stderr)))
         except ClusterError as exc:
@@ -132,6 +153,10 @@ def run(args: argparse.Namespace) -> int:
         el = time.perf_counter() - t0
         print(f"{len(files) - failed}/{len(files)} clips done in {el:.1f} s "
               f"({len(files) / el * 60:.1f} clips/min) on Ray")
+        for f, r in zip(files, results):
+            if r.get("problems"):
+                print(f"lowlight batch: warning: {f}: {_truncation(r['problems'], r.get('frames', 0))}",
+                      file=sys.stderr)
         return 1 if failed else 0
 
     last_line = [0.0]
@@ -141,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
             return
         if it.status in ("done", "failed", "cancelled"):
             extra = f" ({it.frames_done} frames, {it.seconds:.1f} s)" if it.status == "done" else f": {it.error}"
+            if it.status == "done" and it.problems:
+                extra += f"; warning: {_truncation(it.problems, it.frames_done)}"
             print(f"[{it.status}] {it.input} -> {it.output}{extra}", file=sys.stderr)
             return
         now = time.monotonic()
@@ -151,8 +178,8 @@ def run(args: argparse.Namespace) -> int:
                   f"/{len(files)}  ETA {_fmt_eta(p.eta_s)}", file=sys.stderr)
 
     queue = JobQueue(on_change=on_change)
-    for f in files:
-        queue.add(f, output_for(f, args.output, args.codec), settings)
+    for f, o in zip(files, outputs):
+        queue.add(f, o, settings)
     old_usr1 = None
     if hasattr(signal, "SIGUSR1") and threading.current_thread() is threading.main_thread():
         def on_usr1(signum, frame) -> None:
@@ -164,9 +191,12 @@ def run(args: argparse.Namespace) -> int:
         threading.Thread(target=_key_watcher, args=(queue, stop_keys), daemon=True).start()
     try:
         items = queue.run(jobs=max(1, args.jobs))
-    except KeyboardInterrupt:
-        print("lowlight batch: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the queue joined its workers
+        from engine.cli import _signals
+
+        print(f"lowlight batch: {_signals.reason(exc)}; running clips were cancelled and their "
+              "partial outputs removed", file=sys.stderr)
+        return _signals.exit_status(exc)
     finally:
         stop_keys.set()
         if old_usr1 is not None:
@@ -177,4 +207,7 @@ def run(args: argparse.Namespace) -> int:
     for it in items:
         if it.status != "done":
             print(f"lowlight batch: {it.status}: {it.input}: {it.error}", file=sys.stderr)
+        elif it.problems:
+            print(f"lowlight batch: warning: {it.input}: {_truncation(it.problems, it.frames_done)}",
+                  file=sys.stderr)
     return 0 if done == len(items) else 1

@@ -151,6 +151,44 @@ def _video_target(spec: str, output: str, n_videos: int, codec: str) -> str:
     return os.path.join(out, name + "_enhanced" + ext)
 
 
+def _video_targets(videos: list[str], output: str, codec: str) -> list[str | ValueError]:
+    """Each video input's target (or the ValueError saying why it has none); inputs that
+    share a name get distinct targets (``clip_enhanced-2.mp4``...), with a note."""
+    from engine.files.paths import distinct_outputs
+
+    wanted: list[str | ValueError] = []
+    for spec in videos:
+        try:
+            wanted.append(_video_target(spec, output, len(videos), codec))
+        except ValueError as exc:
+            wanted.append(exc)
+    names = [w for w in wanted if isinstance(w, str)]
+    renamed = iter(distinct_outputs(names))
+    out: list[str | ValueError] = [w if isinstance(w, ValueError) else next(renamed) for w in wanted]
+    for spec, w, t in zip(videos, wanted, out):
+        if t != w:
+            print(f"lowlight enhance: note: {spec} -> {t} (another input has the same name)",
+                  file=sys.stderr)
+    return out
+
+
+def _one_file_for_many(inputs: list[str], output: str) -> str | None:
+    """Why ``output`` cannot take ``inputs`` (a video file name for a folder input or for
+    several inputs, which would otherwise become a folder of that name), or None."""
+    from engine.video.sources import is_video_path
+
+    if os.path.isdir(output) or not is_video_path(output):
+        return None
+    folders = [s for s in inputs if os.path.isdir(s)]
+    if folders:
+        return (f"{output}: names one video file, but {folders[0]} is a folder (its images are "
+                "enhanced one by one into a folder); give a folder for -o, or read numbered "
+                "images as a video with a pattern like frames/f_%04d.png")
+    if len(inputs) > 1:
+        return f"{output}: names one video file, but there are {len(inputs)} inputs; give a folder for -o"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     from engine import registry
     from engine.stages.processor import FrameProcessor
@@ -170,6 +208,10 @@ def run(args: argparse.Namespace) -> int:
 
     videos = [s for s in args.inputs if _is_video_input(s)]
     stills = [s for s in args.inputs if s not in videos]
+    refused = _one_file_for_many(args.inputs, args.output)
+    if refused:
+        _err(refused)
+        return 2
     failed = 0
     options = ExportOptions(codec=args.codec, crf=args.crf, audio=args.audio, start=args.start,
                             end=args.end, overwrite=args.overwrite, preset=args.preset,
@@ -180,9 +222,11 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             _err(f"{args.output}: cannot create the output folder ({exc.strerror or exc})")
             return 1
-    for spec in videos:
+    targets = _video_targets(videos, args.output, args.codec)
+    for spec, target in zip(videos, targets):
         try:
-            target = _video_target(spec, args.output, len(videos), args.codec)
+            if isinstance(target, ValueError):
+                raise target
             if args.reference:
                 processor = _ReferenceProcessor(enhancer, params)
             else:
@@ -206,12 +250,14 @@ def run(args: argparse.Namespace) -> int:
                       f"encode {st.encode_ms:.1f} ms" if st is not None else "")
             print(f"{spec} -> {res.path} ({res.frames} frames, {res.seconds:.1f} s, "
                   f"{res.fps:.1f} fps, audio {res.audio}{stages})")
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (engine.cli._signals)
+            from engine.cli import _signals
+
             print("", file=sys.stderr)
-            _err(f"{spec}: interrupted; nothing was written"
+            _err(f"{spec}: {_signals.reason(exc)}; nothing was written"
                  + ("; the finished segments are kept: run the same command again to resume"
                     if args.segment_seconds else ""))
-            return 130
+            return _signals.exit_status(exc)
         except ExportCancelled as exc:
             _err(str(exc))
             failed += 1

@@ -68,6 +68,7 @@ class QueueItem:
         error: one-line reason when failed or cancelled.
         seconds: wall time the item took.
         resumed_frames: frames taken from an earlier interrupted run.
+        problems: decode problems of a done item (a truncated input), one line each.
     """
 
     id: int
@@ -83,6 +84,7 @@ class QueueItem:
     error: str = ""
     seconds: float = 0.0
     resumed_frames: int = 0
+    problems: tuple[str, ...] = ()
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
 
@@ -107,7 +109,7 @@ def run_job(input_path: str, output_path: str, settings: JobSettings, *,
             progress: Callable[[ExportProgress], None] | None = None,
             cancel: threading.Event | None = None, pause: threading.Event | None = None) -> dict[str, Any]:
     """Enhance one clip. Returns a summary dict (frames, seconds, fps, audio,
-    resumed_frames). Raises VideoError/ExportCancelled like :func:`export_video`."""
+    resumed_frames, path, problems: a list of one-line decode problems). Raises VideoError/ExportCancelled like :func:`export_video`."""
     from engine import registry
     from engine.stages.processor import FrameProcessor
 
@@ -122,7 +124,8 @@ def run_job(input_path: str, output_path: str, settings: JobSettings, *,
                        progress=progress, cancel=cancel, pause=pause, weights=settings.weights,
                        segment_seconds=settings.segment_seconds)
     return {"frames": res.frames, "seconds": res.seconds, "fps": res.fps, "audio": res.audio,
-            "resumed_frames": res.resumed_frames, "path": str(res.path)}
+            "resumed_frames": res.resumed_frames, "path": str(res.path),
+            "problems": list(res.problems)}
 
 
 class JobQueue:
@@ -273,6 +276,7 @@ class JobQueue:
                           pause=self._pause)
             it.status, it.fraction, it.resumed_frames = "done", 1.0, int(res["resumed_frames"])
             it.frames_done = it.frames_total = int(res["frames"])
+            it.problems = tuple(res.get("problems", ()))
         except ExportCancelled as exc:
             it.status, it.error = "cancelled", str(exc)
         except KeyboardInterrupt:
@@ -286,7 +290,12 @@ class JobQueue:
 
     def run(self, jobs: int = 1) -> list[QueueItem]:
         """Process pending items (in order, ``jobs`` at a time) until none is left or the
-        queue is cancelled. Blocks; returns the items. Items added meanwhile are run."""
+        queue is cancelled. Blocks; returns the items. Items added meanwhile are run.
+
+        On Ctrl-C (KeyboardInterrupt, also a CLI's SIGTERM/SIGHUP) the queue is cancelled
+        and the worker threads are joined before the exception goes on, so every running
+        export has removed its temporary output (finished segments stay) and no native
+        encoder thread is torn down mid-work at interpreter exit."""
         if self._running:
             raise RuntimeError("the queue is already running")
         self._running = True
@@ -302,6 +311,7 @@ class JobQueue:
                     return
                 self._run_item(it)
 
+        threads: list[threading.Thread] = []
         try:
             if jobs <= 1:
                 worker()
@@ -315,7 +325,27 @@ class JobQueue:
                         t.join(0.2)
         except KeyboardInterrupt:
             self.cancel()
+            _join_all(threads, CANCEL_JOIN_S)
             raise
         finally:
             self._running = False
         return self.items
+
+
+#: seconds a cancelled queue waits for its workers to settle their outputs
+CANCEL_JOIN_S = 60.0
+
+
+def _join_all(threads: list[threading.Thread], limit_s: float) -> None:
+    """Join ``threads`` for at most ``limit_s`` seconds; a further Ctrl-C meanwhile does
+    not cut the wait short (the workers are removing their temporary files)."""
+    from engine.video.pipeline import join_thread
+
+    deadline = time.monotonic() + limit_s
+    for t in threads:
+        while time.monotonic() < deadline:
+            try:
+                if join_thread(t, 0.2) != "running":
+                    break
+            except KeyboardInterrupt:
+                continue

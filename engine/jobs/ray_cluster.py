@@ -62,7 +62,8 @@ def run_on_ray(jobs: Sequence[tuple[str, str]], settings: JobSettings, *, addres
 
     Returns:
         one dict per job, in the order given: input, output, status (``done``/``failed``),
-        error, and on success frames, seconds, fps, audio, resumed_frames.
+        error, and on success frames, seconds, fps, audio, resumed_frames, problems (decode
+        problems of a truncated input, one line each).
     """
     ray = _import_ray()
     started = False
@@ -97,7 +98,9 @@ def run_on_ray(jobs: Sequence[tuple[str, str]], settings: JobSettings, *, addres
                 results[k] = res
                 if log is not None:
                     log(f"[{res['status']}] {res['input']} -> {res['output']}"
-                        + (f": {res['error']}" if res["status"] != "done" else f" ({res['frames']} frames)"))
+                        + (f": {res['error']}" if res["status"] != "done" else f" ({res['frames']} frames)")
+                        + (f"; warning: the input is damaged or truncated ({'; '.join(res['problems'])})"
+                           if res.get("problems") else ""))
         return [r for r in results if r is not None]
     finally:
         if started:

@@ -54,7 +54,7 @@ from engine.video.carrier import StreamCarrier
 from engine.video.codecs import CODECS, decoded_pix_fmt
 from engine.video.pipeline import Pipeline, PipelineStats
 from engine.video.segments import SegmentedExport, processing_settings, settings_tags
-from engine.video.sinks import ImageSequenceSink, VideoFileSink, disk_full_error
+from engine.video.sinks import DiskFullError, ImageSequenceSink, VideoFileSink, disk_full_error
 from engine.files.images import is_image_path
 from engine.video.sources import VideoFileSource, open_source
 
@@ -397,9 +397,14 @@ def export_video(source_spec: Any, target: str | os.PathLike, *, method: str | N
     except BaseException:
         source.close()
         raise
-    t0 = time.perf_counter()
-    reporter = ProgressReporter(progress, source.info.frame_count, t0=t0)
-    pipe = Pipeline(source, processor, sink, mode="export", queue_size=queue_size, pause=pause)
+    try:  # a Ctrl-C or SIGTERM here must not leave the sink's temporary behind
+        t0 = time.perf_counter()
+        reporter = ProgressReporter(progress, source.info.frame_count, t0=t0)
+        pipe = Pipeline(source, processor, sink, mode="export", queue_size=queue_size, pause=pause)
+    except BaseException:
+        sink.abort()
+        source.close()
+        raise
     stats = drive_pipeline(pipe, sink, cancel, reporter, t_str,
                            f"{t_str}: export cancelled; nothing was written")
     seconds = time.perf_counter() - t0
@@ -423,11 +428,16 @@ def _export_segmented(src_path: str, target: str, *, processor: Any, options: Ex
     t0 = time.perf_counter()
     reporter = ProgressReporter(progress, job.total_frames, resumed=job.resumed_frames, t0=t0)
     stats = None
-    if not job.encoded:
-        source, pre, sink = job.open_run()
-        pipe = Pipeline(source, pre, sink, mode="export", queue_size=queue_size, pause=pause)
-        stats = drive_pipeline(pipe, sink, cancel, reporter, target, job.cancel_message)
-    out = job.join()
+    try:
+        if not job.encoded:
+            source, pre, sink = job.open_run()
+            pipe = Pipeline(source, pre, sink, mode="export", queue_size=queue_size, pause=pause)
+            stats = drive_pipeline(pipe, sink, cancel, reporter, target, job.cancel_message)
+        out = job.join()
+    except DiskFullError as exc:  # the journal stays on purpose: say so, and how to go on
+        raise DiskFullError(job.disk_full_message()) from exc
+    finally:
+        job.close()
     seconds = time.perf_counter() - t0
     reporter.finished(out.frames, seconds)
     resumed = job.resumed_frames

@@ -36,6 +36,23 @@ from typing import Callable
 import numpy as np
 
 from engine.frame import Frame
+
+
+def join_thread(t: threading.Thread, timeout: float | None = None) -> str:
+    """Join ``t``, also when an interrupted :meth:`threading.Thread.start` (Ctrl-C or
+    SIGTERM during the start) left it starting: such a thread still runs, so it is waited
+    for, then joined. Returns ``"ended"``, ``"running"`` (``timeout`` seconds passed) or
+    ``"never"`` (it was never started)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not t.is_alive() and t in threading.enumerate():  # handed to the OS, not yet running
+        if deadline is not None and time.monotonic() >= deadline:
+            return "running"
+        time.sleep(0.001)
+    try:
+        t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+    except RuntimeError:  # "cannot join thread before it is started"
+        return "never"
+    return "running" if t.is_alive() else "ended"
 from engine.stages.processor import FrameStages, TwoHalfRunner
 from engine.video.base import Sink, Source, VideoError
 
@@ -249,17 +266,17 @@ class Pipeline:
         deadline = None if timeout is None else time.monotonic() + timeout
         for t in self._threads:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            t.join(left)
+            join_thread(t, left)
         return not self.is_running()
 
     def join_sink(self, timeout: float | None = None) -> bool:
         """Wait for the sink thread only (it finishes or aborts the output); True when it
         has ended. Lets a caller return as soon as the output is settled even while an
-        enhancer is still inside one long frame."""
+        enhancer is still inside one long frame. False too when the sink thread was never
+        started (an interrupted :meth:`start`): nothing will abort the output but its owner."""
         if len(self._threads) < 3:
-            return True
-        self._threads[2].join(timeout)
-        return not self._threads[2].is_alive()
+            return False  # start() not called or cut short before the sink thread: its owner aborts the sink
+        return join_thread(self._threads[2], timeout) == "ended"
 
     def wait(self, timeout: float | None = None, *, strict: bool = False) -> PipelineStats:
         """Wait until every stage has ended and return the final stats.

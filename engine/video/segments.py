@@ -19,10 +19,17 @@ audio packets. The cost is ``preroll`` extra enhanced frames per segment.
 The journal records the input (path, size, mtime), the processing settings (method,
 parameters, weights sha256, engine version) and the output options; a journal that does
 not match the current run is discarded (the export starts over).
+
+The work folder is never reached through a symbolic link (a link or a file at its name is
+refused), and a run holds an exclusive ``flock`` on it from start to end: a second run
+of the same export fails at once with one line instead of writing the same segment
+files. A full disk keeps the journal and the finished segments on purpose (the error
+says how to resume or discard them).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -31,6 +38,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from engine.files.atomic import lock_path, unlock
 from engine.frame import Frame
 from engine.video.base import Sink, VideoError
 from engine.video.carrier import StreamCarrier
@@ -54,7 +62,10 @@ def work_folder(target: str | os.PathLike) -> Path:
 
 
 def read_journal(target: str | os.PathLike) -> dict[str, Any] | None:
-    """The journal of an unfinished segmented export to ``target``, or None."""
+    """The journal of an unfinished segmented export to ``target``, or None (also when
+    the work folder's name is a symbolic link, which is never followed)."""
+    if work_folder(target).is_symlink():
+        return None
     p = work_folder(target) / JOURNAL_NAME
     try:
         with p.open(encoding="utf-8") as f:
@@ -367,29 +378,45 @@ class SegmentedExport:
         key = _settings_key(options, self.settings, segment_seconds, preroll)
         ident = _input_identity(src_path)
         folder = self.folder = work_folder(target)
-        journal = read_journal(target)
-        if journal is not None and (journal.get("version") != JOURNAL_VERSION or journal.get("input") != ident
-                                    or journal.get("key") != key or journal.get("target") != os.path.abspath(target)
-                                    or not all((folder / s["file"]).is_file() for s in journal.get("segments", []))):
-            shutil.rmtree(folder, ignore_errors=True)  # another input or other settings: start over
-            journal = None
-        probe = VideoFileSource(src_path, start=options.start, end=options.end)
-        info, self._rotation = probe.info, probe.rotation_ccw
-        self._sink_kw = {"fps": info.fps, "time_base": probe.time_base, "rotation_ccw": probe.rotation_ccw,
-                         "time_offset": options.start or 0.0,
-                         "source_pix_fmt": decoded_pix_fmt(probe.stream), "deterministic": True}
-        probe.close()
-        if journal is None:
+        self._lock: int | None = None
+        journal = None
+        if os.path.lexists(folder):
+            self._take_folder(create=False)
             try:
-                folder.mkdir(exist_ok=True)
-            except OSError as exc:
-                raise disk_full_error(target, exc) or VideoError(
-                    f"{target}: cannot create the work folder {folder} ({exc.strerror or exc})") from exc
+                journal = read_journal(target)
+                if journal is not None and (journal.get("version") != JOURNAL_VERSION or journal.get("input") != ident
+                                            or journal.get("key") != key
+                                            or journal.get("target") != os.path.abspath(target)
+                                            or not all((folder / s["file"]).is_file()
+                                                       for s in journal.get("segments", []))):
+                    journal = None  # another input or other settings: start over
+                self._clear_folder(keep=journal)
+            except BaseException:
+                self.close()
+                raise
+        try:
+            probe = VideoFileSource(src_path, start=options.start, end=options.end)
+            info, self._rotation = probe.info, probe.rotation_ccw
+            self._sink_kw = {"fps": info.fps, "time_base": probe.time_base, "rotation_ccw": probe.rotation_ccw,
+                             "time_offset": options.start or 0.0,
+                             "source_pix_fmt": decoded_pix_fmt(probe.stream), "deterministic": True}
+            probe.close()
+        except BaseException:
+            self.close()
+            raise
+        if journal is None:
+            if self._lock is None:
+                self._take_folder(create=True)
             per_seg = max(1, int(round(segment_seconds * (info.fps or 30.0))))
             journal = {"version": JOURNAL_VERSION, "input": ident, "key": key,
                        "target": os.path.abspath(target), "frames_per_segment": per_seg,
                        "segment_ext": ".mov", "segments": [], "ended": False}
-            _write_journal(folder, journal)
+            try:
+                _write_journal(folder, journal)
+            except OSError as exc:
+                self.close()
+                raise disk_full_error(target, exc) or VideoError(
+                    f"{target}: cannot write the journal in {folder} ({exc.strerror or exc})") from exc
         self.journal = journal
         #: frames taken from an earlier run's finished segments
         self.resumed_frames = sum(s["frames"] for s in journal["segments"])
@@ -397,6 +424,67 @@ class SegmentedExport:
         self.total_frames = info.frame_count
         self.cancel_message = (f"{target}: export cancelled; the finished segments are kept in "
                                f"{folder} for a resume")
+
+    def _take_folder(self, *, create: bool) -> None:
+        """Make (``create``) and lock the work folder, never through a symbolic link.
+
+        Raises:
+            VideoError: the name is a link or a file, another run holds the lock, or the
+                folder cannot be made.
+        """
+        folder, target = self.folder, self.target
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            raise VideoError(f"{target}: {folder} is a symbolic link or a file, not the work folder "
+                             "this export makes; it is not followed: remove it and run again")
+        if create:
+            try:
+                folder.mkdir(exist_ok=True)
+            except OSError as exc:
+                raise disk_full_error(target, exc) or VideoError(
+                    f"{target}: cannot create the work folder {folder} ({exc.strerror or exc})") from exc
+        try:
+            self._lock = lock_path(folder, directory=True)
+        except BlockingIOError:
+            raise VideoError(f"{target}: this export is running in another run (its work folder "
+                             f"{folder} is locked); wait for it to finish") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP or exc.errno == errno.ENOTDIR:
+                raise VideoError(f"{target}: {folder} is a symbolic link or a file, not the work "
+                                 "folder this export makes; it is not followed: remove it and run "
+                                 "again") from None
+            raise VideoError(f"{target}: cannot open the work folder {folder} "
+                             f"({exc.strerror or exc})") from exc
+
+    def _clear_folder(self, keep: dict[str, Any] | None) -> None:
+        """Empty the locked work folder except the journal and the segments of ``keep``
+        (a journal to resume; None keeps nothing). What else is there was left by a killed
+        run of this export: a half-written segment, a journal's temporary."""
+        names = {JOURNAL_NAME} | {s["file"] for s in keep.get("segments", [])} if keep else set()
+        for entry in os.scandir(self.folder):
+            if entry.name in names:
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        """Release the work folder's lock (done by :meth:`join`; call it when a run ends
+        otherwise). The folder and its contents stay for a resume."""
+        unlock(self._lock)
+        self._lock = None
+
+    def disk_full_message(self) -> str:
+        """The line for a full disk: nothing reached the target, and the finished segments
+        and journal are kept on purpose."""
+        n = len(self.journal.get("segments", []))
+        return (f"{self.target}: the disk is full (no space left while writing); the target was "
+                f"not written. The journal and {n} finished segment(s) are kept on purpose in "
+                f"{self.folder}: free some space and run the same command again to resume, or "
+                "delete that folder to discard them")
 
     @property
     def encoded(self) -> bool:
@@ -486,6 +574,7 @@ class SegmentedExport:
                 raise disk_full_error(target, exc) or VideoError(f"{target}: joining failed ({exc})") from exc
             raise
         shutil.rmtree(folder, ignore_errors=True)
+        self.close()
         frames = int(self.journal.get("total_frames") or sum(s["frames"] for s in segs))
         return JoinedOutput(frames, out.sink.audio_mode,
                             tuple(segs[0].get("notes", [])) + tuple(out.sink.notes),

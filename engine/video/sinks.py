@@ -28,7 +28,8 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from engine.files.atomic import reserve_temp
+from engine.files.atomic import (lock_path, remove_stale_temps, rename_no_replace, reserve_temp,
+                                 unlock)
 from engine.frame import Frame
 from engine.video.base import Sink, VideoError
 from engine.video.carrier import StreamCarrier
@@ -38,8 +39,7 @@ from engine.video.codecs import (CODECS, FFV1_CONTAINERS, FFV1_PIX_FMT, HARDWARE
 from engine.files.images import IMAGE_SUFFIXES
 from engine.video.sources import rotate_upright
 
-__all__ = ["EncodeOptions", "VideoFileSink", "ImageSequenceSink", "disk_full_error"]
-
+__all__ = ["EncodeOptions", "VideoFileSink", "ImageSequenceSink", "disk_full_error", "DiskFullError"]
 
 _FULL_RANGE = 2  # AVCOL_RANGE_JPEG: full-range samples
 
@@ -58,15 +58,29 @@ class EncodeOptions(Protocol):
     def pix_fmt(self) -> str | None: ...
     @property
     def audio(self) -> str: ...  # "none" reports the audio as dropped
+    # ``overwrite`` (bool) is read too when present; missing means False
+
+
+class DiskFullError(VideoError):
+    """Writing stopped because the disk (or the quota) is full."""
 
 
 def disk_full_error(target: str, exc: BaseException) -> VideoError | None:
     """The error to raise for ``exc`` when it is a full disk (or quota) while writing
-    ``target``; None for any other error."""
+    ``target`` (a :class:`DiskFullError`); None for any other error."""
     err = getattr(exc, "errno", None)
     if err in (errno.ENOSPC, errno.EDQUOT):
-        return VideoError(f"{target}: the disk is full (no space left while writing); nothing was written")
+        return DiskFullError(f"{target}: the disk is full (no space left while writing); nothing was written")
     return None
+
+
+def _identity(path: str) -> tuple[int, int, int] | None:
+    """(device, inode, mtime) of ``path`` itself (a link is not followed), None if absent."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns
 
 
 def _format_for(suffix: str) -> str | None:
@@ -93,6 +107,13 @@ class VideoFileSink(Sink):
         source_pix_fmt: the input's pixel format (10-bit inputs stay 10-bit).
         metadata: container tags to write (e.g. the processing settings); they win over
             the carried input's tags of the same name.
+
+    Finishing: without ``options.overwrite`` the temporary file is moved to the target
+    only if no file has that name at that moment (an atomic check, so of two exports to
+    one path started together the later one fails instead of replacing the other's
+    result); with it the last export to finish wins, and a note says when it replaced a
+    file another run wrote meanwhile. Stale temporaries of this target left by killed
+    runs are removed when the sink opens (:func:`engine.files.atomic.remove_stale_temps`).
         deterministic: encode x264/x265 single-threaded and x264 without macroblock-tree
             rate control (mbtree), so the same frames always give the same bitstream;
             resumable exports need it so a resumed result equals an uninterrupted one.
@@ -111,28 +132,34 @@ class VideoFileSink(Sink):
         self._av = av
         self.target = os.fspath(target)
         self._carry = carry
-        try:
+        self._lock: int | None = None
+        self._overwrite = bool(getattr(options, "overwrite", False))
+        self._target_at_start = _identity(self.target)
+        self._tmp: str | None = None
+        try:  # a failure or an interrupt (Ctrl-C, SIGTERM) anywhere here leaves no temporary
             self._out = self._open(options)
+            self.options = options
+            self.codec = options.codec
+            self.encoder = CODECS[options.codec][0]
+            self.fps = float(fps) if fps and fps > 0 else 30.0
+            self.time_base = Fraction(time_base) if time_base else Fraction(1, 90000)
+            self.rotation_ccw = int(rotation_ccw) % 360
+            self.time_offset = float(time_offset or 0.0)
+            self.frames = 0
+            self._source_pix_fmt = source_pix_fmt
+            self._metadata = dict(metadata or {})
+            self._deterministic = deterministic
+            self._vs: Any = None
+            self._encoding = True
+            self._last_pts: int | None = None
+            self._closed = False
+            self._notes: list[str] = []
         except BaseException:
             if carry is not None:
                 carry.close()
+            if self._tmp is not None:
+                self._cleanup()
             raise
-        self.options = options
-        self.codec = options.codec
-        self.encoder = CODECS[options.codec][0]
-        self.fps = float(fps) if fps and fps > 0 else 30.0
-        self.time_base = Fraction(time_base) if time_base else Fraction(1, 90000)
-        self.rotation_ccw = int(rotation_ccw) % 360
-        self.time_offset = float(time_offset or 0.0)
-        self.frames = 0
-        self._source_pix_fmt = source_pix_fmt
-        self._metadata = dict(metadata or {})
-        self._deterministic = deterministic
-        self._vs: Any = None
-        self._encoding = True
-        self._last_pts: int | None = None
-        self._closed = False
-        self._notes: list[str] = []
 
     def _open(self, options: EncodeOptions) -> Any:
         """Check the target, reserve the temporary file and open the output container."""
@@ -143,15 +170,20 @@ class VideoFileSink(Sink):
             raise VideoError(f"{self.target}: FFV1 needs a .mkv, .avi or .nut file")
         folder = os.path.dirname(os.path.abspath(self.target))
         base = os.path.basename(self.target)
+        prefix = f".{Path(base).stem}.partial-"
+        remove_stale_temps(folder, prefix, suffix)
         try:
-            self._tmp = reserve_temp(folder, f".{Path(base).stem}.partial-", suffix)
+            self._tmp = reserve_temp(folder, prefix, suffix)
         except OSError as exc:
             raise disk_full_error(self.target, exc) or VideoError(
                 f"{self.target}: cannot write in {folder} ({exc.strerror or exc})") from exc
+        try:  # held while writing: a later run's clean-up leaves a live temporary alone
+            self._lock = lock_path(self._tmp)
+        except OSError:
+            self._lock = None
         try:
             return self._av.open(self._tmp, "w", format=_format_for(suffix))
         except Exception as exc:
-            self._cleanup()
             raise VideoError(f"{self.target}: cannot create the output ({exc})") from exc
 
     @property
@@ -294,14 +326,30 @@ class VideoFileSink(Sink):
             self._out.close()
             self._out = None
             self._close_carry()
-            os.replace(self._tmp, self.target)
+            self._move_into_place()
             self._closed = True
+            unlock(self._lock)
         except BaseException as exc:
             self.abort()
             if isinstance(exc, OSError):
                 raise disk_full_error(self.target, exc) or VideoError(
                     f"{self.target}: finishing the file failed ({exc.strerror or exc})") from exc
             raise
+
+    def _move_into_place(self) -> None:
+        if not self._overwrite:
+            try:
+                rename_no_replace(self._tmp, self.target)
+            except FileExistsError:
+                raise VideoError(f"{self.target}: already exists (another run wrote it while this one "
+                                 "ran; use --overwrite / overwrite=True to replace it); this "
+                                 "result was not kept") from None
+            return
+        now = _identity(self.target)
+        os.replace(self._tmp, self.target)
+        if now is not None and now != self._target_at_start:
+            self._notes.append(f"{self.target} was written by another run while this one ran; "
+                               "replaced it (with overwrite the last to finish wins)")
 
     def _close_carry(self) -> None:
         if self._carry is not None:
@@ -312,6 +360,8 @@ class VideoFileSink(Sink):
             os.unlink(self._tmp)
         except OSError:
             pass
+        unlock(self._lock)
+        self._lock = None
 
     def abort(self) -> None:
         """Stop without finishing: close everything and remove the temporary file."""
@@ -337,8 +387,14 @@ class ImageSequenceSink(Sink):
         overwrite: allow replacing existing files of the same names.
         image_format: extension used for a folder target.
 
-    Files go into a hidden temporary folder beside the target and are moved into place
-    by :meth:`close`; :meth:`abort` removes the temporary folder.
+    Files go into a hidden temporary folder ``.NAME.partial-XXXX`` and are moved into
+    place by :meth:`close`; :meth:`abort` removes the temporary folder. The temporary
+    folder is made inside the target folder when that exists (so it is on the same file
+    system even when the target folder is a mount point), else beside it (and renamed to
+    it at the end). With ``overwrite``, files of an earlier run that match the pattern but
+    were not written again (a longer earlier sequence) are removed after success; nothing
+    else in the folder is touched. Stale temporary folders of killed runs are removed when
+    the sink opens.
     """
 
     #: an image sequence carries no audio, has no notes and no video encoder
@@ -363,17 +419,32 @@ class ImageSequenceSink(Sink):
         parent = os.path.dirname(self.folder)
         if not os.path.isdir(parent):
             raise VideoError(f"{t}: the folder {parent} does not exist")
+        self._rx = re.compile(re.sub(r"%0?(\d*)d", r"\\d+", re.escape(self.pattern).replace("\\%", "%")) + "$")
         if os.path.isdir(self.folder) and not overwrite:
-            rx = re.compile(re.sub(r"%0?(\d*)d", r"\\d+", re.escape(self.pattern).replace("\\%", "%")) + "$")
-            if any(rx.match(f) for f in os.listdir(self.folder)):
+            if any(self._rx.match(f) for f in os.listdir(self.folder)):
                 raise VideoError(f"{t}: files of this sequence already exist (use --overwrite)")
+        prefix = f".{os.path.basename(self.folder)}.partial-"
+        for place in (parent, self.folder):
+            remove_stale_temps(place, prefix)
+        # inside an existing target folder: same file system as the frames' final place
+        self._inside = os.path.isdir(self.folder)
         try:
-            self._tmp = reserve_temp(parent, f".{os.path.basename(self.folder)}.partial-", directory=True)
+            self._tmp = reserve_temp(self.folder if self._inside else parent, prefix, directory=True)
         except OSError as exc:
             raise disk_full_error(t, exc) or VideoError(f"{t}: cannot write ({exc.strerror or exc})") from exc
-        self.frames = 0
-        self._done = False
-        self._names: list[str] = []
+        self._lock: int | None = None
+        try:  # an interrupt (Ctrl-C, SIGTERM) here leaves no temporary
+            try:
+                self._lock = lock_path(self._tmp, directory=True)
+            except OSError:
+                self._lock = None
+            self.frames = 0
+            self._done = False
+            self._names: list[str] = []
+        except BaseException:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            unlock(self._lock)
+            raise
 
     def write(self, frame: Frame) -> None:
         name = self.pattern % self.frames
@@ -394,20 +465,48 @@ class ImageSequenceSink(Sink):
         if self._done:
             return
         try:
-            if not os.path.exists(self.folder):
+            if not self._inside and not os.path.exists(self.folder):
                 os.replace(self._tmp, self.folder)
             else:
                 for n in self._names:
-                    os.replace(os.path.join(self._tmp, n), os.path.join(self.folder, n))
+                    dst = os.path.join(self.folder, n)
+                    if self.overwrite:
+                        os.replace(os.path.join(self._tmp, n), dst)
+                    else:  # another run may have written the sequence meanwhile: never replace
+                        rename_no_replace(os.path.join(self._tmp, n), dst)
                 os.rmdir(self._tmp)
             self._done = True
+            unlock(self._lock)
+        except FileExistsError as exc:
+            self.abort()
+            raise VideoError(f"{self.target}: {os.path.basename(exc.filename2 or exc.filename or '')} appeared while "
+                             "this export ran (another run?); use --overwrite to replace it") from None
         except OSError as exc:
             self.abort()
             raise disk_full_error(self.target, exc) or VideoError(
                 f"{self.target}: finishing failed ({exc.strerror or exc})") from exc
+        if self.overwrite:
+            self._remove_old_frames()
+
+    def _remove_old_frames(self) -> None:
+        """Remove frames of an earlier, longer sequence (files matching the pattern that
+        this run did not write)."""
+        mine = set(self._names)
+        try:
+            names = os.listdir(self.folder)
+        except OSError:
+            return
+        for n in names:
+            p = os.path.join(self.folder, n)
+            if n not in mine and self._rx.match(n) and os.path.isfile(p) and not os.path.islink(p):
+                try:
+                    os.unlink(p)
+                except OSError:
+                    pass
 
     def abort(self) -> None:
         if self._done:
             return
         self._done = True
         shutil.rmtree(self._tmp, ignore_errors=True)
+        unlock(self._lock)
