@@ -445,8 +445,8 @@ class SegmentedExport:
         try:
             self._lock = lock_path(folder, directory=True)
         except BlockingIOError:
-            raise VideoError(f"{target}: this export is running in another run (its work folder "
-                             f"{folder} is locked); wait for it to finish") from None
+            raise VideoError(f"{target}: another run is exporting this clip to this file (its work "
+                             f"folder {folder} is locked); wait for it to finish") from None
         except OSError as exc:
             if exc.errno == errno.ELOOP or exc.errno == errno.ENOTDIR:
                 raise VideoError(f"{target}: {folder} is a symbolic link or a file, not the work "
