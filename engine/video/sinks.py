@@ -468,12 +468,19 @@ class ImageSequenceSink(Sink):
             if not self._inside and not os.path.exists(self.folder):
                 os.replace(self._tmp, self.folder)
             else:
-                for n in self._names:
-                    dst = os.path.join(self.folder, n)
-                    if self.overwrite:
-                        os.replace(os.path.join(self._tmp, n), dst)
-                    else:  # another run may have written the sequence meanwhile: never replace
-                        rename_no_replace(os.path.join(self._tmp, n), dst)
+                moved: list[str] = []
+                try:
+                    for n in self._names:
+                        dst = os.path.join(self.folder, n)
+                        if self.overwrite:
+                            os.replace(os.path.join(self._tmp, n), dst)
+                        else:  # another run may have written the sequence meanwhile: never replace
+                            rename_no_replace(os.path.join(self._tmp, n), dst)
+                            moved.append(dst)
+                except FileExistsError:
+                    for dst in moved:  # names that did not exist before this run: take them back
+                        os.unlink(dst)
+                    raise
                 os.rmdir(self._tmp)
             self._done = True
             unlock(self._lock)

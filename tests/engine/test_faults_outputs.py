@@ -354,3 +354,17 @@ def test_disk_full_in_segment_mode_says_the_journal_is_kept(clip: Path, tmp_path
     assert "disk is full" in msg and "kept on purpose" in msg and "run the same command again" in msg
     assert "nothing was written" not in msg and str(work_folder(out)) in msg
     assert (work_folder(out) / JOURNAL_NAME).is_file() and not out.exists()
+
+
+def test_frames_written_meanwhile_are_kept_and_nothing_is_half_moved(clip: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "seq"
+    folder.mkdir()
+
+    def progress(p) -> None:  # another run finishes frame 5 of the same sequence meanwhile
+        if not (folder / "frame_000005.png").exists():
+            (folder / "frame_000005.png").write_bytes(b"the other run's frame")
+
+    with pytest.raises(VideoError, match="frame_000005.png appeared"):
+        export_video(clip, str(folder) + "/", method="gamma", options=FAST, progress=progress)
+    assert os.listdir(folder) == ["frame_000005.png"]
+    assert (folder / "frame_000005.png").read_bytes() == b"the other run's frame"
