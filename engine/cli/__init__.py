@@ -87,8 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     from engine.cli import _signals
 
-    # SIGTERM/SIGHUP take Ctrl-C's clean path; the status is 128 + the signal (130/143/129)
-    with _signals.handle_stop_signals():
+    # SIGTERM/SIGHUP take Ctrl-C's clean path; the status is 128 + the signal (130/143/129).
+    # Only the engine's own commands: a plug-in (the Qt studio) runs an event loop, where the
+    # exception would land in some slot instead of stopping the program.
+    ours = getattr(args.run, "__module__", "").startswith(__name__ + ".")
+    with _signals.handle_stop_signals(enabled=ours):
         try:
             status = int(args.run(args) or 0)
             if _signals.received() or status == 130:

@@ -46,12 +46,12 @@ def _raise(signum: int, frame: object) -> None:
 
 
 @contextmanager
-def handle_stop_signals() -> Iterator[None]:
+def handle_stop_signals(enabled: bool = True) -> Iterator[None]:
     """While inside, SIGTERM and SIGHUP raise :class:`Terminated` in the main thread
-    (outside the main thread, or where signals cannot be set, nothing changes). The
-    previous handlers come back on exit."""
+    (outside the main thread, where signals cannot be set, or with ``enabled`` False,
+    nothing changes). The previous handlers come back on exit."""
     old: dict[int, object] = {}
-    if threading.current_thread() is threading.main_thread():
+    if enabled and threading.current_thread() is threading.main_thread():
         for sig in _NAMES:
             try:
                 old[sig] = signal.signal(sig, _raise)
