@@ -196,6 +196,10 @@ def run(args: argparse.Namespace) -> int:
     from engine.video.base import VideoError
     from engine.video.export import ExportCancelled, ExportOptions, export_video
 
+    refused = _one_file_for_many(args.inputs, args.output)
+    if refused:  # before loading a model: the command cannot do what it was asked
+        _err(refused)
+        return 2
     try:
         params = params_from_args(args.method, args)
         enhancer = registry.create(args.method, backend=args.backend, device=args.device,
@@ -208,10 +212,6 @@ def run(args: argparse.Namespace) -> int:
 
     videos = [s for s in args.inputs if _is_video_input(s)]
     stills = [s for s in args.inputs if s not in videos]
-    refused = _one_file_for_many(args.inputs, args.output)
-    if refused:
-        _err(refused)
-        return 2
     failed = 0
     options = ExportOptions(codec=args.codec, crf=args.crf, audio=args.audio, start=args.start,
                             end=args.end, overwrite=args.overwrite, preset=args.preset,
