@@ -205,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.input}: {len(frames)} frames at {fps:.3g} fps, warped error measured at "
           f"{'full size' if size is None else f'long side <= {size} px'}")
-    print(f"{'':54s} {'BFI %':>7s} {'out flicker %':>14s} {'E_warp':>8s}")
+    print(f"{'':54s} {'BFI %':>7s} {'out flicker %':>14s} {'E_warp':>8s} {'dark C*':>8s} {'bright':>7s}")
     for r in rows:
         red = ""
         if "bfi_reduction" in r:
@@ -213,5 +213,6 @@ def run(args: argparse.Namespace) -> int:
         if "bfi_reduction_vs_smoothing_0" in r:
             red += (f"  vs smoothing 0: ({-100 * r['bfi_reduction_vs_smoothing_0']:+.0f}% / "
                     f"{-100 * r['warped_error_reduction_vs_smoothing_0']:+.0f}%)")
-        print(f"{r['label'][:54]:54s} {r['bfi']:7.2f} {r['output_flicker']:14.2f} {r['warped_error']:8.2f}{red}")
+        print(f"{r['label'][:54]:54s} {r['bfi']:7.2f} {r['output_flicker']:14.2f} {r['warped_error']:8.2f}"
+              f" {r['dark_chroma']:8.1f} {r['brightness']:7.3f}{red}")
     return 0

@@ -63,7 +63,8 @@ class MethodResult:
     Means over the images; ``psnr``/``ssim`` are None without targets, every figure is
     None when the method failed (``error`` says why). PSNR in dB (infinite values count
     as :data:`PSNR_CAP`), SSIM on luma, brightness 0..1, colourfulness on the 0..255
-    scale (Hasler & Süsstrunk), noise σ in 8-bit levels (Immerkær), time in ms per
+    scale (Hasler & Süsstrunk), noise σ in 8-bit levels (Immerkær), ``dark_chroma`` the
+    mean CIE Lab chroma of the darkest half (a colour cast of the shadows), time in ms per
     picture (median, wall clock, includes nothing but the enhance call), ``runtime`` the
     enhancer's runtime label (e.g. ``numpy/cpu``).
     """
@@ -77,6 +78,7 @@ class MethodResult:
     brightness: float | None = None
     colourfulness: float | None = None
     noise: float | None = None
+    dark_chroma: float | None = None
     time_ms: float | None = None
     error: str | None = None
     runtime: str | None = None
@@ -294,6 +296,7 @@ def evaluate(
         res.brightness = _finite_mean([r["brightness"] for r in res.per_image])
         res.colourfulness = _finite_mean([r["colourfulness"] for r in res.per_image])
         res.noise = _finite_mean([r["noise"] for r in res.per_image])
+        res.dark_chroma = _finite_mean([r["dark_chroma"] for r in res.per_image])
         if all("psnr" in r for r in res.per_image):
             res.psnr = _finite_mean([r["psnr"] for r in res.per_image])
             res.ssim = _finite_mean([r["ssim"] for r in res.per_image])
@@ -303,17 +306,17 @@ def evaluate(
 
 def format_table(rows: Sequence[MethodResult]) -> str:
     """A plain-text table, one line per row: method, images, PSNR, SSIM, brightness,
-    colourfulness, noise, ms per picture and any error."""
+    colourfulness, noise, dark-half chroma, ms per picture and any error."""
 
     def num(v: float | None, fmt: str) -> str:
         return "-" if v is None else format(v, fmt)
 
-    header = ["method", "images", "PSNR dB", "SSIM", "bright", "colourful", "noise", "ms/img", "note"]
+    header = ["method", "images", "PSNR dB", "SSIM", "bright", "colourful", "noise", "dark C*", "ms/img", "note"]
     lines = [[r.method, str(r.images), num(r.psnr, ".2f"), num(r.ssim, ".4f"),
               num(r.brightness, ".3f"), num(r.colourfulness, ".1f"), num(r.noise, ".2f"),
-              num(r.time_ms, ".1f"), r.error or ""] for r in rows]
+              num(r.dark_chroma, ".1f"), num(r.time_ms, ".1f"), r.error or ""] for r in rows]
     widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h)
               for i, h in enumerate(header)]
     fmt_row = lambda cells: "  ".join(  # noqa: E731
-        c.ljust(w) if i in (0, 8) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        c.ljust(w) if i in (0, 9) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     return "\n".join([fmt_row(header), fmt_row(["-" * w for w in widths])] + [fmt_row(l) for l in lines])

@@ -51,6 +51,7 @@ import numpy as np
 
 from engine.enhancer import downscale
 from engine.lab.metrics import noise_sigma  # the one single-frame noise estimate, re-exported
+from engine.lab.metrics import dark_chroma, mean_brightness
 
 __all__ = [
     "mean_luma", "brightness_flicker_index", "brightness_trend", "TREND_FRAMES", "output_flicker",
@@ -202,6 +203,10 @@ class FlickerReport:
         output_flicker: mean |Δ log mean luma| of the output alone, percent.
         warped_error: E_warp, grey levels.
         label: what the output is (e.g. ``"sci, smoothing 0.5"``).
+        dark_chroma: mean CIE Lab chroma of the darkest half of the output
+            (:func:`engine.lab.metrics.dark_chroma`), averaged over up to
+            ``CHROMA_SAMPLES`` evenly spaced frames: the colour cast of the shadows.
+        brightness: mean BT.601 luma (0..1) of the output over the same frames.
     """
 
     frames: int
@@ -209,6 +214,8 @@ class FlickerReport:
     output_flicker: float
     warped_error: float
     label: str = ""
+    dark_chroma: float = math.nan
+    brightness: float = math.nan
     extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -224,8 +231,25 @@ def measure(inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray], *,
         raise ValueError(f"inputs and outputs differ in length: {len(inputs)} vs {len(outputs)}")
     if flows is None:
         flows = compute_flows(inputs, size)
+    picks = sampled_frames(outputs)
     return FlickerReport(len(outputs), brightness_flicker_index(inputs, outputs),
-                         output_flicker(outputs), warped_error(outputs, flows, size), label)
+                         output_flicker(outputs), warped_error(outputs, flows, size), label,
+                         float(np.mean([dark_chroma(f) for f in picks])) if picks else math.nan,
+                         float(np.mean([mean_brightness(f) for f in picks])) if picks else math.nan)
+
+
+#: frames :func:`measure` reads the dark-half chroma and the brightness on
+CHROMA_SAMPLES = 10
+
+
+def sampled_frames(frames: Sequence[np.ndarray], count: int = CHROMA_SAMPLES) -> list[np.ndarray]:
+    """Up to ``count`` evenly spaced frames of ``frames`` (the first and the last among
+    them), for figures that need not read every frame."""
+    n = len(frames)
+    if n == 0:
+        return []
+    idx = sorted({round(i * (n - 1) / max(1, count - 1)) for i in range(min(count, n))})
+    return [frames[i] for i in idx]
 
 
 # --------------------------------------------------------------------- deflicker

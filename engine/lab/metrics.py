@@ -28,6 +28,7 @@ __all__ = [
     "mean_brightness",
     "colourfulness",
     "noise_sigma",
+    "dark_chroma",
     "no_reference",
 ]
 
@@ -205,15 +206,41 @@ def noise_sigma(image: np.ndarray) -> float:
     return math.sqrt(math.pi / 2.0) * total / (6.0 * (w - 2) * (h - 2))
 
 
+def dark_chroma(image: np.ndarray) -> float:
+    """Colour cast of the shadows: the mean CIE Lab chroma sqrt(a*² + b*²) (D65, sRGB
+    primaries, the 8-bit values read as sRGB) over the darkest half of the pixels by
+    BT.601 luma (ties at the median all counted).
+
+    A neutral shadow reads 0; noise or a tint lifted with the picture raises it. A
+    lifted night scene whose shadows look grey stays below about 10; the violet
+    cast of a codec bias lifted twelve-fold reads 50 and more. A (H, W) grey input
+    returns 0.0.
+
+    Args:
+        image: (H, W, 3) RGB or (H, W) grey; uint8 or float 0..1.
+    """
+    a = _check(image)
+    if a.ndim == 2:
+        return 0.0
+    f = (_to_255(a) / 255.0).astype(np.float32)
+    lab = cv2.cvtColor(np.clip(f, 0.0, 1.0), cv2.COLOR_RGB2Lab)
+    chroma = np.hypot(lab[:, :, 1], lab[:, :, 2])
+    y = luma(a)
+    dark = y <= np.median(y)
+    return float(chroma[dark].mean())
+
+
 def no_reference(image: np.ndarray) -> dict[str, float]:
-    """The three no-reference figures of one image.
+    """The no-reference figures of one image.
 
     Returns:
         ``{"brightness": 0..1, "colourfulness": ≥ 0 (0..255 scale),
-        "noise": σ in 8-bit levels (nan below 3×3)}``.
+        "noise": σ in 8-bit levels (nan below 3×3),
+        "dark_chroma": mean Lab chroma of the darkest half (:func:`dark_chroma`)}``.
     """
     return {
         "brightness": mean_brightness(image),
         "colourfulness": colourfulness(image),
         "noise": noise_sigma(image),
+        "dark_chroma": dark_chroma(image),
     }

@@ -197,7 +197,7 @@ class SCIEnhancer(LearnedEnhancer):
         extra: dict = {"stages": len(rs)}
         e = float(self.descriptor.clamp(params).exposure)
         if e > 0.0:
-            extra[ex.LOG_LEVEL] = ex.output_level(ex.mean_luma(small), self._log_gain(small, data, e))
+            extra[ex.LOG_LEVEL] = ex.output_level(ex.scene_mean(small), self._log_gain(small, data, e))
         return ParamMap(data, "sci_residual", frame.shape[:2], small, extra)
 
     def _log_gain(self, img: np.ndarray, r: np.ndarray, exposure: float) -> float:
@@ -226,7 +226,7 @@ class SCIEnhancer(LearnedEnhancer):
         in [0, 1] and residuals r (n, 3K) (the same arithmetic on the fast and the
         reference path)."""
         out = self._luma_model(x, r)
-        return ex.solve_control(lambda c: float(out(c).mean()), goal, self.max_control)
+        return ex.solve_control(lambda c: ex.scene_stat(out(c)), goal, self.max_control)
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         self.check(frame)
@@ -286,7 +286,7 @@ class SCIEnhancer(LearnedEnhancer):
         s = float(p.strength)
         if p.exposure <= 0.0:
             return to_uint8(x * np.exp(-s * log_i))
-        m = ex.mean_luma(frame)
+        m = ex.scene_mean(frame)
         r = np.concatenate(rs, axis=2)
         goal = ex.goal_mean(m, self._log_gain(frame, r, float(p.exposure)))
         c = self._cells_control(ex.area_samples(x).astype(np.float64),

@@ -182,7 +182,7 @@ class _CurveEnhancer(LearnedEnhancer):
         maps = self._maps(to_unit(small))
         if p.exposure > 0.0:
             d = self._log_gain(small, maps, int(p.iterations), float(p.exposure))
-            extra[ex.LOG_LEVEL] = ex.output_level(ex.mean_luma(small), d)
+            extra[ex.LOG_LEVEL] = ex.output_level(ex.scene_mean(small), d)
         return ParamMap(maps, "curve", frame.shape[:2], small, extra)
 
     def _log_gain(self, img: np.ndarray, a: np.ndarray, n: int, exposure: float) -> float:
@@ -205,7 +205,7 @@ class _CurveEnhancer(LearnedEnhancer):
         """Solve c with mean luma of knee(x, curve_c(x)) = ``goal``; x (m, 3) and curve
         maps a (m, 3K) float64 samples."""
         out = self._luma_model(x, a, n)
-        return ex.solve_control(lambda c: float(out(c).mean()), goal, self.max_control)
+        return ex.solve_control(lambda c: ex.scene_stat(out(c)), goal, self.max_control)
 
     def exposure_control(self, pmap: ParamMap, exposure: float, n: int) -> float:
         """The control c for ``pmap`` (uses ``pmap.small`` and the smoothed
@@ -223,7 +223,7 @@ class _CurveEnhancer(LearnedEnhancer):
         n, s = int(p.iterations), float(p.strength)
         if p.exposure <= 0.0:
             return to_uint8(enhance_curve(x, maps, n, s))
-        m = ex.mean_luma(frame)
+        m = ex.scene_mean(frame)
         goal = ex.goal_mean(m, self._log_gain(frame, a, n, float(p.exposure)))
         c = self._control(ex.area_samples(x).astype(np.float64), ex.area_samples(a).astype(np.float64), n, goal)
         return to_uint8(ex.knee(x, enhance_curve(x, maps, n, s * c)))

@@ -53,6 +53,7 @@ import numpy as np
 from engine.stages.temporal_denoise import TemporalDenoiser
 from engine.enhancer import Enhancer, ParamMap
 from engine.params import EnhanceParams
+from engine.stages.chroma import ChromaGuard, with_cast
 from engine.stages.spatial_denoise import SpatialDenoiser
 from engine.stages.map_smoothing import TemporalFilter
 
@@ -161,6 +162,7 @@ class FrameProcessor:
         self._denoiser = TemporalDenoiser()
         self._out_denoiser = TemporalDenoiser()
         self._spatial = SpatialDenoiser()
+        self._chroma = ChromaGuard()
         self.timings = ProcessTimings()
 
     @property
@@ -246,6 +248,8 @@ class FrameProcessor:
             frame = self._denoiser.process(frame, params.denoise)
             t0 = time.perf_counter()
             pmap = enh.estimate(frame, params)
+            if params.denoise > 0.0:  # the black level and chroma noise, smoothed with the map
+                pmap = with_cast(pmap, frame)
             t1 = time.perf_counter()
             pmap = self._temporal.update(pmap, params.smoothing)
             t2 = time.perf_counter()
@@ -263,6 +267,7 @@ class FrameProcessor:
                 self._back_epoch = staged.epoch
             t2 = time.perf_counter()
             out = staged.enhancer.apply(staged.frame, staged.pmap, params)
+            out = self._chroma.process(staged.frame, out, staged.pmap, params.denoise)
             t3 = time.perf_counter()
             if staged.input_denoised:
                 self._out_denoiser.reset()
@@ -474,5 +479,6 @@ def enhance_still(enhancer: Enhancer, frame: np.ndarray, params: EnhanceParams |
     """
     p = enhancer.descriptor.clamp(params or enhancer.descriptor.default_params())
     if reference:
-        return SpatialDenoiser().process(enhancer.reference(frame, p), p.denoise)
+        out = ChromaGuard().process(frame, enhancer.reference(frame, p), None, p.denoise)
+        return SpatialDenoiser().process(out, p.denoise)
     return FrameProcessor(enhancer, p).process(frame)

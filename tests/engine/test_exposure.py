@@ -27,6 +27,20 @@ SETTINGS = settings(max_examples=25, deadline=None,
 TARGET = 0.45
 
 
+@pytest.fixture(autouse=True)
+def plain_mean_statistic(monkeypatch):
+    """These tests pin the control's machinery with the plain mean as its statistic (the
+    configuration SCENE_LOG_WEIGHT 0, no softness, the old caps and highlight budget):
+    the target is then the output's mean luma, which they measure directly, and the knee
+    0.7 they were written for. The shadow
+    statistic the methods use by default is tested in test_natural_night.py."""
+    monkeypatch.setattr(ex, "SCENE_LOG_WEIGHT", 0.0)
+    monkeypatch.setattr(ex, "NORMAL_SOFTNESS", 0.0)
+    monkeypatch.setattr(ex, "SHADOW_MAX_GAIN", ex.MAX_GAIN)
+    monkeypatch.setattr(ex, "HIGHLIGHT_BUDGET", 0.01)
+    monkeypatch.setattr(ex, "KNEE", 0.7)
+
+
 @pytest.fixture(scope="module")
 def enhancers(tmp_path_factory):
     with onnx_enhancers(tmp_path_factory.mktemp("weights")) as enhancers:

@@ -116,5 +116,5 @@ def test_brightness_range() -> None:
     assert metrics.mean_brightness(np.full((3, 3, 3), 255, np.uint8)) == pytest.approx(1.0)
     assert metrics.mean_brightness(np.full((1, 1, 3), 0.5)) == pytest.approx(0.5)
     nr = metrics.no_reference(np.full((8, 8, 3), 51, np.uint8))
-    assert set(nr) == {"brightness", "colourfulness", "noise"}
+    assert set(nr) == {"brightness", "colourfulness", "noise", "dark_chroma"}
     assert nr["brightness"] == pytest.approx(0.2)

@@ -1,0 +1,172 @@
+"""Colour-neutral lifting: the chroma of an enhanced frame, steered at low resolution.
+
+Every method lifts a dark frame channel by channel (SCI divides each channel by its own
+illumination, Zero-DCE's curves have one parameter per channel, a gamma raises each
+channel). In near-black areas a codec's or sensor's slight colour bias (a per-channel
+black level a grey level or two apart) and the chroma noise are then lifted tenfold with
+the picture: a dark yard turned violet (darkest-half Lab chroma 53–64 for the Zero-DCE
+methods against about 2 in the input, docs/methods.md). :class:`ChromaGuard` keeps the
+method's *luma* and decides the *chroma* itself:
+
+1. **Black level** (:func:`measure_cast`, once per frame on the small input copy the map
+   was estimated from): the per-channel offset of the darkest pixels from grey,
+   ``δ = Σ w·(x − Y) / Σ w`` with weights ``w = (1 − Y/DARK_LEVEL)²`` (Y the BT.601
+   luma, levels), an RGB vector with no luma. It is stored in ``ParamMap.extra`` with
+   the input's chroma noise, so the temporal filter smooths them with the exposure
+   level (one number each per frame; :mod:`engine.stages.map_smoothing`).
+2. **Bounded chroma gain.** On the small copies of the input x and the output y the luma
+   gain is ``g = (Y_y + 1) / (Y_x + 1)``; the wanted chroma is ``k · (x − Y_x − δ)``
+   with ``k = min(g, CHROMA_GAIN_CAP, max(1, NOISE_CHROMA / σ_c))``: a lit or
+   unlifted area (g ≈ 1: lamps, neon, a sunset sky) keeps its colour, while a dark area
+   lifted g-fold carries its colour (black level removed) at most ``CHROMA_GAIN_CAP``
+   times, and less on a frame whose chroma noise σ_c (levels, on the small copy) would
+   be lifted past ``NOISE_CHROMA``.
+3. **Correction.** The difference between the wanted chroma and the output's own (both
+   with zero luma) is upsampled bilinearly and added to the full-resolution output,
+   scaled by ``min(1, 2·denoise)``: the low frequencies of the colour are replaced, the
+   luma and its detail are the method's; the fine chroma noise that remains is the
+   spatial denoiser's work (its quarter-resolution chroma).
+
+``denoise`` 0 leaves the method's output untouched (the same array).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from engine.enhancer import ParamMap
+
+__all__ = ["ChromaGuard", "measure_cast", "with_cast", "CAST_KEYS", "NOISE_KEY", "DARK_LEVEL",
+           "CHROMA_GAIN_CAP", "NOISE_CHROMA", "ANALYSIS_SIDE"]
+
+#: Luma (grey levels) below which a pixel counts towards the black level, weight (1 − Y/level)².
+DARK_LEVEL = 40.0
+#: Largest factor the chroma of a dark area is lifted by (its luma may be lifted more).
+CHROMA_GAIN_CAP = 2.5
+#: Chroma noise (levels) the lift may raise the input's chroma noise to; the small copy's
+#: σ_c × k stays below it.
+NOISE_CHROMA = 6.0
+#: ``ParamMap.extra`` keys of the black level (R, G, B offsets, levels) and of the chroma noise.
+CAST_KEYS = ("cast_r", "cast_g", "cast_b")
+NOISE_KEY = "chroma_noise"
+#: long side of the copy the correction is computed on when the map has no small frame
+ANALYSIS_SIDE = 256
+_MIN_WEIGHT = 0.002   # fraction of the (weighted) pixels that must be dark to measure a cast
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+_IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+
+
+def _luma(img: np.ndarray) -> np.ndarray:
+    """BT.601 luma (h, w) float32 levels of an (h, w, 3) array."""
+    return img.astype(np.float32, copy=False) @ _LUMA
+
+
+def measure_cast(small: np.ndarray) -> tuple[np.ndarray, float]:
+    """Black-level offset and chroma noise of a uint8 (h, w, 3) RGB frame (a small copy).
+
+    Returns:
+        ``(cast, sigma)``: float64 (3,) per-channel offset from grey of the dark pixels,
+        levels (its BT.601 luma is 0; zeros when fewer than 0.2 % of the pixels are dark),
+        and the chroma noise σ in levels (Immerkær's estimator on the R − G and B − G
+        planes, the larger; 0 below 3×3).
+    """
+    f = small.astype(np.float32)
+    y = _luma(f)
+    w = np.clip(1.0 - y / DARK_LEVEL, 0.0, 1.0)
+    w *= w
+    total = float(w.sum())
+    cast = np.zeros(3)
+    if total > _MIN_WEIGHT * y.size:
+        resid = f - y[:, :, None]
+        cast = np.array([float((w * resid[:, :, c]).sum()) / total for c in range(3)])
+    h, wd = y.shape
+    sigma = 0.0
+    if h >= 3 and wd >= 3:
+        for plane in (f[:, :, 0] - f[:, :, 1], f[:, :, 2] - f[:, :, 1]):
+            conv = cv2.filter2D(plane, cv2.CV_32F, _IMMERKAER)[1:-1, 1:-1]
+            sigma = max(sigma, float(np.sqrt(np.pi / 2.0) * np.abs(conv).mean() / 6.0))
+    return cast, sigma
+
+
+def with_cast(pmap: ParamMap, frame: np.ndarray) -> ParamMap:
+    """``pmap`` with the black level and chroma noise of its small frame (or of a small copy
+    of the uint8 (H, W, 3) ``frame`` when it has none) added to ``extra``, where the
+    temporal filter smooths them. A new ParamMap; ``pmap`` is not changed."""
+    small = pmap.small if pmap.small is not None else _small_of(frame, ANALYSIS_SIDE)
+    cast, sigma = measure_cast(small)
+    extra = dict(pmap.extra)
+    extra.update({k: float(v) for k, v in zip(CAST_KEYS, cast)})
+    extra[NOISE_KEY] = sigma
+    return ParamMap(pmap.data, pmap.kind, pmap.frame_shape, pmap.small, extra, pmap.exposure_power)
+
+
+def _small_of(frame: np.ndarray, long_side: int) -> np.ndarray:
+    h, w = frame.shape[:2]
+    scale = min(1.0, long_side / max(h, w))
+    return _resize_area(frame, (max(1, round(w * scale)), max(1, round(h * scale))))
+
+
+def _resize_area(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Area reduction of ``img`` to ``size`` (w, h); large whole-number factors go first
+    through OpenCV's fast integer path (its general area resize is several times slower)."""
+    h, w = img.shape[:2]
+    k = int(min(w / size[0], h / size[1]))
+    if k >= 2:
+        img = cv2.resize(img, (w // k, h // k), interpolation=cv2.INTER_AREA)
+    if img.shape[1] == size[0] and img.shape[0] == size[1]:
+        return img
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+
+class ChromaGuard:
+    """Colour-neutral lifting of an enhanced frame (see the module docstring).
+
+    ``process(frame, out, pmap, denoise)``: ``frame`` the uint8 (H, W, 3) RGB input the
+    method was applied to, ``out`` its output (same shape), ``pmap`` the (smoothed) map
+    whose ``extra`` holds the black level and chroma noise (:func:`with_cast`; measured
+    here when absent), ``denoise`` in [0, 1]. Returns a new uint8 frame, or ``out``
+    itself when nothing is to change. Keeps no state between frames.
+    """
+
+    def process(self, frame: np.ndarray, out: np.ndarray, pmap: ParamMap | None, denoise: float) -> np.ndarray:
+        amount = min(1.0, 2.0 * float(denoise))
+        if not amount > 0.0 or out.shape != frame.shape or frame.shape[0] < 2 or frame.shape[1] < 2:
+            return out
+        small = pmap.small if pmap is not None and pmap.small is not None else None
+        if small is None or small.shape[2:] != (3,):
+            small = _small_of(frame, ANALYSIS_SIDE)
+        extra = pmap.extra if pmap is not None else {}
+        if all(k in extra for k in CAST_KEYS) and NOISE_KEY in extra:
+            cast = np.array([float(extra[k]) for k in CAST_KEYS], np.float32)
+            sigma = float(extra[NOISE_KEY])
+        else:
+            c, sigma = measure_cast(small)
+            cast = c.astype(np.float32)
+        delta = self.correction(small, _resize_area(out, (small.shape[1], small.shape[0])), cast, sigma)
+        delta *= np.float32(amount)
+        if float(np.abs(delta).max(initial=0.0)) < 0.5:
+            return out
+        h, w = out.shape[:2]
+        up = cv2.resize(delta, (w, h), interpolation=cv2.INTER_LINEAR)
+        return cv2.add(out, up, dtype=cv2.CV_8U)
+
+    @staticmethod
+    def correction(xs: np.ndarray, ys: np.ndarray, cast: np.ndarray, sigma: float) -> np.ndarray:
+        """float32 (h, w, 3) change of the output's chroma (levels, zero luma) for uint8
+        small copies ``xs`` (input) and ``ys`` (output) of equal shape, black level
+        ``cast`` (3,) and chroma noise ``sigma`` (levels)."""
+        x = xs.astype(np.float32)
+        y = ys.astype(np.float32)
+        yx, yy = _luma(x), _luma(y)
+        gain = (yy + 1.0) / (yx + 1.0)
+        cap = min(CHROMA_GAIN_CAP, max(1.0, NOISE_CHROMA / sigma) if sigma > 0.0 else CHROMA_GAIN_CAP)
+        k = np.minimum(gain, np.float32(cap))
+        chroma = x - yx[:, :, None] - cast.astype(np.float32)
+        # keep the colour inside 0..255 around the output's luma by scaling it down rather
+        # than letting a channel clip: clipping turned an orange lamp yellow (hue kept)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            room = np.where(chroma > 0, (255.0 - yy[:, :, None]) / chroma,
+                            np.where(chroma < 0, yy[:, :, None] / -chroma, np.inf))
+        k = np.minimum(k, np.maximum(room.min(axis=2), 0.0))
+        return chroma * k[:, :, None] - (y - yy[:, :, None])
