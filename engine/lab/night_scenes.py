@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["NightClip", "violet_night_clip", "backlit_still", "hazy_still", "LAMP_RGB"]
+__all__ = ["NightClip", "violet_night_clip", "backlit_still", "hazy_still", "neon_still", "LAMP_RGB", "NEON_RGB"]
 
 #: the lamp's colour in :func:`violet_night_clip` (an orange sodium lamp), 0..1
 LAMP_RGB = (0.95, 0.55, 0.12)
@@ -115,3 +115,27 @@ def hazy_still(size: tuple[int, int] = (180, 320), *, seed: int = 0) -> np.ndarr
                 img[yi:yi + 5, xi:xi + 6] = np.array([0.85, 0.72, 0.45], np.float32)
     img = img * 255.0 + rng.standard_normal((h, w, 3)).astype(np.float32) * 1.0
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+#: the neon signs of :func:`neon_still` (a red and a blue tube), 0..1
+NEON_RGB = ((0.85, 0.08, 0.12), (0.10, 0.25, 0.90))
+
+
+def neon_still(size: tuple[int, int] = (180, 320), *, seed: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A dark street (luma ≈ 0.03, a faint violet black level) with a red and a blue neon
+    sign (:data:`NEON_RGB`), each a thick bar with a soft glow around it. Returns
+    (uint8 (H, W, 3) RGB, [bool (H, W) mask of each sign's bar])."""
+    h, w = size
+    rng = np.random.default_rng(seed)
+    base = (0.03 + 0.01 * _texture(rng, h, w, 5.0)).astype(np.float32)
+    img = np.repeat(base[:, :, None], 3, axis=2)
+    masks = []
+    for (x0, x1), colour in zip(((0.15, 0.4), (0.6, 0.85)), NEON_RGB):
+        m = np.zeros((h, w), np.float32)
+        m[int(0.35 * h):int(0.5 * h), int(x0 * w):int(x1 * w)] = 1.0
+        glow = cv2.GaussianBlur(m, (0, 0), max(1.0, min(h, w) / 40.0))
+        a = np.maximum(m, 0.35 * glow)[:, :, None]
+        img = img * (1 - a) + a * np.array(colour, np.float32)
+        masks.append(m > 0.5)
+    img = img * 255.0 + np.array([1.2, -0.6, 1.8], np.float32) + rng.standard_normal((h, w, 3)).astype(np.float32) * 0.8
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8), masks

@@ -22,12 +22,18 @@ method's *luma* and decides the *chroma* itself:
    times, and less on a frame whose chroma noise σ_c (levels, on the small copy) would
    be lifted past ``NOISE_CHROMA``.
 3. **Correction.** The difference between the wanted chroma and the output's own (both
-   with zero luma) is upsampled bilinearly and added to the full-resolution output,
+   with zero luma; the held luma of step 4 included) is upsampled bilinearly and added to the full-resolution output,
    scaled by ``min(1, 2·denoise)``: the low frequencies of the colour are replaced, the
    luma and its detail are the method's; the fine chroma noise that remains is the
    spatial denoiser's work (its quarter-resolution chroma).
 
-``denoise`` 0 leaves the method's output untouched (the same array).
+4. **Coloured lights.** Where the input is bright and saturated (a lamp, neon, a sunset),
+   the channel-wise gain lifts the weak channels towards white; there the luma is held
+   at the input's luma times the gain of the strongest channel, so the light keeps its
+   hue and saturation (measured on the synthetic neon signs: hue within 1°).
+
+``denoise`` 0 leaves the method's output untouched (the same array), and so does a map
+of a kind in ``COLOUR_MAPS`` (a method that learned its colour from real pairs).
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ import numpy as np
 from engine.enhancer import ParamMap
 
 __all__ = ["ChromaGuard", "measure_cast", "with_cast", "CAST_KEYS", "NOISE_KEY", "DARK_LEVEL",
-           "CHROMA_GAIN_CAP", "NOISE_CHROMA", "ANALYSIS_SIDE"]
+           "CHROMA_GAIN_CAP", "NOISE_CHROMA", "ANALYSIS_SIDE",
+           "LIGHT_SATURATION", "LIGHT_LEVEL", "COLOUR_MAPS"]
 
 #: Luma (grey levels) below which a pixel counts towards the black level, weight (1 − Y/level)².
 DARK_LEVEL = 40.0
@@ -47,6 +54,14 @@ CHROMA_GAIN_CAP = 2.5
 #: Chroma noise (levels) the lift may raise the input's chroma noise to; the small copy's
 #: σ_c × k stays below it.
 NOISE_CHROMA = 6.0
+#: Input saturation (max − min)/max and brightest channel (levels) over which a pixel
+#: counts as a coloured light, ramping from 0 to 1 between the two values.
+LIGHT_SATURATION = (0.45, 0.75)
+LIGHT_LEVEL = (70.0, 140.0)
+#: Map kinds whose method brings its own colour: the paired image-to-image networks'
+#: per-cell colour transforms, learned from real pairs (:mod:`engine.models.paired`). The
+#: guard leaves their output alone.
+COLOUR_MAPS = frozenset({"affine_grid"})
 #: ``ParamMap.extra`` keys of the black level (R, G, B offsets, levels) and of the chroma noise.
 CAST_KEYS = ("cast_r", "cast_g", "cast_b")
 NOISE_KEY = "chroma_noise"
@@ -131,6 +146,8 @@ class ChromaGuard:
 
     def process(self, frame: np.ndarray, out: np.ndarray, pmap: ParamMap | None, denoise: float) -> np.ndarray:
         amount = min(1.0, 2.0 * float(denoise))
+        if pmap is not None and pmap.kind in COLOUR_MAPS:
+            return out
         if not amount > 0.0 or out.shape != frame.shape or frame.shape[0] < 2 or frame.shape[1] < 2:
             return out
         small = pmap.small if pmap is not None and pmap.small is not None else None
@@ -153,12 +170,23 @@ class ChromaGuard:
 
     @staticmethod
     def correction(xs: np.ndarray, ys: np.ndarray, cast: np.ndarray, sigma: float) -> np.ndarray:
-        """float32 (h, w, 3) change of the output's chroma (levels, zero luma) for uint8
-        small copies ``xs`` (input) and ``ys`` (output) of equal shape, black level
+        """float32 (h, w, 3) change of the output (levels; zero luma except on coloured
+        lights, whose luma is held) for uint8 small copies ``xs`` (input) and ``ys`` (output) of equal shape, black level
         ``cast`` (3,) and chroma noise ``sigma`` (levels)."""
         x = xs.astype(np.float32)
         y = ys.astype(np.float32)
         yx, yy = _luma(x), _luma(y)
+        # coloured lights: a channel-wise gain lifts a saturated light's weak channels to
+        # white; there the output takes the light's own colour, scaled by the gain of its
+        # strongest channel (hue and saturation kept), instead of the method's luma
+        hi, lo = x.max(axis=2), x.min(axis=2)
+        sat = (hi - lo) / np.maximum(hi, 1.0)
+        w = np.clip((sat - LIGHT_SATURATION[0]) / (LIGHT_SATURATION[1] - LIGHT_SATURATION[0]), 0.0, 1.0)
+        w *= np.clip((hi - LIGHT_LEVEL[0]) / (LIGHT_LEVEL[1] - LIGHT_LEVEL[0]), 0.0, 1.0)
+        if float(w.max(initial=0.0)) > 0.0:
+            gv = np.maximum(y.max(axis=2), hi) / np.maximum(hi, 1.0)
+            held = np.minimum(yy, yx * gv)
+            yy = yy + w * (held - yy)
         gain = (yy + 1.0) / (yx + 1.0)
         cap = min(CHROMA_GAIN_CAP, max(1.0, NOISE_CHROMA / sigma) if sigma > 0.0 else CHROMA_GAIN_CAP)
         k = np.minimum(gain, np.float32(cap))
@@ -169,4 +197,4 @@ class ChromaGuard:
             room = np.where(chroma > 0, (255.0 - yy[:, :, None]) / chroma,
                             np.where(chroma < 0, yy[:, :, None] / -chroma, np.inf))
         k = np.minimum(k, np.maximum(room.min(axis=2), 0.0))
-        return chroma * k[:, :, None] - (y - yy[:, :, None])
+        return chroma * k[:, :, None] + yy[:, :, None] - y

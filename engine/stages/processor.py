@@ -479,6 +479,8 @@ def enhance_still(enhancer: Enhancer, frame: np.ndarray, params: EnhanceParams |
     """
     p = enhancer.descriptor.clamp(params or enhancer.descriptor.default_params())
     if reference:
-        out = ChromaGuard().process(frame, enhancer.reference(frame, p), None, p.denoise)
+        out = enhancer.reference(frame, p)
+        if p.denoise > 0.0:  # the guard needs to know whether the method brings its own colour
+            out = ChromaGuard().process(frame, out, with_cast(enhancer.estimate(frame, p), frame), p.denoise)
         return SpatialDenoiser().process(out, p.denoise)
     return FrameProcessor(enhancer, p).process(frame)

@@ -1,0 +1,159 @@
+"""Natural night pictures: no colour cast in lifted shadows, coloured lights keep their
+colour, a dark foreground under a bright sky is lifted, a hazy, nearly normal night keeps
+its contrast (synthetic scenes of engine.lab.night_scenes, the shipped weights)."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import engine.models.exposure as ex
+from engine import registry
+from engine.enhancer import ParamMap
+from engine.lab import metrics
+from engine.lab.night_scenes import backlit_still, hazy_still, neon_still, violet_night_clip
+from engine.stages.chroma import ChromaGuard, measure_cast, with_cast
+from engine.stages.map_smoothing import TemporalFilter
+from engine.stages.processor import FrameProcessor, enhance_still
+
+LEARNED = ("sci", "zerodce", "zerodce++")
+
+
+@pytest.fixture(scope="module")
+def enhancers():
+    return {m: registry.create(m, backend="onnx") for m in LEARNED}
+
+
+def _lab(img: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """(hue in degrees, chroma) of the mean CIE Lab colour of ``img`` over ``mask``."""
+    lab = cv2.cvtColor(img.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)[mask].mean(axis=0)
+    return math.degrees(math.atan2(lab[2], lab[1])), math.hypot(lab[1], lab[2])
+
+
+def _relative_contrast(img: np.ndarray) -> float:
+    y = metrics.luma(img)
+    return float(y.std() / y.mean())
+
+
+# ----------------------------------------------------------------------- the figure
+def test_dark_chroma_reads_only_the_darker_half() -> None:
+    img = np.full((20, 20, 3), 30, np.uint8)
+    assert metrics.dark_chroma(img) == pytest.approx(0.0, abs=0.5)
+    img[:10] = (250, 40, 40)                      # a bright red half does not count
+    assert metrics.dark_chroma(img) == pytest.approx(0.0, abs=0.5)
+    img[10:] = (40, 25, 50)                       # a violet dark half does
+    assert metrics.dark_chroma(img) > 10.0
+    assert metrics.dark_chroma(img[:, :, 0]) == 0.0
+
+
+# ----------------------------------------------------------------------- the guard
+def test_black_level_is_measured_on_the_dark_pixels() -> None:
+    clip = violet_night_clip(1, (120, 200))
+    cast, sigma = measure_cast(clip.frames[0])
+    # the clip's bias (1.6, -0.9, 2.4) minus its luma: R and B above grey, G below
+    assert cast[0] > 0.8 and cast[2] > 1.5 and cast[1] < -0.5
+    assert abs(float(cast @ np.array([0.299, 0.587, 0.114]))) < 0.05
+    assert 0.0 < sigma < 5.0
+    grey = np.full((50, 50, 3), 12, np.uint8)
+    assert np.allclose(measure_cast(grey)[0], 0.0)
+
+
+def test_guard_is_off_at_denoise_zero_and_for_maps_that_bring_their_colour() -> None:
+    f = violet_night_clip(1, (60, 100)).frames[0]
+    out = np.clip(f.astype(int) * 12, 0, 255).astype(np.uint8)
+    g = ChromaGuard()
+    assert g.process(f, out, None, 0.0) is out
+    pm = ParamMap(np.zeros((4, 4, 12), np.float32), "affine_grid", f.shape[:2], None)
+    assert g.process(f, out, pm, 0.5) is out
+    fixed = g.process(f, out, None, 0.5)
+    assert metrics.dark_chroma(fixed) < 0.3 * metrics.dark_chroma(out)
+
+
+def test_guard_keeps_the_luma_of_a_lifted_dark_frame() -> None:
+    f = violet_night_clip(1, (90, 160)).frames[0]
+    out = np.clip(f.astype(int) * 10, 0, 255).astype(np.uint8)
+    fixed = ChromaGuard().process(f, out, None, 0.5)
+    lamp = violet_night_clip(1, (90, 160)).lamp
+    dy = np.abs(metrics.luma(fixed) - metrics.luma(out))
+    # the chroma change has no luma (rounding and clipping aside); the lamp's is held
+    assert float(np.median(dy[~lamp])) <= 1.0
+
+
+def test_cast_extras_are_smoothed_by_the_map_filter() -> None:
+    frames = violet_night_clip(2, (72, 128)).frames
+    small = [cv2.resize(f, (64, 36), interpolation=cv2.INTER_AREA) for f in frames]
+    tf = TemporalFilter()
+    maps = [with_cast(ParamMap(np.zeros((36, 64, 3), np.float32), "gain", f.shape[:2], s), f)
+            for f, s in zip(frames, small)]
+    first = tf.update(maps[0], 0.5)
+    second = tf.update(maps[1], 0.5)
+    for key in ("cast_r", "cast_g", "cast_b", "chroma_noise"):
+        a, b, new = first.extra[key], second.extra[key], maps[1].extra[key]
+        assert min(a, new) - 1e-9 <= b <= max(a, new) + 1e-9
+    assert second.extra["chroma_noise"] != maps[1].extra["chroma_noise"]
+
+
+# ------------------------------------------------------------------ exposure statistic
+def test_shadow_gain_is_soft_near_normal_and_full_when_dark() -> None:
+    t = ex.DEFAULT_EXPOSURE
+    gains = [ex.shadow_log_gain(m, t) for m in (0.01, 0.03, 0.1, 0.2, 0.3, t, 0.6)]
+    assert all(a >= b for a, b in zip(gains, gains[1:]))        # darker: never less lift
+    assert gains[-1] == gains[-2] == 0.0
+    full = math.log(t * 255 + 1) - math.log(0.03 * 255 + 1)
+    assert gains[1] > 0.85 * full                                 # a dark frame: nearly all
+    near = math.log(t * 255 + 1) - math.log(0.2 * 255 + 1)
+    assert gains[3] < 0.5 * near                                  # a nearly normal one: little
+    assert gains[0] <= math.log(ex.SHADOW_MAX_GAIN) + 1e-12
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=2, max_size=40), st.integers(0, 39), st.floats(0.0, 0.5))
+def test_scene_statistic_never_falls_when_a_sample_rises(values, i, up) -> None:
+    y = np.array(values)
+    z = y.copy()
+    z[i % y.size] = min(1.0, z[i % y.size] + up)
+    assert ex.scene_stat(z) >= ex.scene_stat(y) - 1e-12
+
+
+# ----------------------------------------------------------------------- real methods
+@pytest.mark.parametrize("method", LEARNED)
+def test_biased_night_clip_is_lifted_without_a_cast(enhancers, method) -> None:
+    frames = violet_night_clip(6, (144, 256)).frames
+    proc = FrameProcessor(enhancers[method])
+    outs = [proc.process(f) for f in frames]
+    for f, o in zip(frames[::2], outs[::2]):
+        assert metrics.mean_brightness(o) >= 2.0 * metrics.mean_brightness(f)
+        assert metrics.dark_chroma(o) <= 12.0
+
+
+@pytest.mark.parametrize("method", LEARNED)
+def test_neon_signs_keep_their_hue(enhancers, method) -> None:
+    img, signs = neon_still((144, 256))
+    out = enhance_still(enhancers[method], img)
+    for mask in signs:
+        hue_in, c_in = _lab(img, mask)
+        hue_out, c_out = _lab(out, mask)
+        assert abs((hue_out - hue_in + 180.0) % 360.0 - 180.0) <= 10.0
+        assert c_out >= 0.8 * c_in
+
+
+@pytest.mark.parametrize("method", LEARNED)
+def test_backlit_foreground_is_lifted(enhancers, method) -> None:
+    img, fg = backlit_still((144, 256))
+    out = enhance_still(enhancers[method], img)
+    y_in, y_out = metrics.luma(img), metrics.luma(out)
+    assert y_out[fg].mean() >= 7.0 * y_in[fg].mean()   # the global mean lifted it 2.6-4.9x
+    assert y_out[~fg].mean() >= y_in[~fg].mean() - 1.0     # the sky is not darkened
+
+
+@pytest.mark.parametrize("method", LEARNED)
+def test_hazy_night_keeps_its_relative_contrast(enhancers, method) -> None:
+    img = hazy_still((144, 256))
+    out = enhance_still(enhancers[method], img)
+    assert metrics.mean_brightness(out) >= metrics.mean_brightness(img)
+    assert _relative_contrast(out) >= 0.83 * _relative_contrast(img)  # the plain mean: 0.61-0.78x
