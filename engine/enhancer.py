@@ -116,7 +116,9 @@ class ParamMap:
             state is multiplied by ``k ** exposure_power`` before it is blended. Methods set
             it so that their output brightness does not move with k (LIME x·T^(−γs): 1/(γs);
             CLAHE x·g^s: −1/s), so a smoothed map holds the picture steady through exposure
-            flicker, as the learned methods' smoothed output level does; 0 = no carry.
+            flicker, as the learned methods' smoothed output level does; 0 = no carry. A
+            float array of length C gives each channel its own power (the paired methods'
+            affine grid: −1 for the matrix A, 0 for the offset b).
     """
 
     data: np.ndarray
@@ -124,7 +126,7 @@ class ParamMap:
     frame_shape: tuple[int, int]
     small: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
-    exposure_power: float = 0.0
+    exposure_power: float | np.ndarray = 0.0
 
     def copy(self) -> "ParamMap":
         return ParamMap(self.data.copy(), self.kind, self.frame_shape, self.small, dict(self.extra),

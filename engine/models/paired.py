@@ -250,6 +250,10 @@ def fit_affine_grid(x: np.ndarray, y: np.ndarray, frame_shape: tuple[int, int],
     return np.ascontiguousarray(np.concatenate([at.reshape(hg, wg, 9), b], axis=2), dtype=np.float32)
 
 
+#: how the temporal filter carries a smoothed grid through a global exposure change of k:
+#: A/k keeps the output of k·x where it was, b stays (ParamMap.exposure_power per channel)
+_CARRY = np.array([-1.0] * 9 + [0.0] * 3)
+
 _IDENTITY = np.array([1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0], np.float32)
 
 
@@ -393,7 +397,7 @@ class PairedEnhancer(LearnedEnhancer):
         small = fast_downscale(self.check(frame), self.estimate_size)
         x = to_unit(small)
         coef = fit_affine_grid(x, self.network_output(x), frame.shape[:2], self.eps, self.cells)
-        return ParamMap(coef, "affine_grid", frame.shape[:2], small)
+        return ParamMap(coef, "affine_grid", frame.shape[:2], small, exposure_power=_CARRY)
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         self.check(frame)

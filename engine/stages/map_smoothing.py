@@ -29,11 +29,12 @@ restart on a cut. Smoothing the output's level, not the gain, keeps the output s
 where the per-frame control cancels the input's exposure flicker (a smoothed gain made the
 output show that flicker in full). A map with an ``exposure_power`` p (LIME's illumination,
 CLAHE's gain) is multiplied by k**p when the frame gets k times brighter (k: the median
-per-pixel ratio of consecutive small frames) before it is blended; the methods choose p so
-that their output keeps its brightness, for the same reason. While a large light
-change (more than twice ``light_threshold``) is still unconfirmed, each frame passes through
-with its own map and values and the state waits, so a lamp is not shown with the dark
-scene's map or gain (``last_pending``).
+per-pixel ratio of consecutive small frames) before it is blended (p may also be one power
+per channel: the paired methods' affine grid carries its matrix with −1 and its offset with
+0); the methods choose p so that their output keeps its brightness, for the same reason.
+While a large light change (more than twice ``light_threshold``) is still unconfirmed, each
+frame passes through with its own map and values and the state waits, so a lamp is not
+shown with the dark scene's map or gain (``last_pending``).
 
 ``smoothing`` 0 turns the filter off: the map passes through untouched (identical to
 the per-frame path) and the state is dropped.
@@ -222,7 +223,7 @@ class TemporalFilter:
         if y is None:
             weight: np.ndarray | float = a0
         else:
-            w = self._weights(y, a0, carry=bool(pmap.exposure_power))
+            w = self._weights(y, a0, carry=bool(np.any(pmap.exposure_power)))
             if w is None:  # scene cut
                 self._start(pmap, data, y)
                 self.cuts += 1
@@ -312,10 +313,11 @@ class TemporalFilter:
                weight: np.ndarray | float) -> ParamMap:
         assert self._state is not None
         h, w = data.shape[:2]
-        if pmap.exposure_power and y is not None:
+        if np.any(pmap.exposure_power) and y is not None:
             # carry the state along the global exposure change (see ParamMap.exposure_power):
             # the output keeps its brightness, smoothing averages the map's structure
-            self._state *= np.float32(self._carry ** pmap.exposure_power)
+            power = np.asarray(pmap.exposure_power, np.float64)  # a number or one per channel
+            self._state *= (self._carry ** power).astype(np.float32)
         self._carry = 1.0
         if isinstance(weight, np.ndarray):
             if y is not None and self._ref is not None:

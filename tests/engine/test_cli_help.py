@@ -40,7 +40,7 @@ def test_enhance_help_is_short_and_says_each_option_once(capsys: pytest.CaptureF
     # the range most methods share, then only the exceptions and the methods without it
     assert ("Range 1..4, default 1 (zerodce: 1..16, default 8; zerodce++: 1..16, default 8); "
             "not used by nafnet, mirnetv2, gamma, clahe, lime") in flat
-    assert "Range 0..0.8, default 0.42 (jin2023: 0..0.8, default 0); not used by nafnet, mirnetv2, clahe, lime" in flat
+    assert "Range 0..0.8, default 0.42; not used by nafnet, mirnetv2, clahe, lime" in flat
     for name in ("--iterations", "--strength", "--smoothing", "--denoise", "--exposure", "--method"):
         assert name in out
 

@@ -84,7 +84,7 @@ def test_registry_entries() -> None:
         assert [s.name for s in registry.get(name).params] == ["strength", "smoothing", "denoise"]
     jin = registry.get("jin2023")
     assert [s.name for s in jin.params] == ["iterations", "strength", "exposure", "smoothing", "denoise"]
-    assert jin.default_params().exposure == 0.0 and jin.default_params().iterations == 1
+    assert jin.spec("exposure") is common_params.EXPOSURE and jin.default_params().iterations == 1
 
 
 @pytest.mark.parametrize("method", PAIRED)
@@ -299,3 +299,27 @@ def test_conv_channel_norm_matches_nafnet_layernorm(tmp_path) -> None:
     net = load_module(network_spec("nafnet"), write_paired_checkpoint(tmp_path, "nafnet"))
     assert not any(isinstance(m, LayerNorm2d) for m in net.modules())
     assert any(isinstance(m, ConvChannelNorm) for m in net.modules())
+
+
+def test_smoothed_grid_is_carried_through_exposure_changes() -> None:
+    """When the frame gets k times brighter the smoothed grid's A is divided by k and b
+    kept (per-channel exposure power), so the output of k·x stays where it was; a map
+    without the carry keeps A."""
+    from engine.enhancer import ParamMap
+    from engine.models.paired import _CARRY
+    from engine.stages.map_smoothing import TemporalFilter
+
+    rng = np.random.default_rng(0)
+    small = np.clip(60 + rng.normal(0, 2, (72, 128, 3)), 0, 255).astype(np.uint8)
+    brighter = np.clip(small.astype(np.float32) * 1.2, 0, 255).astype(np.uint8)
+    data = np.concatenate([np.ones((27, 48, 9), np.float32), np.full((27, 48, 3), 0.1, np.float32)], axis=2)
+    for power, carried in ((_CARRY, True), (0.0, False)):
+        tf = TemporalFilter()
+        tf.update(ParamMap(data, "affine_grid", (720, 1280), small, exposure_power=power), 1.0)
+        out = tf.update(ParamMap(data, "affine_grid", (720, 1280), brighter, exposure_power=power), 1.0)
+        a, b = out.data[..., :9], out.data[..., 9:]
+        np.testing.assert_allclose(b, 0.1, atol=1e-6)
+        if carried:  # (1 − a0)/k + a0·1 with a0 = 1/20, k ≈ 1.2
+            assert 0.8 < float(a.mean()) < 0.9
+        else:
+            np.testing.assert_allclose(a, 1.0, atol=1e-6)

@@ -6,8 +6,6 @@ catalogue loads without PyTorch)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 from engine.models.common_params import DENOISE, EXPOSURE, SMOOTHING, iterations_spec, strength_spec
 from engine.params import ParamSpec
 from engine.enhancer import MethodDescriptor
@@ -71,8 +69,9 @@ JIN2023 = MethodDescriptor(
         iterations_spec(1, 4, "repeats of the illumination stage on its own output "
                               "(1 = the paper's single stage; more = brighter)"),
         strength_spec("the illumination gain is raised to this power (output = x / illumination**strength)"),
-        # off by default: the network learned the targets' brightness from the pairs
-        dataclasses.replace(EXPOSURE, default=0.0),
+        # on, as for SCI: on the validation pairs 17.97 dB / 0.781 against 17.24 / 0.738 with
+        # it off, and the synthetic flicker clip's BFI 0.45 % against 3.38 % (smoothing 0.5)
+        EXPOSURE,
         SMOOTHING,
         DENOISE,
     ),
