@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from engine.files.images import IMAGE_SUFFIXES, ImageError, is_image_path, read_image, write_image
 from engine.files.paths import same_file
+from engine.jobs.memory import MemoryLimitError, check_frame_memory, image_size
 
 if TYPE_CHECKING:
     from engine.enhancer import Enhancer
@@ -87,7 +88,8 @@ def enhance_images(
     (created if needed) receiving each result under the input's relative name (folder
     inputs keep their subfolder layout), in the input's format. An input is never
     overwritten, and an existing output only with ``overwrite``. A file that fails
-    (unreadable, exists, clash) logs one line starting with ``error:`` naming it, and the
+    (unreadable, exists, clash, too big for the memory the job may use: see
+    :mod:`engine.jobs.memory`) logs one line starting with ``error:`` naming it, and the
     batch goes on.
 
     Args:
@@ -126,14 +128,20 @@ def enhance_images(
                 raise StillError(f"{src}: output {target} was already written by another input")
             if target.exists() and not overwrite:
                 raise StillError(f"{src}: output {target} exists (use overwrite to replace it)")
+            size = image_size(src)  # from the header: a picture too big is refused undecoded
+            if size is not None:
+                check_frame_memory(src, *size, video=False, reference=reference)
             frame = read_image(src)
+            if size is None:
+                check_frame_memory(src, frame.shape[1], frame.shape[0], video=False,
+                                   reference=reference)
             result = enhance_still(enhancer, frame, params, reference=reference)
             target.parent.mkdir(parents=True, exist_ok=True)
             write_image(target, result)
             written.add(key)
             ok += 1
             log(f"{src} -> {target}")
-        except StillError as exc:
+        except (StillError, MemoryLimitError) as exc:
             failed += 1
             log(f"error: {exc}")
         except Exception as exc:  # one bad file must not stop the batch

@@ -23,6 +23,7 @@ import numpy as np
 from engine.files.images import ImageError, is_image_path, read_image
 from engine.files.paths import natural_key
 from engine.frame import Frame, to_rgb8
+from engine.jobs.memory import image_size
 from engine.video.base import Source, SourceInfo, VideoError
 
 __all__ = [
@@ -72,6 +73,17 @@ def _av_message(exc: BaseException) -> str:
     msg = getattr(exc, "strerror", None) or str(exc)
     return str(msg).strip()
 
+
+
+def _check_memory(name: str, width: int, height: int) -> None:
+    """Refuse video frames whose enhancement would need more memory than the job may
+    use (:func:`engine.jobs.memory.check_frame_memory`), as a :class:`VideoError`."""
+    from engine.jobs.memory import MemoryLimitError, check_frame_memory
+
+    try:
+        check_frame_memory(name, width, height, video=True)
+    except MemoryLimitError as exc:
+        raise VideoError(str(exc)) from None
 
 class VideoFileSource(Source):
     """Decode a video file with PyAV (FFmpeg): mp4/mkv/mov/avi/webm, any codec FFmpeg
@@ -129,6 +141,8 @@ class VideoFileSource(Source):
             cc = self._stream.codec_context
             if cc is None or not getattr(cc, "name", None):
                 raise VideoError(f"{self.path}: unsupported video codec (FFmpeg has no decoder for it)")
+            if cc.width and cc.height:  # the stream's declared size: refuse before decoding
+                _check_memory(self.path, cc.width, cc.height)
             if threads:
                 self._stream.thread_type = "AUTO"
             self.time_base: Fraction = self._stream.time_base or Fraction(1, 90000)
@@ -151,6 +165,8 @@ class VideoFileSource(Source):
             rot_ccw = self._rotation_of(first)
             self.rotation_ccw = rot_ccw
             w, h = first.width, first.height
+            if not (cc.width and cc.height):
+                _check_memory(self.path, w, h)
             if rot_ccw % 180 != 0:
                 w, h = h, w
             fps = float(self._stream.average_rate or self._stream.guessed_rate or 0) or 25.0
@@ -569,9 +585,14 @@ class ImageSequenceSource(Source):
         self._fps = float(fps)
         self._pos = 0
         self._closed = False
+        size = image_size(self._files[0])  # from the header: refuse before decoding
+        if size is not None:
+            _check_memory(self._files[0], *size)
         first = self._load(self._files[0])
         self._first = first
         h, w = first.shape[:2]
+        if size is None:
+            _check_memory(self._files[0], w, h)
         self._info = SourceInfo(self._id, w, h, self._fps, len(self._files),
                                 len(self._files) / self._fps, is_live=False, seekable=True,
                                 codec="images")
