@@ -190,8 +190,14 @@ def check_param_args(args: argparse.Namespace) -> None:
             raise ValueError(f"--{name} {fmt_value(v)} is out of range for {d.name}: "
                              f"{fmt_value(s.minimum)}..{fmt_value(s.maximum)} "
                              f"(default {fmt_value(s.default)})")
-        ranges = "; ".join(f"{d.name} {fmt_value(s.minimum)}..{fmt_value(s.maximum)}" for d, s in specs)
-        raise ValueError(f"--{name} {fmt_value(v)} is out of every method's range ({ranges})")
+        groups: dict[str, list[str]] = {}
+        for d, s in specs:
+            groups.setdefault(f"{fmt_value(s.minimum)}..{fmt_value(s.maximum)}", []).append(d.name)
+        if len(groups) == 1:
+            raise ValueError(f"--{name} {fmt_value(v)} is out of range: {next(iter(groups))} "
+                             "for every method")
+        ranges = "; ".join(f"{r} for {', '.join(names)}" for r, names in groups.items())
+        raise ValueError(f"--{name} {fmt_value(v)} is out of every method's range: {ranges}")
 
 
 def params_from_args(method: str, args: argparse.Namespace) -> EnhanceParams:
