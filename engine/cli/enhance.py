@@ -92,13 +92,25 @@ class _ReferenceProcessor:
     """Per-frame full-resolution reference (no temporal state, spatial denoise as for
     stills): ``--reference``."""
 
-    def __init__(self, enhancer, params) -> None:
+    def __init__(self, enhancer, params, name: str = "input") -> None:
         self.enhancer = enhancer
         self.params = params
+        self.name = name
+        self._checked = False
 
     def process(self, image):
         from engine.stages.processor import enhance_still
 
+        if not self._checked:  # the source judged the fast path's need; this path needs more
+            from engine.jobs.memory import MemoryLimitError, check_frame_memory
+            from engine.video.base import VideoError
+
+            self._checked = True
+            try:
+                check_frame_memory(self.name, image.shape[1], image.shape[0], video=True,
+                                   reference=True)
+            except MemoryLimitError as exc:
+                raise VideoError(str(exc)) from None
         return enhance_still(self.enhancer, image, self.params, reference=True)
 
 
@@ -228,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(target, ValueError):
                 raise target
             if args.reference:
-                processor = _ReferenceProcessor(enhancer, params)
+                processor = _ReferenceProcessor(enhancer, params, spec)
             else:
                 processor = FrameProcessor(enhancer, params)
             bar = _ProgressBar(os.path.basename(spec) or spec, not args.quiet)

@@ -38,10 +38,10 @@ class MemoryLimitError(ValueError):
 
 
 def fmt_bytes(n: float) -> str:
-    """``"23.4 GB"``, ``"512 MB"`` (binary units, as /proc/meminfo)."""
+    """``"23.4 GB"``, ``"512 MB"``, ``"1.4 MB"`` (binary units, as /proc/meminfo)."""
     if n >= 1 << 30:
         return f"{n / (1 << 30):.1f} GB"
-    return f"{n / (1 << 20):.0f} MB"
+    return f"{n / (1 << 20):.0f} MB" if n >= 10 << 20 else f"{n / (1 << 20):.1f} MB"
 
 
 def _png(head: bytes) -> tuple[int, int] | None:

@@ -95,7 +95,7 @@ def test_limit_refuses_a_real_picture_and_off_lets_it_through(tmp_path, monkeypa
     src = _picture(tmp_path / "a.png")  # 20000 px: 2 MB fast, 8 MB reference
     monkeypatch.setenv("LOWLIGHT_MEMORY_LIMIT", "1M")
     assert main(["enhance", str(src), "-o", str(tmp_path / "o.png"), "-m", "gamma"]) == 1
-    assert "200x100 picture needs about 2 MB" in capsys.readouterr().err
+    assert "200x100 picture needs about 1.9 MB" in capsys.readouterr().err
     assert not (tmp_path / "o.png").exists()
     monkeypatch.setenv("LOWLIGHT_MEMORY_LIMIT", "4M")
     assert main(["enhance", str(src), "-o", str(tmp_path / "o.png"), "-m", "gamma"]) == 0
@@ -133,9 +133,12 @@ def test_video_frames_too_big_refused(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LOWLIGHT_MEMORY_LIMIT", "500K")
     assert main(["enhance", str(src), "-o", str(out), "-m", "gamma", "-q"]) == 1
     err = capsys.readouterr().err
-    assert "64x48 video frames need about 1 MB" in err and "Traceback" not in err
+    assert "64x48 video frames need about 0.7 MB" in err and "Traceback" not in err
     assert not out.exists() and not list(tmp_path.glob(".o.partial-*"))
-    monkeypatch.setenv("LOWLIGHT_MEMORY_LIMIT", "2M")
+    monkeypatch.setenv("LOWLIGHT_MEMORY_LIMIT", "1M")  # enough for the fast path, not the reference
+    assert main(["enhance", str(src), "-o", str(out), "-m", "gamma", "-q", "--reference"]) == 1
+    assert "64x48 video frames need about 1.3 MB to enhance on the reference path" in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob(".o.partial-*"))
     assert main(["enhance", str(src), "-o", str(out), "-m", "gamma", "-q"]) == 0
 
 
