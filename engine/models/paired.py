@@ -15,9 +15,10 @@ bilateral guided upsampling, Chen et al., SIGGRAPH Asia 2016):
     A = C_yx (C_xx + ε I)⁻¹,   b = μ_y − A μ_x,   ε = eps·(ℓ + 0.01)²
 
 (colours in [0, 1], ℓ the window's mean input level: the ridge is relative to the level, so
-the fit does not depend on the exposure). The grid (kind ``"affine_grid"``: float32 (hg, wg, 12), per cell the columns of A, i.e. the
-weights of input R, G, B in the output R, G, B, then b) is an ordinary parameter map, so the
-temporal filter smooths it like any other. ``apply`` interpolates the coefficients bilinearly
+the fit does not depend on the exposure). The grid (kind ``"affine_grid"``: float32
+(hg, wg, 12), per cell the columns of A, i.e. the weights of input R, G, B in the output R,
+G, B, then b) is an ordinary parameter map, so the temporal filter smooths it like any other
+(and carries A through exposure changes, see ``_CARRY``). ``apply`` interpolates the coefficients bilinearly
 (OpenCV's half-pixel convention on a canvas of hg·cell × wg·cell pixels) and computes
 ``A x + b`` per pixel, in strips of rows that stay in the CPU cache (:class:`AffineGridApply`).
 ``strength`` s acts on the coefficients (A → I + s(A − I), b → s·b), so s = 0 is the
@@ -52,11 +53,10 @@ from engine.models.sci import SCIEnhancer
 from engine.params import EnhanceParams
 from engine.runtime.selection import NetworkSpec, register_network
 
-__all__ = ["GRID_CELLS", "PaddedNet", "ConvChannelNorm", "JinResidualNet", "build_nafnet", "build_mirnetv2",
-           "build_jin2023", "cell_size", "grid_shape", "fit_affine_grid", "strength_coefficients",
-           "AffineGridApply", "PairedEnhancer", "NAFNetEnhancer", "MIRNetV2Enhancer", "Jin2023Enhancer",
-           "create_nafnet",
-           "create_mirnetv2", "create_jin2023"]
+__all__ = ["GRID_CELLS", "PaddedNet", "ConvChannelNorm", "JinResidualNet", "build_nafnet",
+           "build_mirnetv2", "build_jin2023", "cell_size", "grid_shape", "fit_affine_grid",
+           "strength_coefficients", "AffineGridApply", "PairedEnhancer", "NAFNetEnhancer",
+           "MIRNetV2Enhancer", "Jin2023Enhancer", "create_nafnet", "create_mirnetv2", "create_jin2023"]
 
 
 # --------------------------------------------------------------------------- networks
@@ -67,7 +67,10 @@ class PaddedNet(nn.Module):
     is edge-padded on the bottom and right and the output cropped back.
 
     The padding is computed from the traced shape (no Python branch on the size), so the
-    exported ONNX graph takes any H, W. Input (N, 3, H, W) in [0, 1] → (N, 3, H, W).
+    exported ONNX graph takes any H, W (the networks' own padding chooses between reflect and
+    edge by the size, a branch the exporter freezes); the wrapped network then never pads.
+    Edge instead of reflect padding changes only a border thinner than ``multiple`` pixels.
+    Input (N, 3, H, W) in [0, 1] → (N, 3, H, W).
     """
 
     def __init__(self, net: nn.Module, multiple: int) -> None:
