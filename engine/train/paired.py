@@ -10,9 +10,10 @@
   offline; here P = mean |out − target| + (1 − SSIM(out, target)) + mean |∇out − ∇target|,
   SSIM per RGB channel with an 11×11 Gaussian window (σ 1.5), ∇ the horizontal and vertical
   forward differences: an intensity, structure and edge term against the target that needs no
-  pretrained weights. (Without the intensity part, SSIM + gradients alone, the net peaked at
-  16.5 dB on the validation split after 4 epochs and then drifted darker: SSIM's luminance
-  factor holds the brightness only loosely, where VGG's shallow features do.)
+  pretrained weights. (Measured on the validation split: SSIM + gradients without the
+  intensity part peaked at 16.49 dB / 0.613 at epoch 4, the same as with it, 16.44 / 0.614;
+  the intensity part is kept as the stand-in for the colour and brightness that VGG's
+  shallow features carry.)
   Weights 0.8 / 0.65 / 0.5 as the paper.
 
 A fixed validation split (:func:`~engine.train.paired_data.block_split`, ≈10 % in four
