@@ -65,8 +65,9 @@ COLOUR_MAPS = frozenset({"affine_grid"})
 #: ``ParamMap.extra`` keys of the black level (R, G, B offsets, levels) and of the chroma noise.
 CAST_KEYS = ("cast_r", "cast_g", "cast_b")
 NOISE_KEY = "chroma_noise"
-#: long side of the copy the correction is computed on when the map has no small frame
-ANALYSIS_SIDE = 256
+#: longest side of the copy the correction is computed on (the map's small frame, reduced
+#: when larger): the correction's numpy work grows with its pixels (≈ 3 ms of CPU at 256×144)
+ANALYSIS_SIDE = 160
 _MIN_WEIGHT = 0.002   # fraction of the (weighted) pixels that must be dark to measure a cast
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
@@ -153,6 +154,8 @@ class ChromaGuard:
         small = pmap.small if pmap is not None and pmap.small is not None else None
         if small is None or small.shape[2:] != (3,):
             small = _small_of(frame, ANALYSIS_SIDE)
+        if max(small.shape[:2]) > ANALYSIS_SIDE:  # colour is low-frequency: a coarser grid is enough
+            small = _small_of(small, ANALYSIS_SIDE)
         extra = pmap.extra if pmap is not None else {}
         if all(k in extra for k in CAST_KEYS) and NOISE_KEY in extra:
             cast = np.array([float(extra[k]) for k in CAST_KEYS], np.float32)
@@ -176,15 +179,19 @@ class ChromaGuard:
         x = xs.astype(np.float32)
         y = ys.astype(np.float32)
         yx, yy = _luma(x), _luma(y)
+        # per-channel planes: reductions over a 3-long last axis are slow in numpy
+        xc = [x[:, :, c] for c in range(3)]
+        yc = [y[:, :, c] for c in range(3)]
         # coloured lights: a channel-wise gain lifts a saturated light's weak channels to
         # white; there the output takes the light's own colour, scaled by the gain of its
         # strongest channel (hue and saturation kept), instead of the method's luma
-        hi, lo = x.max(axis=2), x.min(axis=2)
+        hi = np.maximum(np.maximum(xc[0], xc[1]), xc[2])
+        lo = np.minimum(np.minimum(xc[0], xc[1]), xc[2])
         sat = (hi - lo) / np.maximum(hi, 1.0)
         w = np.clip((sat - LIGHT_SATURATION[0]) / (LIGHT_SATURATION[1] - LIGHT_SATURATION[0]), 0.0, 1.0)
         w *= np.clip((hi - LIGHT_LEVEL[0]) / (LIGHT_LEVEL[1] - LIGHT_LEVEL[0]), 0.0, 1.0)
         if float(w.max(initial=0.0)) > 0.0:
-            gv = np.maximum(y.max(axis=2), hi) / np.maximum(hi, 1.0)
+            gv = np.maximum(np.maximum(np.maximum(yc[0], yc[1]), yc[2]), hi) / np.maximum(hi, 1.0)
             held = np.minimum(yy, yx * gv)
             yy = yy + w * (held - yy)
         gain = (yy + 1.0) / (yx + 1.0)
@@ -193,8 +200,10 @@ class ChromaGuard:
         chroma = x - yx[:, :, None] - cast.astype(np.float32)
         # keep the colour inside 0..255 around the output's luma by scaling it down rather
         # than letting a channel clip: clipping turned an orange lamp yellow (hue kept)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            room = np.where(chroma > 0, (255.0 - yy[:, :, None]) / chroma,
-                            np.where(chroma < 0, yy[:, :, None] / -chroma, np.inf))
-        k = np.minimum(k, np.maximum(room.min(axis=2), 0.0))
+        up, down = 255.0 - yy, yy
+        for c in range(3):
+            ch = chroma[:, :, c]
+            limit = np.where(ch > 0, up, np.where(ch < 0, down, np.inf)) / np.maximum(np.abs(ch), 1e-6)
+            np.minimum(k, limit, out=k)
+        np.maximum(k, 0.0, out=k)
         return chroma * k[:, :, None] + yy[:, :, None] - y

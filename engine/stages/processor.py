@@ -1,5 +1,10 @@
 """Per-stream enhancement: (temporal denoise →) estimate → temporal smoothing → apply
-(→ spatial denoise).
+(→ chroma guard → spatial denoise).
+
+The chroma guard (:mod:`engine.stages.chroma`, on with ``denoise``) keeps the method's luma
+and sets the colour of lifted dark areas from the input's, black level removed and chroma
+lifted with a bounded gain; the black level and chroma noise it uses are measured in
+``begin`` and smoothed with the map.
 
 The temporal denoiser (:mod:`engine.stages.temporal_denoise`) runs first, on the dark input, because the
 enhancement lifts the sensor noise together with the picture; the map is then estimated
