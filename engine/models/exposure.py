@@ -100,7 +100,7 @@ SMOOTH_HEADROOM = 1.25
 #: frame is ``(1 − w)·log(mean·255 + 1) + w·mean(log(Y·255 + 1))`` over its area cells. The
 #: log-average is ruled by the many dark cells, not by the few bright ones, so a dark
 #: foreground under a bright sky is lifted instead of the sky meeting the target alone.
-SCENE_LOG_WEIGHT = 1.0
+SCENE_LOG_WEIGHT = 0.5
 #: The log part of the statistic reads the darkest this fraction of the cells: the
 #: shadows set the exposure, a bright sky or lamp does not.
 SCENE_DARK_FRACTION = 0.5
@@ -108,7 +108,7 @@ SCENE_DARK_FRACTION = 0.5
 #: level lies d (log units) below the target is lifted by d·r/(1 + r), r = (d/d0)⁴, so a
 #: nearly normal night (a hazy city, d < d0) is lifted a little and keeps its contrast
 #: and its mood, while a dark frame (d > 1.5·d0) still gets close to the target.
-NORMAL_SOFTNESS = 1.4
+NORMAL_SOFTNESS = 1.0
 SOFTNESS_POWER = 6
 #: ``ParamMap.extra`` key of the wanted output level (log units, :func:`output_level`).
 LOG_LEVEL = "log_level"

@@ -147,7 +147,7 @@ def test_backlit_foreground_is_lifted(enhancers, method) -> None:
     img, fg = backlit_still((144, 256))
     out = enhance_still(enhancers[method], img)
     y_in, y_out = metrics.luma(img), metrics.luma(out)
-    assert y_out[fg].mean() >= 7.0 * y_in[fg].mean()   # the global mean lifted it 2.6-4.9x
+    assert y_out[fg].mean() >= 5.5 * y_in[fg].mean()   # the plain mean lifted it 2.6-4.9x
     assert y_out[~fg].mean() >= y_in[~fg].mean() - 1.0     # the sky is not darkened
 
 
