@@ -38,8 +38,9 @@ DENOISE = ParamSpec(
 EXPOSURE = ParamSpec(
     "exposure", DEFAULT_EXPOSURE, 0.0, 0.8, 0.01,
     "target brightness of the output (0..1), reached per frame by the method's own control "
-    "with highlight protection: learned methods aim the shadows (log-average of the darker "
-    "half) at it and lift a nearly normal scene less, gamma the mean; 0 = off (fixed method gain)",
+    "with highlight protection: learned methods aim a shadow-weighted brightness (half the "
+    "mean, half the log-average of the darker half) at it and lift a nearly normal scene less, "
+    "gamma the mean; 0 = off (fixed method gain)",
 )
 
 
