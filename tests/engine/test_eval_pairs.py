@@ -115,3 +115,14 @@ def test_every_method_gets_a_row(lol: Path, tmp_path: Path, monkeypatch) -> None
     assert "weights file not found" in rows["jin2023"]["error"]
     assert "\n" not in rows["jin2023"]["error"]
     assert rows["sci"]["error"] is not None and rows["gamma"]["error"] is None
+
+
+def test_split_val_refuses_disagreeing_lists(lol: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    w = tmp_path / "weights"
+    w.mkdir()
+    for name, val in (("nafnet.pt", ["1"]), ("jin2023.pt", ["2"])):
+        (w / name).write_bytes(name.encode())
+        update_manifest_entry({"file": name, "kind": "checkpoint", "data": {"validation_pairs": val}}, w)
+    monkeypatch.setenv("LOWLIGHT_WEIGHTS", str(w))
+    assert main(["eval", "--pairs", str(lol / "low"), str(lol / "high"), "--split", "val", "-m", "gamma"]) == 2
+    assert "record different validation pairs" in capsys.readouterr().err
