@@ -168,8 +168,13 @@ class ChromaGuard:
         if float(np.abs(delta).max(initial=0.0)) < 0.5:
             return out
         h, w = out.shape[:2]
-        up = cv2.resize(delta, (w, h), interpolation=cv2.INTER_LINEAR)
-        return cv2.add(out, up, dtype=cv2.CV_8U)
+        # the change as two uint8 planes (its positive and negative parts): upsampling and
+        # saturating uint8 arithmetic take half the time of a float plane added to uint8
+        pos = cv2.convertScaleAbs(np.maximum(delta, 0.0))
+        neg = cv2.convertScaleAbs(np.minimum(delta, 0.0))
+        up_pos = cv2.resize(pos, (w, h), interpolation=cv2.INTER_LINEAR)
+        up_neg = cv2.resize(neg, (w, h), interpolation=cv2.INTER_LINEAR)
+        return cv2.subtract(cv2.add(out, up_pos), up_neg)
 
     @staticmethod
     def correction(xs: np.ndarray, ys: np.ndarray, cast: np.ndarray, sigma: float) -> np.ndarray:
