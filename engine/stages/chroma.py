@@ -138,15 +138,18 @@ def _resize_area(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 class ChromaGuard:
     """Colour-neutral lifting of an enhanced frame (see the module docstring).
 
-    ``process(frame, out, pmap, denoise)``: ``frame`` the uint8 (H, W, 3) RGB input the
+    ``process(frame, out, pmap, denoise, strength)``: ``frame`` the uint8 (H, W, 3) RGB input the
     method was applied to, ``out`` its output (same shape), ``pmap`` the (smoothed) map
     whose ``extra`` holds the black level and chroma noise (:func:`with_cast`; measured
-    here when absent), ``denoise`` in [0, 1]. Returns a new uint8 frame, or ``out``
+    here when absent), ``denoise`` in [0, 1], ``strength`` the method's (the guard fades out
+    below 1 and is off at 0, where the method shows the original). Returns a new uint8 frame, or ``out``
     itself when nothing is to change. Keeps no state between frames.
     """
 
-    def process(self, frame: np.ndarray, out: np.ndarray, pmap: ParamMap | None, denoise: float) -> np.ndarray:
-        amount = min(1.0, 2.0 * float(denoise))
+    def process(self, frame: np.ndarray, out: np.ndarray, pmap: ParamMap | None, denoise: float,
+                strength: float = 1.0) -> np.ndarray:
+        # strength 0 shows the original: no lift, so no lifted colour to guard
+        amount = min(1.0, 2.0 * float(denoise)) * min(1.0, max(0.0, float(strength)))
         if pmap is not None and pmap.kind in COLOUR_MAPS:
             return out
         if not amount > 0.0 or out.shape != frame.shape or frame.shape[0] < 2 or frame.shape[1] < 2:

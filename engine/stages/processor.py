@@ -272,7 +272,7 @@ class FrameProcessor:
                 self._back_epoch = staged.epoch
             t2 = time.perf_counter()
             out = staged.enhancer.apply(staged.frame, staged.pmap, params)
-            out = self._chroma.process(staged.frame, out, staged.pmap, params.denoise)
+            out = self._chroma.process(staged.frame, out, staged.pmap, params.denoise, params.strength)
             t3 = time.perf_counter()
             if staged.input_denoised:
                 self._out_denoiser.reset()

@@ -157,3 +157,22 @@ def test_hazy_night_keeps_its_relative_contrast(enhancers, method) -> None:
     out = enhance_still(enhancers[method], img)
     assert metrics.mean_brightness(out) >= metrics.mean_brightness(img)
     assert _relative_contrast(out) >= 0.83 * _relative_contrast(img)  # the plain mean: 0.61-0.78x
+
+
+@pytest.mark.parametrize("name", ["sci", "zerodce++", "gamma", "lime"])
+def test_guard_is_off_at_strength_zero(name: str) -> None:
+    """Strength 0 means no lift, so the guard has no lifted colour to set: it hands the
+    method's output back untouched (the studio's strength-0 check caught the guard
+    recolouring the original); at strength 0.5 it acts, at half the amount of strength 1."""
+    frame = violet_night_clip(n_frames=1).frames[0]
+    enh = registry.create(name)
+    guard = ChromaGuard()
+    changes = []
+    for strength in (0.0, 0.5, 1.0):
+        params = enh.descriptor.default_params().replace(strength=strength, denoise=0.5)
+        pmap = enh.estimate(frame, params)
+        out = enh.apply(frame, pmap, params)
+        guarded = guard.process(frame, out, pmap, 0.5, strength)
+        changes.append(float(np.abs(guarded.astype(int) - out.astype(int)).mean()))
+    assert changes[0] == 0.0
+    assert changes[1] > 0.0 and changes[2] > 0.0
