@@ -14,20 +14,14 @@ from engine.lab.evaluation import evaluate, load_folder_pairs
 from engine.enhancer import MethodDescriptor
 from engine.jobs.stills import write_image
 from engine.lab.synthetic import darken
-
-
-def _scene(h: int, w: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w]
-    base = 110 + 50 * np.sin(x / 5.0 + seed)[..., None] * np.array([1.0, 0.6, 0.3]) + 30 * (y / h)[..., None]
-    return np.clip(base + rng.normal(0, 3, (h, w, 3)), 0, 255).astype(np.uint8)
+from tests.engine.scenes import striped_scene
 
 
 @pytest.fixture
 def pairs(tmp_path: Path) -> Path:
     """low/ and high/ with mixed sizes, a subfolder, a JPEG target and one bad file."""
     for i, (h, w) in enumerate([(24, 32), (31, 17), (40, 40)]):
-        high = _scene(h, w, i)
+        high = striped_scene(h, w, i)
         sub = "sub/" if i == 2 else ""
         (tmp_path / "low" / sub).mkdir(parents=True, exist_ok=True)
         (tmp_path / "high" / sub).mkdir(parents=True, exist_ok=True)
@@ -92,7 +86,7 @@ def test_eval_without_targets(pairs: Path, capsys: pytest.CaptureFixture[str]) -
 def test_eval_synthetic(tmp_path: Path) -> None:
     (tmp_path / "well").mkdir()
     for i in range(3):
-        write_image(tmp_path / "well" / f"{i}.png", _scene(20, 30, i))
+        write_image(tmp_path / "well" / f"{i}.png", striped_scene(20, 30, i))
     outs = []
     for k in range(2):
         p = tmp_path / f"s{k}.json"

@@ -15,13 +15,7 @@ from engine.lab.evaluation import load_folder_pairs
 from engine.runtime.weights import update_manifest_entry
 
 from paired_helpers import PAIRED, write_paired_checkpoint
-
-
-def _scene(h: int, w: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w]
-    base = 110 + 50 * np.sin(x / 5.0 + seed)[..., None] * np.array([1.0, 0.6, 0.3]) + 30 * (y / h)[..., None]
-    return np.clip(base + rng.normal(0, 3, (h, w, 3)), 0, 255).astype(np.uint8)
+from tests.engine.scenes import striped_scene
 
 
 @pytest.fixture
@@ -30,7 +24,7 @@ def lol(tmp_path: Path) -> Path:
     (tmp_path / "low").mkdir()
     (tmp_path / "high").mkdir()
     for n in range(1, 7):
-        high = _scene(20, 30, n)
+        high = striped_scene(20, 30, n)
         low = (high.astype(np.float32) * 0.15).astype(np.uint8)
         cv2.imwrite(str(tmp_path / "low" / f"{n}.webp"), low[..., ::-1], [cv2.IMWRITE_WEBP_QUALITY, 101])
         cv2.imwrite(str(tmp_path / "high" / f"{n}.jpg"), high[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])

@@ -19,22 +19,16 @@ from engine.cli import main
 from engine.lab.evaluation import EvalImage, evaluate, load_folder_pairs
 from engine.jobs.stills import read_image, write_image
 from engine.lab.synthetic import SyntheticConfig, darken
+from tests.engine.scenes import striped_scene
 
 H = 60  # tile height used by the tests
-
-
-def _scene(h: int, w: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w]
-    base = 110 + 50 * np.sin(x / 5.0 + seed)[..., None] * np.array([1.0, 0.6, 0.3]) + 30 * (y / h)[..., None]
-    return np.clip(base + rng.normal(0, 3, (h, w, 3)), 0, 255).astype(np.uint8)
 
 
 @pytest.fixture
 def folders(tmp_path: Path) -> Path:
     """low/ and high/ with 5 pairs of 24x32 pictures."""
     for i in range(5):
-        high = _scene(24, 32, i)
+        high = striped_scene(24, 32, i)
         for sub in ("low", "high"):
             (tmp_path / sub).mkdir(exist_ok=True)
         write_image(tmp_path / "low" / f"p{i}.png", darken(high, 0.08, rng=i))
@@ -126,7 +120,7 @@ def test_tiles_are_the_pictures(folders: Path) -> None:
 
 
 def test_rows_capped_evenly() -> None:
-    images = [EvalImage(f"im{i:02d}.png", _scene(12, 12, i)) for i in range(20)]
+    images = [EvalImage(f"im{i:02d}.png", striped_scene(12, 12, i)) for i in range(20)]
     col = montage.MontageCollector(images, rows=4, tile_height=20)
     assert col.names == ["im00.png", "im06.png", "im13.png", "im19.png"]
     row = evaluate(images, lambda x: x, method="input", title="Input", family="-", save=col.saver("input"))
@@ -152,7 +146,7 @@ def test_unpaired_montage(folders: Path) -> None:
 def test_reference_path_and_synthetic(tmp_path: Path) -> None:
     (tmp_path / "well").mkdir()
     for i in range(3):
-        write_image(tmp_path / "well" / f"{i}.png", _scene(20, 30, i))
+        write_image(tmp_path / "well" / f"{i}.png", striped_scene(20, 30, i))
     out = tmp_path / "m"
     save = tmp_path / "looks"
     assert main(["eval", "--synthetic", str(tmp_path / "well"), "--count", "3", "-m", "lime",
@@ -225,7 +219,7 @@ def test_failed_method_gets_a_grey_column(folders: Path) -> None:
 def well(tmp_path: Path) -> Path:
     (tmp_path / "well").mkdir()
     for i in range(4):
-        write_image(tmp_path / "well" / f"w{i}.png", _scene(20, 30, i))
+        write_image(tmp_path / "well" / f"w{i}.png", striped_scene(20, 30, i))
     return tmp_path / "well"
 
 
@@ -254,7 +248,7 @@ def test_write_pairs_reload_to_same_figures(well: Path, tmp_path: Path) -> None:
     # Rerunning into the same folder replaces the files; a foreign picture there is refused.
     assert main(["eval", "--synthetic", str(well), "--count", "3", "--seed", "2", "-m", "gamma",
                  "--write-pairs", str(pairs)]) == 0
-    write_image(pairs / "low" / "stranger.png", _scene(8, 8, 0))
+    write_image(pairs / "low" / "stranger.png", striped_scene(8, 8, 0))
     assert main(["eval", "--synthetic", str(well), "--count", "3", "-m", "gamma",
                  "--write-pairs", str(pairs)]) == 2
 
