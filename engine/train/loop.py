@@ -38,6 +38,7 @@ __all__ = [
     "FILE_NAMES",
     "TrainConfig",
     "TrainError",
+    "with_overrides",
     "default_weights",
     "build_training_net",
     "inference_net",
@@ -54,6 +55,17 @@ ITERATIONS = 8
 
 class TrainError(RuntimeError):
     """Bad training configuration or an unusable run folder."""
+
+
+def with_overrides(defaults: dict[str, float], overrides: dict[str, float], method: str) -> dict[str, float]:
+    """A method's loss weights: ``defaults`` with the user's ``overrides`` (from
+    ``--weight NAME=VALUE``); an unknown name is a :class:`TrainError` listing the known ones."""
+    w = dict(defaults)
+    for k, v in overrides.items():
+        if k not in w:
+            raise TrainError(f"unknown loss weight {k!r} for {method}; known: {', '.join(w)}")
+        w[k] = float(v)
+    return w
 
 
 def default_weights(method: str) -> dict[str, float]:
@@ -103,12 +115,7 @@ class TrainConfig:
     init: str | None = None  # start from this shipped checkpoint's weights (fine-tuning)
 
     def resolved_weights(self) -> dict[str, float]:
-        w = default_weights(self.method)
-        for k, v in self.weights.items():
-            if k not in w:
-                raise TrainError(f"unknown loss weight {k!r} for {self.method}; known: {', '.join(w)}")
-            w[k] = float(v)
-        return w
+        return with_overrides(default_weights(self.method), self.weights, self.method)
 
     def validate(self) -> None:
         if self.method not in METHODS:

@@ -47,9 +47,9 @@ from torch import nn
 
 from engine.files.atomic import replacing
 from engine.lab import metrics
-from engine.runtime.weights import sha256_file, update_manifest_entry
+from engine.runtime.weights import update_manifest_entry
 from engine.train import losses as L
-from engine.train.loop import TrainError
+from engine.train.loop import TrainError, with_overrides
 from engine.train.paired_data import PairCropSampler, PairSet, block_split, list_pairs, load_pairs
 
 __all__ = [
@@ -110,12 +110,7 @@ class PairedConfig:
     val_every: int = 1
 
     def resolved_weights(self) -> dict[str, float]:
-        w = default_weights(self.method)
-        for k, v in self.weights.items():
-            if k not in w:
-                raise TrainError(f"unknown loss weight {k!r} for {self.method}; known: {', '.join(w)}")
-            w[k] = float(v)
-        return w
+        return with_overrides(default_weights(self.method), self.weights, self.method)
 
     def resolved_lr(self) -> float:
         return float(self.lr) if self.lr is not None else DEFAULT_LR[self.method]
