@@ -10,7 +10,8 @@ from engine.models.exposure import DEFAULT_EXPOSURE
 from engine.params import ParamSpec
 from engine.stages.map_smoothing import DEFAULT_SMOOTHING
 
-__all__ = ["SMOOTHING", "DENOISE", "EXPOSURE", "strength_spec", "iterations_spec", "GENERAL_HELP"]
+__all__ = ["SMOOTHING", "DENOISE", "EXPOSURE", "strength_spec", "iterations_spec", "illumination_specs",
+           "GENERAL_HELP"]
 
 # smoothing 0.5: about a 10-frame average on static areas; denoise 0.5: about a 5-frame
 # temporal average plus the spatial stage at k = 2 (figures in docs/steady-video.md and
@@ -66,3 +67,11 @@ GENERAL_HELP = {
 def iterations_spec(default: int, maximum: int, meaning: str) -> ParamSpec:
     """``iterations`` in [1, ``maximum``] with the method's ``default`` and meaning."""
     return ParamSpec("iterations", default, 1, maximum, 1, meaning)
+
+
+def illumination_specs() -> tuple[ParamSpec, ParamSpec]:
+    """``iterations`` and ``strength`` of the methods that divide by an estimated
+    illumination (SCI and jin2023): stage repeats 1..4 (default 1), gain raised to ``strength``."""
+    return (iterations_spec(1, 4, "repeats of the illumination stage on its own output "
+                                  "(1 = the paper's single stage; more = brighter)"),
+            strength_spec("the illumination gain is raised to this power (output = x / illumination**strength)"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.models.common_params import DENOISE, EXPOSURE, SMOOTHING, iterations_spec, strength_spec
+from engine.models.common_params import DENOISE, EXPOSURE, SMOOTHING, illumination_specs
 from engine.enhancer import MethodDescriptor
 
 __all__ = ["SCI", "METHODS", "ORDER"]
@@ -16,9 +16,7 @@ SCI = MethodDescriptor(
     licence="MIT (this project's implementation and weights, trained by us)",
     summary="Retinex-style: one tiny weight-shared stage estimates illumination; output = input / illumination",
     params=(
-        iterations_spec(1, 4, "repeats of the illumination stage on its own output "
-                              "(1 = the paper's single stage; more = brighter)"),
-        strength_spec("the illumination gain is raised to this power (output = x / illumination**strength)"),
+        *illumination_specs(),
         EXPOSURE,
         SMOOTHING,
         DENOISE,
