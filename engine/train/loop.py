@@ -39,6 +39,10 @@ __all__ = [
     "TrainConfig",
     "TrainError",
     "with_overrides",
+    "run_folder",
+    "save_atomic",
+    "save_run_state",
+    "load_run_state",
     "default_weights",
     "build_training_net",
     "inference_net",
@@ -189,16 +193,46 @@ def compute_losses(
     return total, {"spa": spa.item(), "exp": exp.item(), "col": col.item(), "tv": tv.item()}
 
 
-def _run_dir(cfg: TrainConfig) -> Path:
-    if cfg.run_dir:
-        return Path(cfg.run_dir)
-    return Path("runs") / Path(cfg.out).stem
+def run_folder(run_dir: str | None, out: str | os.PathLike[str]) -> Path:
+    """The run folder: ``run_dir``, else ``runs/<stem of the output checkpoint>``."""
+    return Path(run_dir) if run_dir else Path("runs") / Path(out).stem
 
 
-def _save_atomic(obj: Any, path: Path) -> None:
+def save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary beside ``path``, renamed over it once complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with replacing(path) as tmp:
         torch.save(obj, tmp)
+
+
+def save_run_state(path: Path, method: str, epoch: int, net: nn.Module, opt: torch.optim.Optimizer,
+                   rng: np.random.Generator, **extra: Any) -> None:
+    """Write the run state after ``epoch`` epochs (model, optimiser, both RNGs and the
+    caller's ``extra`` entries, plain data) atomically to ``path``."""
+    save_atomic({"method": method, "epoch": epoch, "model": net.state_dict(),
+                 "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
+                 "numpy_rng": _rng_state(rng), **extra}, path)
+
+
+def load_run_state(path: Path, method: str, net: nn.Module, opt: torch.optim.Optimizer,
+                   rng: np.random.Generator) -> dict[str, Any]:
+    """Restore model, optimiser and both RNGs from the run state at ``path``; returns the
+    whole state (``epoch`` and the caller's extra entries).
+
+    Raises:
+        TrainError: no state there, or the state of another method's run.
+    """
+    if not path.exists():
+        raise TrainError(f"cannot resume: no run state at {path}")
+    st = torch.load(path, map_location="cpu", weights_only=True)
+    if st.get("method") != method:
+        raise TrainError(f"cannot resume: {path} is a {st.get('method')} run, not {method}")
+    net.load_state_dict(st["model"])
+    opt.load_state_dict(st["optimizer"])
+    torch.set_rng_state(st["torch_rng"])
+    numpy_rng = st["numpy_rng"]  # paired runs wrote it as JSON text at first
+    rng.bit_generator.state = json.loads(numpy_rng) if isinstance(numpy_rng, str) else numpy_rng
+    return st
 
 
 def export_checkpoint(
@@ -221,7 +255,7 @@ def export_checkpoint(
     if extra:
         ckpt.update(extra)
     p = Path(path)
-    _save_atomic(ckpt, p)
+    save_atomic(ckpt, p)
     return p
 
 
@@ -288,20 +322,12 @@ def train(
         _load_init(cfg, net)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     w = cfg.resolved_weights()
-    run_dir = _run_dir(cfg)
+    run_dir = run_folder(cfg.run_dir, cfg.out)
     state_file = run_dir / "last.pt"
     start_epoch = 0
     history: list[dict[str, Any]] = []
     if cfg.resume:
-        if not state_file.exists():
-            raise TrainError(f"cannot resume: no run state at {state_file}")
-        st = torch.load(state_file, map_location="cpu", weights_only=True)
-        if st.get("method") != cfg.method:
-            raise TrainError(f"cannot resume: {state_file} is a {st.get('method')} run, not {cfg.method}")
-        net.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        torch.set_rng_state(st["torch_rng"])
-        rng.bit_generator.state = st["numpy_rng"]
+        st = load_run_state(state_file, cfg.method, net, opt, rng)
         start_epoch = int(st["epoch"])
         history = list(st.get("history", []))
         log(f"resuming {cfg.method} from {state_file} after epoch {start_epoch}")
@@ -339,18 +365,7 @@ def train(
             bar.close()
         means = {k: v / max(count, 1) for k, v in sums.items()}
         history.append({"epoch": epoch + 1, **means})
-        _save_atomic(
-            {
-                "method": cfg.method,
-                "epoch": epoch + 1,
-                "model": net.state_dict(),
-                "optimizer": opt.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "numpy_rng": _rng_state(rng),
-                "history": history,
-            },
-            state_file,
-        )
+        save_run_state(state_file, cfg.method, epoch + 1, net, opt, rng, history=history)
         with (run_dir / "log.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps(history[-1]) + "\n")
         if not progress:

@@ -39,17 +39,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.files.atomic import replacing
+from engine.enhancer import downscale
 from engine.lab import metrics
 from engine.runtime.weights import update_manifest_entry
 from engine.train import losses as L
-from engine.train.loop import TrainError, with_overrides
+from engine.train.loop import (TrainError, load_run_state, run_folder, save_atomic, save_run_state,
+                               with_overrides)
 from engine.train.paired_data import PairCropSampler, PairSet, block_split, list_pairs, load_pairs
 
 __all__ = [
@@ -226,14 +226,6 @@ def _to_uint8(t: torch.Tensor) -> np.ndarray:
     return (t[0].permute(1, 2, 0).clamp(0, 1).mul(255.0).round().to(torch.uint8).numpy())
 
 
-def _reduce(img: np.ndarray, long_side: int) -> np.ndarray:
-    h, w = img.shape[:2]
-    s = long_side / max(h, w)
-    if s >= 1.0:
-        return img
-    return cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-
-
 def validate(net: nn.Module, data: PairSet, reduced: int = 0) -> dict[str, float]:
     """Mean PSNR (dB) / SSIM (luma) of the network's 8-bit outputs against the targets at
     full resolution (``psnr``, ``ssim``) and, when ``reduced`` > 0, with both images area-
@@ -245,7 +237,7 @@ def validate(net: nn.Module, data: PairSet, reduced: int = 0) -> dict[str, float
     with torch.inference_mode():
         for lo, hi in zip(data.low, data.high):
             for suffix, side in sizes:
-                a, b = (_reduce(lo, side), _reduce(hi, side)) if side else (lo, hi)
+                a, b = (downscale(lo, side), downscale(hi, side)) if side else (lo, hi)
                 y = _to_uint8(net(_to_tensor(a)))
                 sums["psnr" + suffix] = sums.get("psnr" + suffix, 0.0) + metrics.psnr(y, b)
                 sums["ssim" + suffix] = sums.get("ssim" + suffix, 0.0) + metrics.ssim(y, b)
@@ -259,16 +251,6 @@ def input_baseline(data: PairSet, reduced: int = 0) -> dict[str, float]:
 
 
 # ----------------------------------------------------------------------------- the loop
-
-
-def _run_dir(cfg: PairedConfig) -> Path:
-    return Path(cfg.run_dir) if cfg.run_dir else Path("runs") / Path(cfg.out).stem
-
-
-def _save_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with replacing(path) as tmp:
-        torch.save(obj, tmp)
 
 
 def _lr_at(cfg: PairedConfig, step: int, total: int) -> float:
@@ -314,21 +296,13 @@ def train_paired(cfg: PairedConfig, progress: bool = True,
     betas = (0.9, 0.9) if cfg.method == "nafnet" else (0.9, 0.999)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.resolved_lr(), betas=betas)
     w = cfg.resolved_weights()
-    run_dir = _run_dir(cfg)
+    run_dir = run_folder(cfg.run_dir, cfg.out)
     state_file = run_dir / "last.pt"
     start_epoch, history = 0, []
     best: dict[str, Any] = {"psnr": -math.inf, "epoch": 0, "state": None}
     baseline = None
     if cfg.resume:
-        if not state_file.exists():
-            raise TrainError(f"cannot resume: no run state at {state_file}")
-        st = torch.load(state_file, map_location="cpu", weights_only=True)
-        if st.get("method") != cfg.method:
-            raise TrainError(f"cannot resume: {state_file} is a {st.get('method')} run, not {cfg.method}")
-        net.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        torch.set_rng_state(st["torch_rng"])
-        rng.bit_generator.state = json.loads(st["numpy_rng"])
+        st = load_run_state(state_file, cfg.method, net, opt, rng)
         start_epoch = int(st["epoch"])
         history = json.loads(st["history"])
         best = {"psnr": float(st["best_psnr"]), "epoch": int(st["best_epoch"]), "state": st["best_state"]}
@@ -384,13 +358,9 @@ def train_paired(cfg: PairedConfig, progress: bool = True,
         rec["epoch_s"] = round(time.perf_counter() - te, 1)
         history.append(rec)
         epoch_times.append(rec["epoch_s"])
-        _save_atomic({
-            "method": cfg.method, "epoch": epoch + 1, "model": net.state_dict(),
-            "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
-            "numpy_rng": json.dumps(rng.bit_generator.state), "history": json.dumps(history),
-            "best_psnr": best["psnr"], "best_epoch": best["epoch"], "best_state": best["state"],
-            "baseline": json.dumps(baseline),
-        }, state_file)
+        save_run_state(state_file, cfg.method, epoch + 1, net, opt, rng, history=json.dumps(history),
+                       best_psnr=best["psnr"], best_epoch=best["epoch"], best_state=best["state"],
+                       baseline=json.dumps(baseline))
         with (run_dir / "log.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps(rec) + "\n")
         eta = (sum(epoch_times) / len(epoch_times)) * (cfg.epochs - epoch - 1)
@@ -430,7 +400,7 @@ def export_paired(cfg: PairedConfig, state_dict: dict[str, torch.Tensor], path: 
         **(extra or {}),
     }
     p = Path(path)
-    _save_atomic(ckpt, p)
+    save_atomic(ckpt, p)
     return p
 
 
