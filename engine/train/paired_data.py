@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import torch
 
+from engine.files.images import ImageError, read_image
 from engine.train.data import DataError, list_images
 
 __all__ = ["Pair", "list_pairs", "block_split", "PairSet", "load_pairs", "PairCropSampler"]
@@ -83,10 +84,12 @@ def block_split(
 
 
 def _read_rgb(path: Path, scale: float = 1.0) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise DataError(f"cannot decode image: {path}")
-    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    """uint8 (H, W, 3) RGB of the picture at ``path`` (:func:`engine.files.images.read_image`),
+    area-reduced by ``scale`` when it is not 1."""
+    try:
+        img = read_image(path)
+    except ImageError as exc:
+        raise DataError(str(exc)) from None
     if scale != 1.0:
         h, w = img.shape[:2]
         img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
