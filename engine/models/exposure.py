@@ -195,7 +195,12 @@ def scene_stat(y: np.ndarray) -> float:
     log(y·255 + 1) over the darkest :data:`SCENE_DARK_FRACTION` of the samples
     (w = :data:`SCENE_LOG_WEIGHT`; the plain mean for w = 0). Nondecreasing in every
     sample (a sum of order statistics is)."""
-    mean = float(y.mean()) if y.size else 0.0
+    return _blend(float(y.mean()) if y.size else 0.0, y)
+
+
+def _blend(mean: float, y: np.ndarray) -> float:
+    """The statistic from the plain ``mean`` (0..1) and the luma samples ``y`` (n,) whose
+    darkest part gives the log part; ``mean`` itself when the log part is off or ``y`` empty."""
     if SCENE_LOG_WEIGHT <= 0.0 or y.size == 0:
         return mean
     w = SCENE_LOG_WEIGHT
@@ -208,12 +213,9 @@ def scene_mean(frame: np.ndarray) -> float:
     (:func:`mean_luma`) blended with the log part over its area cells
     (:func:`area_samples`), 0..1."""
     m = mean_luma(frame)
-    if SCENE_LOG_WEIGHT <= 0.0:
+    if SCENE_LOG_WEIGHT <= 0.0:  # the plain mean: no cells to sample
         return m
-    w = SCENE_LOG_WEIGHT
-    y = luma_of(area_samples(frame).astype(np.float64) / 255.0)
-    level = (1.0 - w) * math.log(m * 255.0 + 1.0) + w * _log_part(y)
-    return (math.exp(level) - 1.0) / 255.0
+    return _blend(m, luma_of(area_samples(frame).astype(np.float64) / 255.0))
 
 
 def wanted_log_gain(mean_in: float, target: float) -> float:
