@@ -190,7 +190,7 @@ def check_frame_memory(name: str | os.PathLike[str], width: int, height: int, *,
         MemoryLimitError: one line: the size, the estimate, the limit and how to change it.
         engine.runtime.environment.EnvSettingError: ``LOWLIGHT_MEMORY_LIMIT`` is unusable.
     """
-    from engine.runtime.environment import memory_limit
+    from engine.runtime.environment import memory_limit, setting
 
     limit = memory_limit()
     if limit is None:
@@ -199,7 +199,7 @@ def check_frame_memory(name: str | os.PathLike[str], width: int, height: int, *,
     if need <= limit:
         return
     what = f"{width}x{height} video frames need" if video else f"a {width}x{height} picture needs"
-    if os.environ.get("LOWLIGHT_MEMORY_LIMIT", "").strip():
+    if setting("LOWLIGHT_MEMORY_LIMIT") is not None:
         allowed = f"the {fmt_bytes(limit)} set by LOWLIGHT_MEMORY_LIMIT"
     else:
         allowed = f"the {fmt_bytes(limit)} of memory available (MemAvailable)"

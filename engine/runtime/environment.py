@@ -23,7 +23,7 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["EnvSettingError", "KNOWN", "cpu_count", "threads", "weights_folder", "cache_folder",
+__all__ = ["EnvSettingError", "KNOWN", "setting", "cpu_count", "threads", "weights_folder", "cache_folder",
            "memory_limit", "available_memory", "parse_bytes", "check"]
 
 KNOWN = ("LOWLIGHT_THREADS", "LOWLIGHT_WEIGHTS", "LOWLIGHT_CACHE", "LOWLIGHT_MEMORY_LIMIT",
@@ -38,7 +38,7 @@ class EnvSettingError(ValueError):
     message is one line naming the variable."""
 
 
-def _get(name: str) -> str | None:
+def setting(name: str) -> str | None:
     """The variable's value stripped, None when unset or empty."""
     v = os.environ.get(name)
     return v.strip() if v and v.strip() else None
@@ -54,7 +54,7 @@ def cpu_count() -> int:
 
 def _thread_setting() -> tuple[int | None, str | None]:
     """(threads from ``LOWLIGHT_THREADS`` or None when unset, a warning when clamped)."""
-    raw = _get("LOWLIGHT_THREADS")
+    raw = setting("LOWLIGHT_THREADS")
     if raw is None:
         return None, None
     # a little oversubscription is allowed (thread-count experiments); thousands of
@@ -82,7 +82,7 @@ def threads() -> int:
 
 
 def _folder(name: str) -> Path | None:
-    raw = _get(name)
+    raw = setting(name)
     if raw is None:
         return None
     p = Path(raw).expanduser()
@@ -134,7 +134,7 @@ def memory_limit() -> int | None:
     """Bytes one picture or video job may plan to use: ``LOWLIGHT_MEMORY_LIMIT``, else
     MemAvailable; None when the check is off (``LOWLIGHT_MEMORY_LIMIT=off``) or the
     available memory is unknown."""
-    raw = _get("LOWLIGHT_MEMORY_LIMIT")
+    raw = setting("LOWLIGHT_MEMORY_LIMIT")
     if raw is None:
         return available_memory()
     if raw.lower() in ("off", "none", "0"):
