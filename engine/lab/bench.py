@@ -48,6 +48,7 @@ from engine.enhancer import MethodDescriptor
 from engine.files.atomic import replacing
 from engine.lab.metrics import psnr
 from engine.params import EnhanceParams
+from engine.runtime.environment import cpu_count as usable_cpus
 from engine.stages.processor import FrameProcessor, StagedFrame, TwoStage
 
 __all__ = [
@@ -121,19 +122,12 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
     return sizes
 
 
-def _affinity() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
-
-
 def set_threads(threads: int | None = None) -> int:
     """Use ``threads`` (default: the cores this process may run on) for PyTorch's
     intra-op pool, OpenCV and ONNX Runtime sessions created from now on
     (``LOWLIGHT_THREADS``, read by :func:`engine.runtime.onnx_runtime.cpu_threads`).
     Returns the count used."""
-    n = max(1, int(threads)) if threads else _affinity()
+    n = max(1, int(threads)) if threads else usable_cpus()
     os.environ["LOWLIGHT_THREADS"] = str(n)
     cv2.setNumThreads(n)
     import torch
@@ -149,7 +143,7 @@ def thread_info() -> dict[str, int]:
 
     from engine.runtime.onnx_runtime import cpu_threads
 
-    return {"cpu_count": os.cpu_count() or 1, "affinity": _affinity(),
+    return {"cpu_count": os.cpu_count() or 1, "affinity": usable_cpus(),
             "torch": torch.get_num_threads(), "onnx_intra_op": cpu_threads(),
             "cv2": cv2.getNumThreads()}
 
