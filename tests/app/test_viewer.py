@@ -87,3 +87,80 @@ def test_double_click_zooms_on_point(qtbot, viewer):
 def test_unknown_mode_is_rejected(viewer):
     with pytest.raises(ValueError, match="unknown view"):
         viewer.set_mode("mosaic")
+
+
+def _wheel(viewer, pos: QPointF, notches: float) -> None:
+    from PySide6.QtCore import QPoint as _P
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    ev = QWheelEvent(pos, viewer.mapToGlobal(pos), _P(0, 0), _P(0, int(120 * notches)),
+                     Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                     Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(viewer, ev)
+
+
+@pytest.mark.parametrize("mode", Viewer.MODES)
+def test_wheel_zooms_around_the_cursor_in_every_view(viewer, mode):
+    from app.viewer import ZOOM_MAX, ZOOM_MIN
+
+    h, w = 600, 800
+    o = np.zeros((h, w, 3), np.uint8)
+    viewer.set_mode(mode)
+    viewer.set_frames(o, o, o)
+    pane = viewer._panes()[-1]
+    pos = QPointF(pane.left() + pane.width() * 0.3, pane.top() + pane.height() * 0.6)
+    before = viewer.widget_to_image(pos)
+    assert before is not None
+    _wheel(viewer, pos, 8)  # far enough that the picture overflows the pane both ways
+    assert viewer.zoomed
+    after = viewer.widget_to_image(pos)
+    assert after.x() == pytest.approx(before.x(), abs=1.0) and after.y() == pytest.approx(before.y(), abs=1.0)
+    # both panes show the same part of the picture (zoom and pan are shared)
+    srcs = [viewer._mapping(p)[0] for p in viewer._panes()]
+    assert all(s == srcs[0] for s in srcs)
+    for _ in range(20):
+        _wheel(viewer, pos, 1)
+    assert viewer.zoom_factor() == pytest.approx(ZOOM_MAX)
+    for _ in range(40):
+        _wheel(viewer, pos, -1)
+    assert viewer.zoom_factor() == pytest.approx(ZOOM_MIN)
+    viewer.repaint()
+    viewer.set_zoom(True)
+    assert viewer.zoom_factor() == 1.0
+    viewer.set_zoom_factor(None)
+    assert not viewer.zoomed
+
+
+def test_two_panes_stack_for_wide_frames_and_sit_together(qtbot, viewer):
+    viewer.resize(900, 600)
+    wide = np.zeros((400, 1600, 3), np.uint8)  # 4:1
+    viewer.set_mode("ab")
+    viewer.set_frames(wide, wide, wide)
+    assert viewer.layout_mode == "auto" and viewer.stacked()
+    top, bottom = (viewer._mapping(p)[1] for p in viewer._panes())
+    assert top.width() == pytest.approx(900)  # the full width: no side bands
+    assert bottom.top() - top.bottom() == pytest.approx(4.0)  # the pictures touch but for the gap
+    viewer.set_layout_mode("columns")
+    assert not viewer.stacked()
+    left, right = (viewer._mapping(p)[1] for p in viewer._panes())
+    assert right.left() - left.right() == pytest.approx(4.0)
+    assert left.width() < top.width() / 1.9
+    tall = np.zeros((800, 600, 3), np.uint8)
+    viewer.set_layout_mode("auto")
+    viewer.set_frames(tall, tall, tall)
+    assert not viewer.stacked()
+    viewer.set_layout_mode("rows")
+    assert viewer.stacked()
+    with pytest.raises(ValueError, match="pane layout"):
+        viewer.set_layout_mode("grid")
+
+
+def test_ab_labels_carry_the_differing_settings(viewer):
+    o = np.zeros((60, 80, 3), np.uint8)
+    viewer.set_mode("ab")
+    viewer.set_frames(o, o, o)
+    viewer.set_titles("SCI", "SCI", "strength 1.00", "strength 1.50")
+    assert viewer.pane_labels() == ["A: SCI · strength 1.00", "B: SCI · strength 1.50"]
+    viewer.set_mode("side")
+    assert viewer.pane_labels() == ["Original", "SCI"]
