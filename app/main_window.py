@@ -30,7 +30,7 @@ from app.full_quality import FullQualityStill
 from app.player import FrameBundle, Player, PlayerStats
 from app.settings import Settings
 from app.timecodes import format_time
-from app.viewer import Viewer
+from app.viewer import WHEEL_STEP, Viewer
 
 __all__ = ["MainWindow", "VIDEO_FILTER"]
 
@@ -176,6 +176,7 @@ class MainWindow(QMainWindow):
         p.reached_end.connect(lambda: self.statusBar().showMessage("End of clip", 3000))
         self.controls.method_changed.connect(self._on_method_changed)
         self.controls.params_changed.connect(self._on_params_changed)
+        self.controls.params_b_changed.connect(self._on_params_b_changed)
         self.controls.preset_message.connect(lambda m: self.statusBar().showMessage(m, 4000))
         self.viewer.zoom_changed.connect(self.zoom_action.setChecked)
 
@@ -191,6 +192,8 @@ class MainWindow(QMainWindow):
         self.loop_box.setChecked(self.settings.loop)
         p.set_loop(self.settings.loop)
         self.set_view(self.settings.view if self.settings.view in Viewer.MODES else "split")
+        self.set_pane_layout(self.settings.pane_layout if self.settings.pane_layout in Viewer.LAYOUTS
+                             else "auto")
 
         p.set_method("a", self.controls.method, self.controls.params())
         p.set_method("b", self.controls.method_b, self.controls.params_b())
@@ -321,11 +324,28 @@ class MainWindow(QMainWindow):
             self.view_group.addAction(a)
             vm.addAction(a)
             self.view_actions[mode] = a
+        panes = vm.addMenu("Two-pane &layout")
+        self.layout_group = QActionGroup(self)
+        self.layout_actions: dict[str, QAction] = {}
+        for layout in Viewer.LAYOUTS:
+            a = self._act(Viewer.LAYOUT_LABELS[layout], lambda _c=False, m=layout: self.set_pane_layout(m),
+                          tip="Where the side-by-side and A/B views put their two panes (automatic: "
+                              "whichever shows the picture larger)", checkable=True)
+            self.layout_group.addAction(a)
+            panes.addAction(a)
+            self.layout_actions[layout] = a
         vm.addSeparator()
         self.zoom_action = self._act("Zoom &100 %", self._toggle_zoom, "Z",
-                                     "Actual pixels (double-click the picture to zoom on a point)",
+                                     "Actual pixels (double-click the picture to zoom on a point; "
+                                     "the wheel zooms 25–800 % around the cursor)",
                                      checkable=True)
         vm.addAction(self.zoom_action)
+        vm.addAction(self._act("&Fit to window", lambda: self.viewer.set_zoom_factor(None), "Ctrl+0",
+                               "Show the whole picture"))
+        vm.addAction(self._act("Zoom &in", lambda: self.viewer.set_zoom_factor(
+            self.viewer.zoom_factor() * WHEEL_STEP), QKeySequence.StandardKey.ZoomIn))
+        vm.addAction(self._act("Zoom &out", lambda: self.viewer.set_zoom_factor(
+            self.viewer.zoom_factor() / WHEEL_STEP), QKeySequence.StandardKey.ZoomOut))
         vm.addAction(self.dock.toggleViewAction())
         self.queue_action = self.queue_dock.toggleViewAction()
         self.queue_action.setText("&Queue")
@@ -532,11 +552,17 @@ class MainWindow(QMainWindow):
 
     def _on_params_changed(self, params: object) -> None:
         self.player.set_params("a", params)  # type: ignore[arg-type]
-        self.player.set_params("b", self.controls.params_b())
+        self._update_titles()
+
+    def _on_params_b_changed(self, params: object) -> None:
+        self.player.set_params("b", params)  # type: ignore[arg-type]
+        self._update_titles()
 
     def _update_titles(self) -> None:
+        """Pane labels: the methods' names, and in the A/B view the settings that differ."""
+        detail_a, detail_b = self.controls.difference()
         self.viewer.set_titles(registry.get(self.controls.method).title,
-                               registry.get(self.controls.method_b).title)
+                               registry.get(self.controls.method_b).title, detail_a, detail_b)
 
     def set_view(self, mode: str) -> None:
         """Switch the viewer to ``mode`` (one of :attr:`Viewer.MODES`)."""
@@ -545,6 +571,12 @@ class MainWindow(QMainWindow):
         self.settings.view = mode
         self.player.set_ab(mode == "ab")
         self._update_device_label()
+
+    def set_pane_layout(self, layout: str) -> None:
+        """Where the two-pane views put their panes (one of :attr:`Viewer.LAYOUTS`)."""
+        self.viewer.set_layout_mode(layout)
+        self.layout_actions[layout].setChecked(True)
+        self.settings.pane_layout = layout
 
     def _toggle_zoom(self) -> None:
         self.viewer.set_zoom(not self.viewer.zoomed)

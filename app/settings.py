@@ -110,6 +110,46 @@ class Settings:
     def set_params_for(self, method: str, params: EnhanceParams) -> None:
         self.qs.setValue(f"params/{method}", json.dumps(params.as_dict()))
 
+    def params_b_for(self, method: str) -> dict[str, Any]:
+        """Last parameter values method B (the A/B view's second side) used with ``method``."""
+        raw = self._get_str(f"params_b/{method}", "{}")
+        try:
+            d = json.loads(raw)
+        except ValueError:
+            return {}
+        known = EnhanceParams().as_dict()
+        return {k: v for k, v in d.items() if k in known and isinstance(v, (int, float))}
+
+    def set_params_b_for(self, method: str, params: EnhanceParams) -> None:
+        self.qs.setValue(f"params_b/{method}", json.dumps(params.as_dict()))
+
+    @property
+    def link_ab(self) -> bool:
+        """Whether a slider move on one side of the A/B comparison moves the other side too."""
+        return self._get_str("enhance/link_ab", "false") == "true"
+
+    @link_ab.setter
+    def link_ab(self, on: bool) -> None:
+        self.qs.setValue("enhance/link_ab", "true" if on else "false")
+
+    @property
+    def pane_layout(self) -> str:
+        """How the two-pane views place their panes: ``auto``, ``columns`` or ``rows``."""
+        return self._get_str("view/pane_layout", "auto")
+
+    @pane_layout.setter
+    def pane_layout(self, layout: str) -> None:
+        self.qs.setValue("view/pane_layout", layout)
+
+    @property
+    def scope_kind(self) -> str:
+        """What the scope dock draws: ``histogram`` or ``waveform``."""
+        return self._get_str("view/scope_kind", "histogram")
+
+    @scope_kind.setter
+    def scope_kind(self, kind: str) -> None:
+        self.qs.setValue("view/scope_kind", kind)
+
     @property
     def view(self) -> str:
         return self._get_str("view/mode", "split")

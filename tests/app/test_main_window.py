@@ -88,8 +88,10 @@ def test_strength_zero_shows_original(qtbot, window):
 def test_sliders_follow_the_registry(qtbot, window):
     for d in registry.descriptors():
         window.controls.set_method(d.name)
+        window.controls.set_method_b(d.name)
         names = {s.name for s in d.params}
-        assert set(window.controls._sliders) == names
+        assert set(window.controls._a.sliders) == names
+        assert set(window.controls._b.sliders) == names  # B has its own sliders, from the registry too
         for s in d.params:
             w = window.controls.slider(s.name)
             assert w.slider.maximum() == round((s.maximum - s.minimum) / s.step)
