@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox, QDockWidget, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow,
-    QMessageBox, QPushButton, QScrollArea, QSizePolicy, QSlider, QStyle, QToolButton,
+    QMessageBox, QPushButton, QScrollArea, QStyle, QToolButton,
     QVBoxLayout, QWidget,
 )
 
@@ -28,6 +28,7 @@ from engine.video.sources import VIDEO_EXTENSIONS
 from app.controls import ControlsPanel
 from app.full_quality import FullQualityStill
 from app.player import FrameBundle, Player, PlayerStats
+from app.seek_bar import SeekBar
 from app.settings import Settings
 from app.timecodes import format_time
 from app.viewer import WHEEL_STEP, Viewer
@@ -232,10 +233,9 @@ class MainWindow(QMainWindow):
         self.step_btn = QToolButton()
         self.step_btn.setIcon(st.standardIcon(QStyle.StandardPixmap.SP_MediaSeekForward))
         self.step_btn.setToolTip("Step one frame forward (Right)")
-        self.seek = QSlider(Qt.Orientation.Horizontal)
+        self.seek = SeekBar()
         self.seek.setRange(0, 0)
         self.seek.setToolTip("Seek")
-        self.seek.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.time_label = QLabel(format_time(None))
         self.time_label.setMinimumWidth(110)
         self.time_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -388,6 +388,7 @@ class MainWindow(QMainWindow):
         spec = str(spec)
         self.source_spec = spec
         self.in_point = self.out_point = None
+        self.seek.set_marks(None, None)
         self.last_error = ""
         self.banner.hide()
         self.viewer.clear("Generating the demo clip (first use only)…" if spec == "demo" else "Opening…")
@@ -626,6 +627,8 @@ class MainWindow(QMainWindow):
         self._show_range()
 
     def _show_range(self) -> None:
+        self.seek.set_marks(*(None if t is None else int(round(t * 1000))
+                              for t in (self.in_point, self.out_point)))
         self.statusBar().showMessage(
             f"Export range: {format_time(self.in_point) if self.in_point is not None else 'start'}"
             f" → {format_time(self.out_point) if self.out_point is not None else 'end'}", 5000)
