@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine import registry
-from engine.files.images import IMAGE_SUFFIXES
+from engine.files.images import IMAGE_SUFFIXES, ImageError, write_image
 from engine.video.base import Source, SourceInfo, VideoError
 from engine.video.sources import VIDEO_EXTENSIONS
 
@@ -308,7 +309,7 @@ class MainWindow(QMainWindow):
                                        "Export the enhanced clip")
         fm.addAction(self.export_action)
         fm.addAction(self._act("Save &snapshot…", self.snapshot_dialog, "Ctrl+S",
-                               "Save the current view as PNG"))
+                               "Save the frame shown at its own resolution (A and B in the A/B view)"))
         fm.addAction(self._act("Save &full-quality still…", self.full_quality_dialog, "Ctrl+Shift+S",
                                "Pause and save the current frame enhanced by the method's full-"
                                "resolution reference path (slower than the live picture; best quality)"))
@@ -380,7 +381,8 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         tb.addAction(self.export_action)
         tb.addAction(self.queue_action)
-        tb.addAction(self._act("Snapshot", self.snapshot_dialog, tip="Save the current view as PNG"))
+        tb.addAction(self._act("Snapshot", self.snapshot_dialog,
+                              tip="Save the frame shown at its own resolution (A and B in the A/B view)"))
 
     # -- sources ------------------------------------------------------------------
     def open_spec(self, spec: str) -> None:
@@ -648,22 +650,60 @@ class MainWindow(QMainWindow):
         dlg.finished.connect(lambda _r: setattr(self, "_export_dialog", None))
         dlg.open()
 
-    def save_snapshot(self, path: str) -> bool:
-        """Save the viewer as shown (current view, zoom, labels) to the PNG ``path``."""
-        ok = self.viewer.grab().save(path, "PNG")
-        if ok:
-            self.statusBar().showMessage(f"Snapshot saved: {path}", 5000)
-        else:
-            self.show_error(f"Could not save snapshot to {path}")
-        return ok
+    def snapshot_frames(self) -> list[tuple[str, np.ndarray]]:
+        """What a snapshot of the current view writes: (name suffix, frame) pairs, the
+        frames uint8 (H, W, 3) RGB at the source's resolution, without labels or bars.
+
+        Enhanced and original views: that frame (no suffix). Split wipe and side by side:
+        ``-original`` and ``-enhanced``. A/B: ``-A`` and ``-B`` (B only once it is rendered).
+        """
+        b = self.last_bundle
+        if b is None:
+            return []
+        mode = self.viewer.mode
+        if mode == "original":
+            return [("", b.original)]
+        if mode == "enhanced":
+            return [("", b.enhanced)]
+        if mode == "ab":
+            return [("-A", b.enhanced)] + ([("-B", b.enhanced_b)] if b.enhanced_b is not None else [])
+        return [("-original", b.original), ("-enhanced", b.enhanced)]
+
+    def save_snapshot(self, path: str) -> list[Path]:
+        """Save the frame(s) of the current view (see :meth:`snapshot_frames`) through the
+        engine's image writer; the format follows ``path``'s suffix, and in the comparison
+        views each file gets its suffix before it (``snap.png`` -> ``snap-A.png``, ``snap-B.png``).
+        Returns the files written (empty on failure, which is shown in the window)."""
+        frames = self.snapshot_frames()
+        if not frames:
+            self.show_error("No frame to save: open a source first.")
+            return []
+        target = Path(path)
+        written: list[Path] = []
+        try:
+            for suffix, frame in frames:
+                written.append(write_image(target.with_name(target.stem + suffix + target.suffix), frame))
+        except ImageError as exc:
+            self.show_error(f"Could not save the snapshot: {exc}")
+            return []
+        note = ""
+        if self.viewer.mode == "ab" and len(frames) == 1:
+            note = " (method B was not rendered yet)"
+        self.statusBar().showMessage(
+            "Snapshot saved: " + ", ".join(p.name for p in written) + f" in {target.parent}" + note, 6000)
+        return written
 
     def snapshot_dialog(self) -> None:
         name = time.strftime("snapshot-%Y%m%d-%H%M%S.png")
         folder = self.settings.last_folder or str(Path.home())
-        path, _ = QFileDialog.getSaveFileName(self, "Save snapshot", str(Path(folder) / name),
-                                              "PNG image (*.png)")
+        suffixes = [s for s, _ in self.snapshot_frames()]
+        title = "Save snapshot"
+        if len(suffixes) > 1:
+            title += " (two files: name" + " and name".join(suffixes) + ")"
+        path, _ = QFileDialog.getSaveFileName(self, title, str(Path(folder) / name),
+                                              "PNG image (*.png);;JPEG image (*.jpg);;TIFF image (*.tif)")
         if path:
-            if not path.lower().endswith(".png"):
+            if not path.lower().endswith(IMAGE_SUFFIXES):
                 path += ".png"
             self.save_snapshot(path)
 

@@ -221,9 +221,10 @@ def test_presets_save_and_load(qtbot, window):
 def test_snapshot_png(qtbot, window, tmp_path):
     _open(qtbot, window)
     path = tmp_path / "snap.png"
-    assert window.save_snapshot(str(path))
+    window.set_view("enhanced")
+    assert window.save_snapshot(str(path)) == [path]
     img = QImage(str(path))
-    assert not img.isNull() and img.width() == window.viewer.width()
+    assert not img.isNull() and img.width() == window.last_bundle.enhanced.shape[1]
 
 
 def test_zoom_on_point_and_back(qtbot, window):

@@ -60,3 +60,43 @@ def test_in_out_points_are_drawn_on_the_seek_bar(qtbot, window):
     window.set_in_point()
     window.open_spec("fake")  # a new source has no in/out points
     assert window.seek.marks() == (None, None)
+
+
+def test_snapshot_is_the_enhanced_frame_not_the_viewer(qtbot, window, tmp_path):
+    _open(qtbot, window)
+    window.set_view("enhanced")
+    window.viewer.set_zoom_factor(3.0)  # zoom, letterbox bars and labels must not matter
+    b = window.last_bundle
+    path = tmp_path / "snap.png"
+    assert window.save_snapshot(str(path)) == [path]
+    saved = read_image(path)
+    assert saved.shape == b.enhanced.shape == (48, 64, 3)
+    assert np.array_equal(saved, b.enhanced)
+
+
+@pytest.mark.parametrize("mode,suffixes", [("ab", ("-A", "-B")), ("side", ("-original", "-enhanced")),
+                                           ("split", ("-original", "-enhanced"))])
+def test_snapshot_in_compare_views_saves_both_sides(qtbot, window, tmp_path, mode, suffixes):
+    window.set_view(mode)
+    _open(qtbot, window)
+    if mode == "ab":
+        qtbot.waitUntil(lambda: window.last_bundle.enhanced_b is not None, timeout=10000)
+        b = window.last_bundle
+        expected = (b.enhanced, b.enhanced_b)
+    else:
+        b = window.last_bundle
+        expected = (b.original, b.enhanced)
+    written = window.save_snapshot(str(tmp_path / "shot.png"))
+    assert [p.name for p in written] == [f"shot{s}.png" for s in suffixes]
+    for p, frame in zip(written, expected):
+        assert np.array_equal(read_image(p), frame)
+    assert not (tmp_path / "shot.png").exists()
+    assert "Snapshot saved" in window.statusBar().currentMessage()
+
+
+def test_snapshot_failure_is_shown(qtbot, window, tmp_path):
+    assert window.save_snapshot(str(tmp_path / "none.png")) == []  # nothing opened yet
+    _open(qtbot, window)
+    window.set_view("enhanced")
+    assert window.save_snapshot(str(tmp_path / "missing-folder" / "x.png")) == []
+    assert "Could not save the snapshot" in window.last_error
