@@ -642,7 +642,9 @@ def open_source(spec: str | int | os.PathLike, *, width: int | None = None,
     Args:
         spec: a video file path; a folder of images; a numbered pattern
             (``frame_%04d.png``) or glob; a camera as an int, ``"camera:N"`` or
-            ``"/dev/videoN"``; or ``"demo"`` (the generated demo clip).
+            ``"/dev/videoN"``; a network stream address (``rtsp://``, ``http(s)://``,
+            ``udp://``, ``tcp://``: :class:`engine.video.network.NetworkSource`); or
+            ``"demo"`` (the generated demo clip).
         width, height, fps: requested camera mode (cameras only); ``fps`` also sets the
             frame rate of image sequences.
         start, end: trim in seconds (video files and the demo clip).
@@ -653,6 +655,10 @@ def open_source(spec: str | int | os.PathLike, *, width: int | None = None,
     if isinstance(spec, int):
         return CameraSource(spec, width=width, height=height, fps=fps)
     s = os.fspath(spec)
+    from engine.video.network import NetworkSource, is_stream_url
+
+    if is_stream_url(s):
+        return NetworkSource(s)
     if s == "demo":
         from engine.video.demo import demo_clip_path
 
