@@ -29,6 +29,7 @@ from engine.video.sources import VIDEO_EXTENSIONS
 from app.controls import ControlsPanel
 from app.full_quality import FullQualityStill
 from app.player import FrameBundle, Player, PlayerStats
+from app.scope_panel import KINDS, ScopePanel
 from app.seek_bar import SeekBar
 from app.settings import Settings
 from app.timecodes import format_time
@@ -157,6 +158,17 @@ class MainWindow(QMainWindow):
         self.queue_dock.setWidget(self.queue_panel)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.queue_dock)
         self.queue_dock.hide()
+
+        # the scope (View ▸ Scope): histogram or waveform of the enhanced frame, hidden at first
+        self.scope_panel = ScopePanel(self.settings.scope_kind if self.settings.scope_kind in KINDS
+                                      else "histogram")
+        self.scope_panel.kind_combo.currentIndexChanged.connect(
+            lambda _i: setattr(self.settings, "scope_kind", self.scope_panel.kind))
+        self.scope_dock = QDockWidget("Scope", self)
+        self.scope_dock.setObjectName("scopeDock")
+        self.scope_dock.setWidget(self.scope_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.scope_dock)
+        self.scope_dock.hide()
 
         self._build_status()
         self._build_actions()
@@ -354,6 +366,12 @@ class MainWindow(QMainWindow):
         self.queue_action.setStatusTip("Enhance many clips one after another")
         self.addAction(self.queue_action)
         vm.addAction(self.queue_action)
+        self.scope_action = self.scope_dock.toggleViewAction()
+        self.scope_action.setText("&Scope")
+        self.scope_action.setShortcut(QKeySequence("Ctrl+H"))
+        self.scope_action.setStatusTip("Histogram or waveform of the enhanced picture, with clipped pixels")
+        self.addAction(self.scope_action)
+        vm.addAction(self.scope_action)
 
         pm = mb.addMenu("&Playback")
         pm.addAction(self._act("Play / pause", self.toggle_play, "Space"))
@@ -465,6 +483,7 @@ class MainWindow(QMainWindow):
     def _on_frame(self, b: FrameBundle) -> None:
         self.last_bundle = b
         self.viewer.set_frames(b.original, b.enhanced, b.enhanced_b)
+        self.scope_panel.set_frame(b.enhanced)
         self.player.frame_shown()
         self.frames_shown += 1
         if b.pts is not None and not self._seeking:

@@ -100,3 +100,45 @@ def test_snapshot_failure_is_shown(qtbot, window, tmp_path):
     window.set_view("enhanced")
     assert window.save_snapshot(str(tmp_path / "missing-folder" / "x.png")) == []
     assert "Could not save the snapshot" in window.last_error
+
+
+def test_scope_dock_shows_the_enhanced_frame_with_clipping(qtbot, window):
+    from engine.lab.scope import measure
+
+    assert not window.scope_dock.isVisible()
+    assert window.scope_action.text().replace("&", "") == "Scope"
+    window.scope_action.trigger()
+    assert window.scope_dock.isVisible()
+    _open(qtbot, window)
+    panel = window.scope_panel
+    qtbot.waitUntil(lambda: panel.scope is not None, timeout=3000)
+    expected = measure(window.last_bundle.enhanced)
+    assert np.array_equal(panel.scope.histogram, expected.histogram)
+    assert panel.clip_label.text().startswith("Clipped: ") and "at 0" in panel.clip_label.text()
+    img = panel.view.grab().toImage()
+    colours = {img.pixelColor(x, y).rgb() for x in range(0, img.width(), 7) for y in range(0, img.height(), 7)}
+    assert len(colours) > 3  # curves were drawn, not only the background
+    panel.set_kind("waveform")
+    assert window.settings.scope_kind == "waveform"
+    img = panel.view.grab().toImage()
+    assert len({img.pixelColor(x, y).rgb() for x in range(0, img.width(), 5)
+                for y in range(0, img.height(), 5)}) > 3
+    window.scope_action.trigger()
+    assert not window.scope_dock.isVisible()
+
+
+def test_scope_is_rate_limited_and_idle_when_hidden(qtbot, window):
+    from app.scope_panel import INTERVAL_MS
+
+    _open(qtbot, window, "fake-long")
+    panel = window.scope_panel
+    window.player.play()
+    qtbot.wait(600)
+    assert panel.measurements == 0  # hidden: nothing measured
+    window.scope_dock.show()
+    shown0, m0 = window.frames_shown, panel.measurements
+    qtbot.wait(1500)
+    window.player.pause()
+    frames, meas = window.frames_shown - shown0, panel.measurements - m0
+    assert 1 <= meas <= 1500 / INTERVAL_MS + 2
+    assert frames > meas  # not once per frame
