@@ -33,12 +33,14 @@ thread-safe and take effect on the next frame.
 **Two halves.** Anything with the :class:`FrameStages` protocol (``begin`` / ``finish``
 / ``process``) can be run on two threads; :class:`FrameProcessor` is the product's.
 ``process`` is ``finish(begin(frame))``: :meth:`FrameProcessor.begin` runs the input-side
-temporal denoiser, the estimate and the temporal smoothing and returns a
-:class:`StagedFrame`; :meth:`FrameProcessor.finish` runs apply, the output-side temporal
-denoiser and the spatial stage on it. Each half has its own state and lock, so two threads
-can run them at once on consecutive frames (``begin`` of frame t+1 while ``finish`` of
-frame t): on two cores that raises the throughput by about a quarter at the cost of one
-frame of latency. :class:`TwoHalfRunner` is the one place that runs the halves that way
+temporal denoiser, the estimate, the temporal smoothing and apply, and returns a
+:class:`StagedFrame`; :meth:`FrameProcessor.finish` runs the chroma guard, the output-side
+temporal denoiser and the spatial stage on it. Each half has its own state and lock, so two
+threads can run them at once on consecutive frames (``begin`` of frame t+1 while ``finish``
+of frame t), at the cost of one frame of latency. Apply sits in the first half because the
+second is the heavier one on a codec-flattened source (the output-side temporal denoiser
+follows the camera on the enhanced frame); the halves then cost about the same, and the
+method's apply tables are used by one thread only. :class:`TwoHalfRunner` is the one place that runs the halves that way
 (the video pipeline, the studio player and :class:`TwoStage` use it). The output is the
 same as ``process``'s, frame for frame, as long as ``finish`` gets the staged frames in
 the order ``begin`` made them, a :meth:`FrameProcessor.reset` between two ``begin`` calls
@@ -92,7 +94,8 @@ class StagedFrame:
 
     Attributes:
         frame: uint8 (H, W, 3) RGB input after the input-side temporal denoiser.
-        pmap: the smoothed parameter map to apply.
+        pmap: the smoothed parameter map (applied already).
+        applied: uint8 (H, W, 3) RGB, the method's output for ``frame`` and ``pmap``.
         enhancer, params: the method and parameters ``begin`` used (``finish`` applies
             with the same ones, whatever was set in between).
         input_denoised: the input-side temporal denoiser averaged this frame (then the
@@ -101,17 +104,18 @@ class StagedFrame:
         epoch: the processor's reset count when it was begun (``finish`` drops its own
             state when the epoch changes: the first frame begun after a reset starts the
             second half afresh).
-        front_ms: milliseconds of (input denoise, estimate, smoothing).
+        front_ms: milliseconds of (input denoise, estimate, smoothing, apply).
     """
 
     frame: np.ndarray
     pmap: ParamMap
+    applied: np.ndarray
     enhancer: Enhancer
     params: EnhanceParams
     input_denoised: bool
     noise_ratio: np.ndarray | None
     epoch: int
-    front_ms: tuple[float, float, float]
+    front_ms: tuple[float, float, float, float]
 
 
 S = TypeVar("S")  # what a FrameStages' begin hands to its finish
@@ -246,7 +250,7 @@ class FrameProcessor:
 
     def begin(self, frame: np.ndarray) -> StagedFrame:
         """First half for one uint8 (H, W, 3) RGB frame: input-side temporal denoise,
-        estimate, temporal smoothing. Pass the result to :meth:`finish`, in order."""
+        estimate, temporal smoothing, apply. Pass the result to :meth:`finish`, in order."""
         with self._lock:
             enh, params = self._enhancer, self._params
             td = time.perf_counter()
@@ -258,21 +262,22 @@ class FrameProcessor:
             t1 = time.perf_counter()
             pmap = self._temporal.update(pmap, params.smoothing)
             t2 = time.perf_counter()
-            return StagedFrame(frame, pmap, enh, params, self._denoiser.effective > 0.0,
+            applied = enh.apply(frame, pmap, params)
+            t3 = time.perf_counter()
+            return StagedFrame(frame, pmap, applied, enh, params, self._denoiser.effective > 0.0,
                                self._denoiser.noise_ratio, self._epoch,
-                               ((t0 - td) * 1e3, (t1 - t0) * 1e3, (t2 - t1) * 1e3))
+                               ((t0 - td) * 1e3, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3))
 
     def finish(self, staged: StagedFrame) -> np.ndarray:
-        """Second half: apply, output-side temporal denoise (when the input side did not
-        average), spatial denoise. Returns a new uint8 (H, W, 3) RGB frame."""
+        """Second half: chroma guard, output-side temporal denoise (when the input side did
+        not average), spatial denoise. Returns a new uint8 (H, W, 3) RGB frame."""
         with self._back_lock:
             params = staged.params
             if staged.epoch != self._back_epoch:
                 self._out_denoiser.reset()
                 self._back_epoch = staged.epoch
             t2 = time.perf_counter()
-            out = staged.enhancer.apply(staged.frame, staged.pmap, params)
-            out = self._chroma.process(staged.frame, out, staged.pmap, params.denoise, params.strength)
+            out = self._chroma.process(staged.frame, staged.applied, staged.pmap, params.denoise, params.strength)
             t3 = time.perf_counter()
             if staged.input_denoised:
                 self._out_denoiser.reset()
@@ -283,8 +288,8 @@ class FrameProcessor:
             t4 = time.perf_counter()
             out = self._spatial.process(out, params.denoise, ratio)
             t5 = time.perf_counter()
-        dn, est, sm = staged.front_ms
-        self.timings = ProcessTimings(est, sm, (t3 - t2) * 1e3, dn + (t5 - t3) * 1e3, (t5 - t4) * 1e3)
+        dn, est, sm, ap = staged.front_ms
+        self.timings = ProcessTimings(est, sm, ap + (t3 - t2) * 1e3, dn + (t5 - t3) * 1e3, (t5 - t4) * 1e3)
         return out
 
 
