@@ -8,11 +8,16 @@
     lowlight enhance long.mp4 -o long_bright.mp4 --segment-seconds 30   (resumable: rerun after a crash)
     lowlight enhance clip10bit.mkv -o out.mkv --codec h265 --pix-fmt yuv420p10le
     lowlight enhance clip.mp4 -o out.mp4 --codec h264_nvenc            (software if no NVENC here)
+    lowlight enhance udp://127.0.0.1:5000 -o night.mp4 --end 60        (record a live stream)
+    lowlight enhance rtsp://cam.local/stream -o night.mp4              (until Ctrl-C; a playable file)
+    lowlight enhance camera:0 --virtual-camera                         (video calls see the result)
 
 Videos (a video file, a numbered pattern such as ``frames/f_%04d.png``, or ``demo``) go
 through :func:`engine.video.export.export_video` with a progress bar on stderr; image
 files and folders go through :func:`engine.jobs.stills.enhance_images`. With several video
-inputs ``-o`` is a folder. The exit status is 0 only when every input succeeded; user
+inputs ``-o`` is a folder. A live source (a camera or a network stream address) runs through
+:class:`engine.video.live.LiveRun` into a recording and/or a virtual camera until ``--end``
+seconds of stream time or Ctrl-C, and always leaves a finished file. The exit status is 0 only when every input succeeded; user
 errors are one line each on stderr.
 """
 
@@ -35,10 +40,12 @@ ORDER = 10
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", metavar="IN", nargs="+",
                         help="video files, image files or folders, numbered image patterns "
-                             "(frames/f_%%04d.png, read as a video), or 'demo'")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                             "(frames/f_%%04d.png, read as a video), 'demo', a camera (camera:N) "
+                             "or a stream address (rtsp://, http(s)://, udp://, tcp://)")
+    parser.add_argument("-o", "--output", default=None, metavar="OUT",
                         help="output video file (one video input), folder, or image pattern "
-                             "(out/f_%%05d.png writes a video as numbered images)")
+                             "(out/f_%%05d.png writes a video as numbered images); optional "
+                             "with --virtual-camera")
     add_method_options(parser)
     parser.add_argument("--codec", choices=list(CODECS), default="h264",
                         help="video codec (default h264; ffv1 is lossless and needs .mkv; "
@@ -49,12 +56,22 @@ def register(parser: argparse.ArgumentParser) -> None:
                              "10-bit inputs when the codec takes it)")
     parser.add_argument("--crf", type=int, default=None,
                         help="quality for h264/h265, 0..51, lower is better (defaults 20 / 24)")
-    parser.add_argument("--preset", default="medium",
+    parser.add_argument("--preset", default=None,
                         choices=["ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
                                  "slow", "slower", "veryslow"],
-                        help="x264/x265 speed preset (default medium)")
+                        help="x264/x265 speed preset (default medium; ultrafast for a live source, which must keep up)")
     parser.add_argument("--start", type=seconds, default=None, metavar="SEC", help="trim: start time, seconds")
-    parser.add_argument("--end", type=seconds, default=None, metavar="SEC", help="trim: end time, seconds")
+    parser.add_argument("--end", type=seconds, default=None, metavar="SEC",
+                        help="trim: end time, seconds; for a camera or stream: seconds to record "
+                             "(default: until Ctrl-C)")
+    parser.add_argument("--virtual-camera", action="store_true",
+                        help="also send a live source's enhanced picture to a virtual camera "
+                             "(needs pyvirtualcam: pip install 'lowlight-studio[virtualcam]', and "
+                             "v4l2loopback on Linux or the OBS virtual camera elsewhere)")
+    parser.add_argument("--virtual-camera-device", default=None, metavar="DEV",
+                        help="the virtual camera device, e.g. /dev/video10 (default: the first free)")
+    parser.add_argument("--transport", choices=["tcp", "udp"], default=None,
+                        help="RTSP transport (default tcp)")
     parser.add_argument("--audio", choices=["copy", "aac", "none"], default="copy",
                         help="audio: copy (stream copy; AAC when the container refuses the codec), "
                              "aac (re-encode), none (drop). Default copy")
@@ -201,6 +218,150 @@ def _one_file_for_many(inputs: list[str], output: str) -> str | None:
     return None
 
 
+def _live_refusal(args: argparse.Namespace) -> str | None:
+    """Why the inputs and options cannot run (a live source mixed with others, trim or
+    segments on a live source, a virtual camera without one, no output), or None."""
+    from engine.video.live import is_live_spec
+    from engine.video.network import redact_url
+
+    live = [s for s in args.inputs if is_live_spec(s)]
+    if args.output is None and not args.virtual_camera:
+        return "give an output with -o OUT (or --virtual-camera for a live source)"
+    if args.virtual_camera and not live:
+        return "--virtual-camera takes a live source (a camera or a stream address)"
+    if not live:
+        return None
+    if len(args.inputs) > 1:
+        return (f"{redact_url(live[0])} is a live source: it is recorded on its own, "
+                "give it as the only input")
+    if args.start is not None:
+        return "--start applies to files; a live source is recorded from now (--end SEC sets the length)"
+    if args.segment_seconds:
+        return "--segment-seconds applies to files, not to a live source"
+    if args.reference:
+        return "--reference is too slow for a live source; record it, then enhance the file"
+    return None
+
+
+def _live_status_printer(quiet: bool):
+    """A NetworkSource ``on_status`` callback: one stderr line when the stream drops and
+    when it comes back (the addresses are already redacted)."""
+    state = {"lost": False}
+
+    def show(status) -> None:
+        if status.state == "lost" and not state["lost"]:
+            state["lost"] = True
+            print(f"lowlight enhance: {status.message}", file=sys.stderr, flush=True)
+        elif status.state == "playing" and state["lost"]:
+            state["lost"] = False
+            print(f"lowlight enhance: {status.message}", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _run_live(spec: str, args: argparse.Namespace, enhancer, params) -> int:
+    """Record (and/or send to a virtual camera) a camera or network stream until --end
+    or Ctrl-C; the file is always finished."""
+    from engine.stages.processor import FrameProcessor
+    from engine.video.base import VideoError
+    from engine.video.export import ExportOptions, check_target
+    from engine.video.live import LiveRun, TeeSink, open_recording
+    from engine.video.network import NetworkSource, is_stream_url, redact_text, redact_url
+    from engine.video.segments import processing_settings, settings_tags
+    from engine.video.sources import open_source
+    from engine.video.virtualcam import VirtualCameraSink, VirtualCameraUnavailable
+
+    name = redact_url(spec)
+    options = ExportOptions(codec=args.codec, crf=args.crf, audio=args.audio,
+                            overwrite=args.overwrite, preset=args.preset or "ultrafast",
+                            pix_fmt=args.pix_fmt)
+    processor = FrameProcessor(enhancer, params)
+    try:
+        options.validate()
+        if args.output is not None:
+            check_target(None, args.output, args.overwrite)
+        if is_stream_url(spec):
+            source = NetworkSource(spec, transport=args.transport,
+                                   on_status=_live_status_printer(args.quiet))
+        else:
+            source = open_source(spec)
+    except VideoError as exc:
+        _err(redact_text(str(exc)))
+        return 1
+    info = source.info
+    warned: list[str] = []
+
+    def make_sink(window):
+        sinks = []
+        if args.virtual_camera:
+            try:
+                sinks.append(VirtualCameraSink(info.width, info.height, info.fps,
+                                               device=args.virtual_camera_device))
+                print(f"lowlight enhance: virtual camera {sinks[-1].device or ''} "
+                      f"{info.width}x{info.height} at {info.fps:g} fps", file=sys.stderr)
+            except VirtualCameraUnavailable as exc:
+                if args.output is None:
+                    raise
+                warned.append(str(exc))
+                print(f"lowlight enhance: warning: {exc}; recording only", file=sys.stderr)
+        if args.output is not None:
+            tags = settings_tags(processing_settings(processor, getattr(args, "weights", None)))
+            try:
+                sinks.append(open_recording(args.output, options, window, metadata=tags))
+            except BaseException:
+                for s in sinks:
+                    s.abort()
+                raise
+        return sinks[0] if len(sinks) == 1 else TeeSink(sinks)
+
+    what = ("recording " + args.output if args.output else "virtual camera") + \
+        (f", {args.end:g} s" if args.end else ", until Ctrl-C")
+    print(f"lowlight enhance: {name}: {info.width}x{info.height} at {info.fps:g} fps; {what}",
+          file=sys.stderr, flush=True)
+    last = [0.0]
+
+    def progress(st) -> None:
+        if args.quiet:
+            return
+        now = time.monotonic()
+        tty = sys.stderr.isatty()
+        if now - last[0] < (0.5 if tty else 5.0):
+            return
+        last[0] = now
+        line = (f"{name}: {_fmt_time(st.elapsed_s)} {st.frames_out} frames {st.fps:5.1f} fps, "
+                f"dropped {st.dropped}")
+        sys.stderr.write(("\r" + line) if tty else line + "\n")
+        sys.stderr.flush()
+
+    try:
+        live = LiveRun(source, processor, make_sink=make_sink, end=args.end, on_progress=progress)
+        res = live.run()
+    except VirtualCameraUnavailable as exc:
+        _err(str(exc))
+        return 2
+    except VideoError as exc:
+        _err(redact_text(str(exc)))
+        return 1
+    if not args.quiet and sys.stderr.isatty():
+        sys.stderr.write("\n")
+    if res.stopped_by == "stop":
+        print("lowlight enhance: stopped; the recording is finished" if args.output
+              else "lowlight enhance: stopped", file=sys.stderr)
+    for line in res.notes:
+        print(f"lowlight enhance: note: {name}: {line}", file=sys.stderr)
+    for line in res.problems:
+        print(f"lowlight enhance: warning: {name}: {redact_text(line)}", file=sys.stderr)
+    st = res.stats
+    where = args.output if args.output else "virtual camera"
+    print(f"{name} -> {where} ({res.frames} frames, {res.source_seconds:.1f} s of stream, "
+          f"{st.fps:.1f} fps, audio {res.audio}; dropped: {res.dropped_late} late "
+          f"(enhance {st.dropped_enhance}, write {st.dropped_write}), {res.dropped_decode} not decoded, "
+          f"{res.lost_frames} lost in transport; {res.reconnects} reconnects; latency p50 "
+          f"{st.latency_p50_ms or 0:.0f} ms, p95 {st.latency_p95_ms or 0:.0f} ms; per frame: decode "
+          f"{st.decode_ms:.1f} ms, enhance {st.enhance_ms:.1f} ms, encode {st.encode_ms:.1f} ms)")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from engine import registry
     from engine.stages.processor import FrameProcessor
@@ -208,7 +369,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.video.base import VideoError
     from engine.video.export import ExportCancelled, ExportOptions, export_video
 
-    refused = _one_file_for_many(args.inputs, args.output)
+    refused = _live_refusal(args) or (_one_file_for_many(args.inputs, args.output)
+                                      if args.output is not None else None)
     if refused:  # before loading a model: the command cannot do what it was asked
         _err(refused)
         return 2
@@ -222,11 +384,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"method {args.method}, runtime {enhancer.runtime_label()}"
           + (", reference path" if args.reference else ""), file=sys.stderr)
 
+    from engine.video.live import is_live_spec
+
+    if is_live_spec(args.inputs[0]):
+        return _run_live(args.inputs[0], args, enhancer, params)
     videos = [s for s in args.inputs if _is_video_input(s)]
     stills = [s for s in args.inputs if s not in videos]
     failed = 0
     options = ExportOptions(codec=args.codec, crf=args.crf, audio=args.audio, start=args.start,
-                            end=args.end, overwrite=args.overwrite, preset=args.preset,
+                            end=args.end, overwrite=args.overwrite, preset=args.preset or "medium",
                             pix_fmt=args.pix_fmt)
     if len(videos) > 1 or (videos and stills):
         try:

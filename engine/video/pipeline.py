@@ -73,7 +73,9 @@ class PipelineStats:
     Attributes:
         frames_in: frames read from the source.
         frames_out: frames delivered to the sink.
-        dropped: frames skipped in live mode (always 0 in export mode).
+        dropped: frames skipped in live mode (always 0 in export mode):
+            ``dropped_enhance`` (replaced while waiting for the enhancer) plus
+            ``dropped_write`` (enhanced, then replaced while waiting for the sink).
         fps: frames delivered per second of wall time since the start.
         decode_ms, enhance_ms, encode_ms: mean milliseconds per frame spent in the
             source's ``read``, the processor, and the sink's ``write``.
@@ -97,6 +99,8 @@ class PipelineStats:
     elapsed_s: float = 0.0
     running: bool = False
     enhance_threads: int = 1
+    dropped_enhance: int = 0
+    dropped_write: int = 0
 
 
 class CallbackSink(Sink):
@@ -209,6 +213,7 @@ class Pipeline:
         self._t_start: float | None = None
         self._t_end: float | None = None
         self._frames_in = self._frames_out = self._dropped = 0
+        self._dropped_write = 0
         self._decode_s = self._enhance_s = self._encode_s = 0.0
         self._latency: deque[float] = deque(maxlen=256)
         self._completed = False
@@ -322,7 +327,8 @@ class Pipeline:
                 encode_ms=self._encode_s * 1e3 / n_out,
                 latency_p50_ms=float(np.percentile(lat, 50)) if lat is not None else None,
                 latency_p95_ms=float(np.percentile(lat, 95)) if lat is not None else None,
-                elapsed_s=elapsed, running=self.is_running(), enhance_threads=2 if self._two else 1)
+                elapsed_s=elapsed, running=self.is_running(), enhance_threads=2 if self._two else 1,
+                dropped_enhance=self._dropped - self._dropped_write, dropped_write=self._dropped_write)
 
     # ------------------------------------------------------------------ stages
     def _fail(self, exc: BaseException) -> None:
@@ -343,6 +349,8 @@ class Pipeline:
             if q.put(item):
                 with self._stats_lock:
                     self._dropped += 1
+                    if q is self._q2:
+                        self._dropped_write += 1
             return not self._stop.is_set()
         assert isinstance(q, queue.Queue)
         while not self._stop.is_set():
