@@ -5,6 +5,8 @@
     lowlight bench --methods sci,gamma --sizes 1280x720 --stages enhance --ratios
     lowlight bench --json > bench.json               list of records (see engine.lab.bench)
     lowlight bench --soak 10 --methods sci           10-minute 1080p export loop, RSS samples
+    lowlight bench --live udp --sizes 1280x720        a generated 720p30 UDP stream, 60 s: latency, drops
+    lowlight bench --live rtsp://cam/stream --live-seconds 30 --live-sink record
 
 Figures are defined in :mod:`engine.lab.bench`. Thread counts are set deliberately
 (``--threads``, default: the cores this process may use) and printed with the results.
@@ -58,6 +60,17 @@ def register(parser: argparse.ArgumentParser) -> None:
                              "MINUTES, sampling RSS (first of --methods, default sci; first of --sizes)")
     parser.add_argument("--soak-interval", type=float, default=None, metavar="SEC",
                         help="RSS sampling interval (default 5 s, less for short soaks)")
+    parser.add_argument("--live", default=None, metavar="SOURCE",
+                        help="instead of the benchmark: latency and drops of a live run; SOURCE is "
+                             "'udp' or 'tcp' (a generated MPEG-TS stream of each --sizes, default "
+                             "1280x720, sent from this process), a stream address or camera:N "
+                             "(first of --methods, default sci)")
+    parser.add_argument("--live-seconds", type=float, default=60.0, metavar="SEC",
+                        help="seconds of stream per live run (default 60)")
+    parser.add_argument("--live-fps", type=int, default=30, help="frame rate of the generated stream (default 30)")
+    parser.add_argument("--live-sink", choices=["display", "record"], default="display",
+                        help="live output: display (frames handed over, as to a viewer or virtual "
+                             "camera) or record (H.264 file at the live defaults); default display")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
     parser.set_defaults(run=run)
 
@@ -163,6 +176,42 @@ def _run_soak(args: argparse.Namespace, log: Any) -> int:
     return 0
 
 
+def format_live(r: Any) -> str:
+    """One live record as a line."""
+    ms = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+    return (f"live {r.source} -> {r.sink}: {r.method} ({r.runtime}) {r.width}x{r.height}, "
+            f"{r.seconds:.1f} s, {r.frames_out} frames out of {r.frames_in} in"
+            + (f" ({r.frames_sent} sent)" if r.frames_sent is not None else "")
+            + f", {r.fps:.1f} fps; latency ({r.basis}) p50 {ms(r.latency_p50_ms)} ms, p95 "
+            f"{ms(r.latency_p95_ms)} ms, max {ms(r.latency_max_ms)} ms; dropped late {r.dropped_late} "
+            f"(enhance {r.dropped_late_enhance}, write {r.dropped_late_write}), decode {r.dropped_decode}, "
+            f"lost {r.lost_frames}; reconnects {r.reconnects}")
+
+
+def _run_live(args: argparse.Namespace, log: Any) -> int:
+    from engine.lab.live_bench import run_live_bench
+
+    methods = _split(args.methods) or ["sci"]
+    backends = _split(args.backends)
+    backend = backends[0] if backends and backends[0] in ("torch", "onnx") else "auto"
+    generated = args.live in ("udp", "tcp")
+    sizes = (bench.parse_sizes(args.sizes) if args.sizes else [(1280, 720)]) if generated else [(0, 0)]
+    records = []
+    for size in sizes:
+        r = run_live_bench(args.live, seconds=args.live_seconds, method=methods[0], backend=backend,
+                           device=args.device, params=parse_params(args.params), sink=args.live_sink,
+                           size=size, fps=args.live_fps, log=log)
+        log(format_live(r))
+        records.append(r)
+    if args.json:
+        print(json.dumps(json_safe([r.as_dict() for r in records]), indent=1))
+    else:
+        print(_threads_line(records[0].threads))
+        for r in records:
+            print(format_live(r))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     try:
@@ -171,6 +220,16 @@ def run(args: argparse.Namespace) -> int:
         bench.set_threads(args.threads)
         if args.soak is not None:
             return _run_soak(args, log)
+        if args.live is not None:
+            from engine.video.base import VideoError
+
+            try:
+                return _run_live(args, log)
+            except VideoError as exc:
+                from engine.video.network import redact_text
+
+                print(f"lowlight bench: {redact_text(str(exc))}", file=sys.stderr)
+                return 1
         config = _config(args)
         config.validate()
         rs: list[bench.Ratio] = []

@@ -187,6 +187,11 @@ class StreamSender:
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def frames_sent(self) -> int:
+        """Video frames sent so far."""
+        return len(self._sent)
+
     def sent_at(self, pts: int) -> float | None:
         """``time.perf_counter()`` when the video packet with raw pts ``pts`` (90 kHz) went
         out, or None."""
