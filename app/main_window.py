@@ -171,6 +171,9 @@ class MainWindow(QMainWindow):
         self.scope_dock.hide()
 
         self._build_status()
+        from app.stream_dialog import StreamController
+
+        self.streams = StreamController(self)  # File > Open stream…, Record, the stream banner
         self._build_actions()
 
         # throttled seeking while the seek bar is dragged
@@ -312,6 +315,7 @@ class MainWindow(QMainWindow):
         fm.addAction(self._act("Open &folder of images…", self.open_folder_dialog, "Ctrl+Shift+O",
                                "Play a folder of numbered images as a clip"))
         fm.addAction(self._act("Open &camera…", self.open_camera_dialog, "Ctrl+K", "Pick a camera"))
+        fm.addAction(self.streams.open_action)
         fm.addAction(self._act("Open &demo clip", lambda: self.open_spec("demo"), "Ctrl+D",
                                "The built-in dark demo clip"))
         self.recent_menu = fm.addMenu("&Recent files")
@@ -320,6 +324,7 @@ class MainWindow(QMainWindow):
         self.export_action = self._act("&Export video…", self.open_export_dialog, "Ctrl+E",
                                        "Export the enhanced clip")
         fm.addAction(self.export_action)
+        fm.addAction(self.streams.record_action)
         fm.addAction(self._act("Save &snapshot…", self.snapshot_dialog, "Ctrl+S",
                                "Save the frame shown at its own resolution (A and B in the A/B view)"))
         fm.addAction(self._act("Save &full-quality still…", self.full_quality_dialog, "Ctrl+Shift+S",

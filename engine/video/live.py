@@ -31,7 +31,7 @@ from engine.video.base import Sink, Source, SourceInfo, VideoError
 from engine.video.pipeline import Pipeline, PipelineStats
 
 __all__ = ["LiveWindow", "LiveAudioCarrier", "TeeSink", "LiveResult", "LiveRun",
-           "open_recording", "is_live_spec"]
+           "open_recording", "is_live_spec", "LatestFrameSource"]
 
 #: the recording's time base (the MPEG-TS clock: exact for stream timestamps)
 RECORDING_TIME_BASE = Fraction(1, 90000)
@@ -105,6 +105,80 @@ class LiveWindow(Source):
     def close(self) -> None:
         self._finished.set()
         self.inner.close()
+
+
+class LatestFrameSource(Source):
+    """A live source read on its own thread, for a viewer that must never wait on the
+    network: :meth:`read` returns the newest frame, or, when none came within ``hold``
+    seconds (the stream dropped and is reconnecting), the last one again (``extra["repeat"]``
+    True), so the caller's loop keeps turning and can close it at any time.
+
+    Args:
+        source: the live source (closed with this one).
+        hold: seconds ``read`` waits for a new frame before repeating the last.
+
+    :attr:`replaced` counts frames a newer one replaced before they were read. An error of
+    the source is raised from the next ``read``; its end makes ``read`` return None.
+    """
+
+    def __init__(self, source: Source, hold: float = 0.25) -> None:
+        self.inner = source
+        self.hold = float(hold)
+        self.replaced = 0
+        self._cv = threading.Condition()
+        self._new: Frame | None = None
+        self._last: Frame | None = None
+        self._error: BaseException | None = None
+        self._ended = False
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._pump, name="lowlight-stream-reader", daemon=True)
+        self._thread.start()
+
+    @property
+    def info(self) -> SourceInfo:
+        return self.inner.info
+
+    def _pump(self) -> None:
+        try:
+            while not self._closed.is_set():
+                f = self.inner.read()
+                with self._cv:
+                    if f is None:
+                        self._ended = True
+                    else:
+                        if self._new is not None:
+                            self.replaced += 1
+                        self._new = f
+                    self._cv.notify_all()
+                if f is None:
+                    return
+        except BaseException as exc:  # reported to the reader
+            with self._cv:
+                self._error = exc
+                self._cv.notify_all()
+
+    def read(self) -> Frame | None:
+        with self._cv:
+            if self._new is None and self._error is None and not self._ended and not self._closed.is_set():
+                self._cv.wait(self.hold if self._last is not None else max(self.hold, 30.0))
+            if self._new is not None:
+                self._last, self._new = self._new, None
+                return self._last
+            if self._error is not None:
+                err, self._error = self._error, None
+                raise err
+            if self._ended or self._closed.is_set() or self._last is None:
+                return None
+            last = self._last
+        return Frame(last.image, last.index, last.pts, last.source_id, last.duration,
+                     {**last.extra, "repeat": True})
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._cv:
+            self._cv.notify_all()
+        self.inner.close()
+        self._thread.join(0.2)
 
 
 class LiveAudioCarrier:

@@ -27,7 +27,7 @@ from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 import numpy as np
 
@@ -35,7 +35,7 @@ from engine.frame import Frame
 from engine.video.base import Source, SourceInfo, VideoError
 
 __all__ = ["STREAM_SCHEMES", "is_stream_url", "redact_url", "redact_text", "stream_options",
-           "StreamStatus", "NetworkSource"]
+           "split_password", "with_password", "StreamStatus", "NetworkSource"]
 
 #: address schemes read as network streams
 STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https", "udp", "tcp", "srt", "rtmp")
@@ -79,6 +79,35 @@ def redact_text(text: str) -> str:
     """``text`` with every stream address in it passed through :func:`redact_url` (FFmpeg
     messages can quote the address they failed on)."""
     return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), str(text))
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """(``url`` without the password of its user-info part, that password or None): what may
+    be remembered, and what must not. ``rtsp://admin:pw@cam/x`` → (``rtsp://admin@cam/x``, ``pw``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url, None
+    if parts.password is None or "@" not in parts.netloc:
+        return url, None
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit((parts.scheme, f"{user}@{host}", parts.path, parts.query, parts.fragment)), \
+        unquote(parts.netloc.rsplit("@", 1)[0].split(":", 1)[1])
+
+
+def with_password(url: str, password: str | None) -> str:
+    """``url`` with ``password`` put into its user-info part (``url`` unchanged when the
+    password is empty or the URL names no user)."""
+    if not password:
+        return url
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user = userinfo.split(":", 1)[0]
+    netloc = f"{user}:{quote(password, safe='')}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def _scheme(url: str) -> str:
