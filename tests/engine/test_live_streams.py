@@ -459,3 +459,49 @@ def test_rtsp_reconnects_within_3_s_of_the_servers_return():
         src.close()
         server.kill()
         server.wait()
+
+
+def test_split_and_put_back_the_password():
+    from engine.video.network import split_password, with_password
+
+    assert split_password("rtsp://admin:p%40ss@cam:554/x?a=1") == ("rtsp://admin@cam:554/x?a=1", "p@ss")
+    assert split_password("udp://127.0.0.1:5000") == ("udp://127.0.0.1:5000", None)
+    assert with_password("rtsp://admin@cam:554/x", "p@ss") == "rtsp://admin:p%40ss@cam:554/x"
+    assert with_password("rtsp://cam/x", "pw") == "rtsp://cam/x"
+
+
+def test_latest_frame_source_repeats_the_last_picture_while_the_stream_is_down():
+    from engine.frame import Frame
+    from engine.video.live import LatestFrameSource
+
+    gate = threading.Event()
+
+    class Slow:
+        info = None
+
+        def __init__(self):
+            self.n = 0
+            self.closed = False
+
+        def read(self):
+            if self.n >= 2:
+                gate.wait(5)  # the stream stalls
+                if self.closed:
+                    return None
+            self.n += 1
+            return Frame(np.full((2, 2, 3), self.n, np.uint8), self.n, self.n / 30, "s")
+
+        def close(self):
+            self.closed = True
+            gate.set()
+
+    inner = Slow()
+    src = LatestFrameSource(inner, hold=0.1)
+    first = src.read()
+    assert first is not None and not first.extra.get("repeat")
+    t0 = time.monotonic()
+    again = [src.read() for _ in range(3)]
+    assert time.monotonic() - t0 < 1.0  # never stuck on the stalled stream
+    assert again[-1].extra.get("repeat") and again[-1].index == 2
+    src.close()
+    assert inner.closed and src.read() is None
