@@ -210,4 +210,7 @@ def run(args: argparse.Namespace) -> int:
         elif it.problems:
             print(f"lowlight batch: warning: {it.input}: {_truncation(it.problems, it.frames_done)}",
                   file=sys.stderr)
+        if it.status == "done":
+            for line in it.notes:
+                print(f"lowlight batch: note: {it.input}: {line}", file=sys.stderr)
     return 0 if done == len(items) else 1

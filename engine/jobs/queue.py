@@ -69,6 +69,8 @@ class QueueItem:
         seconds: wall time the item took.
         resumed_frames: frames taken from an earlier interrupted run.
         problems: decode problems of a done item (a truncated input), one line each.
+        notes: what a done item's output does differently from what was asked (a hardware
+            encoder replaced by software), one line each.
     """
 
     id: int
@@ -85,6 +87,7 @@ class QueueItem:
     seconds: float = 0.0
     resumed_frames: int = 0
     problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
 
@@ -109,7 +112,10 @@ def run_job(input_path: str, output_path: str, settings: JobSettings, *,
             progress: Callable[[ExportProgress], None] | None = None,
             cancel: threading.Event | None = None, pause: threading.Event | None = None) -> dict[str, Any]:
     """Enhance one clip. Returns a summary dict (frames, seconds, fps, audio,
-    resumed_frames, path, problems: a list of one-line decode problems). Raises VideoError/ExportCancelled like :func:`export_video`."""
+    resumed_frames, path, problems: a list of one-line decode problems, notes: what the
+    output does differently, e.g. a software encoder in place of an unavailable hardware
+    one, encoder: the FFmpeg encoder used). Raises VideoError/ExportCancelled like
+    :func:`export_video`."""
     from engine import registry
     from engine.stages.processor import FrameProcessor
 
@@ -125,7 +131,7 @@ def run_job(input_path: str, output_path: str, settings: JobSettings, *,
                        segment_seconds=settings.segment_seconds)
     return {"frames": res.frames, "seconds": res.seconds, "fps": res.fps, "audio": res.audio,
             "resumed_frames": res.resumed_frames, "path": str(res.path),
-            "problems": list(res.problems)}
+            "problems": list(res.problems), "notes": list(res.notes), "encoder": res.encoder}
 
 
 class JobQueue:
@@ -277,6 +283,7 @@ class JobQueue:
             it.status, it.fraction, it.resumed_frames = "done", 1.0, int(res["resumed_frames"])
             it.frames_done = it.frames_total = int(res["frames"])
             it.problems = tuple(res.get("problems", ()))
+            it.notes = tuple(res.get("notes", ()))
         except ExportCancelled as exc:
             it.status, it.error = "cancelled", str(exc)
         except KeyboardInterrupt:

@@ -4,11 +4,19 @@ machine, and the pixel format and options each encoder gets.
 Pixel formats: 4:2:0 needs even sizes and the picture is never cropped, so odd-sized
 H.264/H.265 frames are encoded as 4:4:4 (``yuv444p``); inputs of 10 bits or more give
 10-bit output when the encoder takes it; FFV1 is lossless RGB (``bgr0``) at any size.
+
+Names: users see an encoder by what it is (:func:`encoder_label`: "H.264 (NVIDIA GPU)",
+"H.265 (software, x265)"), never by FFmpeg's name alone. :func:`probe_encoders` tries each
+one once per process (about 20 ms in all on a machine without hardware encoders) and says
+which open here; a hardware encoder that does not open falls back to software with a note
+(:func:`fallback_note`) that the CLI prints and the studio shows.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -16,7 +24,8 @@ from engine.video.base import VideoError
 
 __all__ = ["CODECS", "HARDWARE_CODECS", "HEVC_CODECS", "FFV1_CONTAINERS", "FFV1_PIX_FMT",
            "available_codecs", "encoder_opens", "software_fallback", "choose_pix_fmt",
-           "encoder_options", "decoded_pix_fmt"]
+           "encoder_options", "decoded_pix_fmt", "EncoderInfo", "encoder_label", "probe_encoders",
+           "fallback_note", "UNAVAILABLE"]
 
 #: codec option → (FFmpeg encoder, default CRF or None)
 CODECS: dict[str, tuple[str, int | None]] = {
@@ -41,6 +50,39 @@ FFV1_CONTAINERS = (".mkv", ".avi", ".nut")
 FFV1_PIX_FMT = "bgr0"
 _SOFTWARE_FALLBACK = {"h264": "h264", "hevc": "h265"}
 _encoder_cache: dict[tuple[str, int, int, str], bool] = {}
+_FORMAT_NAMES = {"h264": "H.264", "h265": "H.265", "hevc": "H.265"}
+_HARDWARE_NAMES = {"nvenc": "NVIDIA GPU", "qsv": "Intel Quick Sync", "vaapi": "VA-API GPU"}
+_SOFTWARE_NAMES = {"h264": "H.264 (software, x264)", "h265": "H.265 (software, x265)",
+                   "ffv1": "FFV1 lossless (software)"}
+#: why an encoder cannot be chosen (shown beside its name)
+UNAVAILABLE = "unavailable on this machine"
+# a frame size every encoder takes (NVENC refuses very small pictures)
+_PROBE_SIZE = (640, 360)
+_probe_lock = threading.Lock()
+_probe_cache: list["EncoderInfo"] | None = None
+
+
+@dataclass(frozen=True)
+class EncoderInfo:
+    """One ``codec`` choice as a user sees it.
+
+    Attributes:
+        key: the codec option (a key of :data:`CODECS`, e.g. ``"hevc_nvenc"``).
+        encoder: FFmpeg's encoder name (``"hevc_nvenc"``, ``"libx264"``).
+        label: what it is, e.g. ``"H.265 (NVIDIA GPU)"`` (:func:`encoder_label`).
+        hardware: True for GPU / Quick Sync / VA-API encoders.
+        available: True when the encoder opened on this machine.
+        reason: why it is not available ("" when it is).
+        default_crf: the codec's default quality (None for lossless).
+    """
+
+    key: str
+    encoder: str
+    label: str
+    hardware: bool
+    available: bool
+    reason: str
+    default_crf: int | None
 
 
 def available_codecs() -> list[str]:
@@ -64,12 +106,60 @@ def encoder_opens(name: str, width: int, height: int, pix_fmt: str) -> bool:
                 cc = av.CodecContext.create(name, "w")
                 cc.width, cc.height, cc.pix_fmt = width, height, pix_fmt
                 cc.time_base = Fraction(1, 25)
+                if name == "libx265":
+                    cc.options = {"x265-params": "log-level=error"}  # no banner on stderr
                 cc.open()
                 ok = True
             except Exception:
                 ok = False
         _encoder_cache[key] = ok
     return _encoder_cache[key]
+
+
+def encoder_label(codec: str) -> str:
+    """What the codec option ``codec`` is, in words: ``"h264"`` → ``"H.264 (software, x264)"``,
+    ``"hevc_qsv"`` → ``"H.265 (Intel Quick Sync)"``; an unknown key is returned as given."""
+    if codec in _SOFTWARE_NAMES:
+        return _SOFTWARE_NAMES[codec]
+    fmt, _, kind = codec.partition("_")
+    if fmt in _FORMAT_NAMES and kind in _HARDWARE_NAMES:
+        return f"{_FORMAT_NAMES[fmt]} ({_HARDWARE_NAMES[kind]})"
+    return codec
+
+
+def probe_encoders(refresh: bool = False) -> list[EncoderInfo]:
+    """Every codec option of :data:`CODECS`, in table order, with whether its encoder opens
+    here (a 640×360 picture in the encoder's usual pixel format). Probed once per process
+    and cached (``refresh`` probes again); thread-safe, so a GUI may call it off its UI
+    thread."""
+    global _probe_cache
+    with _probe_lock:
+        if _probe_cache is not None and not refresh:
+            return list(_probe_cache)
+        import av
+
+        w, h = _PROBE_SIZE
+        found = []
+        for key, (enc, crf) in CODECS.items():
+            hardware = key in HARDWARE_CODECS
+            if enc not in av.codecs_available:
+                ok, reason = False, f"{UNAVAILABLE} (this FFmpeg build has no {enc})"
+            else:
+                pix = FFV1_PIX_FMT if key == "ffv1" else choose_pix_fmt(
+                    key, w, h, requested=None, source_pix_fmt=None, target="probe")
+                ok = encoder_opens(enc, w, h, pix)
+                reason = "" if ok else (f"{UNAVAILABLE} (no device or driver)" if hardware
+                                        else UNAVAILABLE)
+            found.append(EncoderInfo(key, enc, encoder_label(key), hardware, ok, reason, crf))
+        _probe_cache = found
+        return list(found)
+
+
+def fallback_note(requested: str, used: str) -> str:
+    """The one line that says a hardware encoder was replaced: ``requested`` and ``used``
+    are codec options (``"hevc_nvenc"``, ``"h265"``)."""
+    return (f"{encoder_label(requested)} [{requested}] is {UNAVAILABLE} (no device or driver); "
+            f"encoded with {encoder_label(used)} instead")
 
 
 def software_fallback(codec: str) -> str:

@@ -35,7 +35,7 @@ from engine.video.base import Sink, VideoError
 from engine.video.carrier import StreamCarrier
 from engine.video.codecs import (CODECS, FFV1_CONTAINERS, FFV1_PIX_FMT, HARDWARE_CODECS,
                                  HEVC_CODECS, choose_pix_fmt, encoder_opens, encoder_options,
-                                 software_fallback)
+                                 fallback_note, software_fallback)
 from engine.files.images import IMAGE_SUFFIXES
 from engine.video.sources import rotate_upright
 
@@ -208,8 +208,7 @@ class VideoFileSink(Sink):
                              source_pix_fmt=self._source_pix_fmt, target=self.target)
         if codec in HARDWARE_CODECS and not encoder_opens(self.encoder, width, height, pix):
             codec = software_fallback(codec)
-            self._notes.append(f"{o.codec} is not usable here (no device or driver); encoded with "
-                               f"{CODECS[codec][0]} instead")
+            self._notes.append(fallback_note(o.codec, codec))
             pix = choose_pix_fmt(codec, width, height, requested=o.pix_fmt,
                                  source_pix_fmt=self._source_pix_fmt, target=self.target)
         self.codec, self.encoder = codec, CODECS[codec][0]
