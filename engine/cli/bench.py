@@ -185,7 +185,9 @@ def format_live(r: Any) -> str:
             + f", {r.fps:.1f} fps; latency ({r.basis}) p50 {ms(r.latency_p50_ms)} ms, p95 "
             f"{ms(r.latency_p95_ms)} ms, max {ms(r.latency_max_ms)} ms; dropped late {r.dropped_late} "
             f"(enhance {r.dropped_late_enhance}, write {r.dropped_late_write}), decode {r.dropped_decode}, "
-            f"lost {r.lost_frames}; reconnects {r.reconnects}")
+            f"lost {r.lost_frames}; reconnects {r.reconnects}"
+            + ("" if r.cpu_ms_per_frame is None else f"; CPU {r.cpu_ms_per_frame:.1f} ms per frame")
+            + ("" if r.load_avg is None else f"; load average {r.load_avg:.1f}"))
 
 
 def _run_live(args: argparse.Namespace, log: Any) -> int:

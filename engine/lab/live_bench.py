@@ -14,6 +14,11 @@ an H.264 file at the live defaults) minus
 - with any other source: the moment the frame was decoded (``basis="arrival"``).
 
 The processor runs one frame before the timed run (first-call set-up), then is reset.
+``cpu_ms_per_frame`` is this process's CPU time (all its threads: decoding, enhancing,
+writing, and the generated stream's sender) per frame read: on two cores a live run keeps up
+only below about 2 × 1000 / fps ms, whatever else runs; ``load_avg`` is the machine's
+one-minute load average at the end (other programs' work included), the context of the
+wall-clock figures.
 Drops: ``dropped_late_enhance`` (replaced while waiting for the enhancer),
 ``dropped_late_write`` (enhanced, then replaced while waiting for the output),
 ``dropped_decode`` (packets that did not decode), ``lost_frames`` (missing from the stream's
@@ -22,6 +27,7 @@ timeline: lost before they reached the decoder).
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 import time
@@ -69,6 +75,8 @@ class LiveBenchRecord:
     enhance_ms: float
     encode_ms: float
     rss_mb: float
+    cpu_ms_per_frame: float | None = None
+    load_avg: float | None = None
     threads: dict[str, int] = field(default_factory=dict)
     note: str = ""
 
@@ -77,18 +85,19 @@ class LiveBenchRecord:
 
 
 class _StampSink(Sink):
-    """Hands frames to ``inner`` and notes when each was done (perf_counter seconds)."""
+    """Hands frames to ``inner`` and notes when each was done: (raw pts, arrival time,
+    done time), perf_counter seconds; the pictures themselves are not kept."""
 
     def __init__(self, inner: Sink | None) -> None:
         self.inner = inner
-        self.done: list[tuple[Frame, float]] = []
+        self.done: list[tuple[Any, float | None, float]] = []
         self.notes: tuple[str, ...] = ()
         self.audio_mode = "absent"
 
     def write(self, frame: Frame) -> None:
         if self.inner is not None:
             self.inner.write(frame)
-        self.done.append((frame, time.perf_counter()))
+        self.done.append((frame.extra.get("pts"), frame.extra.get("arrival"), time.perf_counter()))
 
     def close(self) -> None:
         if self.inner is not None:
@@ -169,17 +178,17 @@ def run_live_bench(source: str, *, seconds: float = 60.0, method: str = "sci", b
 
         say(f"live bench: {name}, {method} ({enh.runtime_label()}), {seconds:g} s, sink {sink}")
         run = LiveRun(src, processor, make_sink=make_sink, end=seconds)
+        cpu0 = time.process_time()
         try:
             res = run.run()
         finally:
+            cpu = time.process_time() - cpu0
             if sender is not None:
                 sender.stop()
     lat: list[float] = []
-    for frame, done in stamps[0].done:
-        if basis == "send":
-            t = sender.sent_at(frame.extra.get("pts", -1)) if sender is not None else None
-        else:
-            t = frame.extra.get("arrival")
+    for pts, arrival, done in stamps[0].done:
+        t = (sender.sent_at(pts) if sender is not None and pts is not None else None) \
+            if basis == "send" else arrival
         if t is not None:
             lat.append((done - t) * 1e3)
     arr = np.asarray(lat, np.float64)
@@ -198,4 +207,14 @@ def run_live_bench(source: str, *, seconds: float = 60.0, method: str = "sci", b
         dropped_late=res.dropped_late, dropped_late_enhance=st.dropped_enhance,
         dropped_late_write=st.dropped_write, dropped_decode=res.dropped_decode,
         lost_frames=res.lost_frames, reconnects=res.reconnects, enhance_ms=st.enhance_ms,
-        encode_ms=st.encode_ms, rss_mb=rss_mb(), threads=thread_info(), note=note)
+        encode_ms=st.encode_ms, rss_mb=rss_mb(),
+        cpu_ms_per_frame=cpu * 1e3 / st.frames_in if st.frames_in else None,
+        load_avg=_load_avg(), threads=thread_info(), note=note)
+
+
+def _load_avg() -> float | None:
+    """The machine's one-minute load average (other programs' work included), if known."""
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return None
