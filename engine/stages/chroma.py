@@ -143,17 +143,29 @@ class ChromaGuard:
     whose ``extra`` holds the black level and chroma noise (:func:`with_cast`; measured
     here when absent), ``denoise`` in [0, 1], ``strength`` the method's (the guard fades out
     below 1 and is off at 0, where the method shows the original). Returns a new uint8 frame, or ``out``
-    itself when nothing is to change. Keeps no state between frames.
+    itself when nothing is to change. Keeps no state between frames, so one instance may
+    serve two threads.
+
+    ``process`` is ``add(out, plan(...))``: :meth:`plan` does the analysis on small copies
+    (a few ms at 720p), :meth:`add` the full-resolution correction; the two-thread
+    processor runs the plan in whichever half has time to spare.
     """
 
     def process(self, frame: np.ndarray, out: np.ndarray, pmap: ParamMap | None, denoise: float,
                 strength: float = 1.0) -> np.ndarray:
+        return self.add(out, self.plan(frame, out, pmap, denoise, strength))
+
+    def plan(self, frame: np.ndarray, out: np.ndarray, pmap: ParamMap | None, denoise: float,
+             strength: float = 1.0) -> np.ndarray | None:
+        """The correction to add to ``out`` (arguments as :meth:`process`): float32
+        (h, w, 3) levels on the analysis grid, already scaled by the amount; None when
+        ``out`` stays as it is."""
         # strength 0 shows the original: no lift, so no lifted colour to guard
         amount = min(1.0, 2.0 * float(denoise)) * min(1.0, max(0.0, float(strength)))
         if pmap is not None and pmap.kind in COLOUR_MAPS:
-            return out
+            return None
         if not amount > 0.0 or out.shape != frame.shape or frame.shape[0] < 2 or frame.shape[1] < 2:
-            return out
+            return None
         small = pmap.small if pmap is not None and pmap.small is not None else None
         if small is None or small.shape[2:] != (3,):
             small = _small_of(frame, ANALYSIS_SIDE)
@@ -169,6 +181,14 @@ class ChromaGuard:
         delta = self.correction(small, _resize_area(out, (small.shape[1], small.shape[0])), cast, sigma)
         delta *= np.float32(amount)
         if float(np.abs(delta).max(initial=0.0)) < 0.5:
+            return None
+        return delta
+
+    @staticmethod
+    def add(out: np.ndarray, delta: np.ndarray | None) -> np.ndarray:
+        """``out`` (uint8 (H, W, 3)) plus the correction ``delta`` from :meth:`plan`,
+        upsampled bilinearly; a new frame, or ``out`` itself when ``delta`` is None."""
+        if delta is None:
             return out
         h, w = out.shape[:2]
         # the change as two uint8 planes (its positive and negative parts): upsampling and

@@ -39,8 +39,10 @@ temporal denoiser and the spatial stage on it. Each half has its own state and l
 threads can run them at once on consecutive frames (``begin`` of frame t+1 while ``finish``
 of frame t), at the cost of one frame of latency. Apply sits in the first half because the
 second is the heavier one on a codec-flattened source (the output-side temporal denoiser
-follows the camera on the enhanced frame); the halves then cost about the same, and the
-method's apply tables are used by one thread only. :class:`TwoHalfRunner` is the one place that runs the halves that way
+follows the camera on the enhanced frame), and the method's apply tables are then used by
+one thread only. The chroma guard's analysis (:meth:`ChromaGuard.plan`, stateless, a few ms
+at 720p) runs in whichever half took less time over the last frames (running averages of
+both), its full-resolution correction in the second; the frames are the same either way. :class:`TwoHalfRunner` is the one place that runs the halves that way
 (the video pipeline, the studio player and :class:`TwoStage` use it). The output is the
 same as ``process``'s, frame for frame, as long as ``finish`` gets the staged frames in
 the order ``begin`` made them, a :meth:`FrameProcessor.reset` between two ``begin`` calls
@@ -96,6 +98,8 @@ class StagedFrame:
         frame: uint8 (H, W, 3) RGB input after the input-side temporal denoiser.
         pmap: the smoothed parameter map (applied already).
         applied: uint8 (H, W, 3) RGB, the method's output for ``frame`` and ``pmap``.
+        planned: the chroma guard's plan was made in the first half (then ``chroma`` is
+            it: the correction, or None for none); False leaves it to ``finish``.
         enhancer, params: the method and parameters ``begin`` used (``finish`` applies
             with the same ones, whatever was set in between).
         input_denoised: the input-side temporal denoiser averaged this frame (then the
@@ -110,6 +114,8 @@ class StagedFrame:
     frame: np.ndarray
     pmap: ParamMap
     applied: np.ndarray
+    planned: bool
+    chroma: np.ndarray | None
     enhancer: Enhancer
     params: EnhanceParams
     input_denoised: bool
@@ -172,6 +178,10 @@ class FrameProcessor:
         self._out_denoiser = TemporalDenoiser()
         self._spatial = SpatialDenoiser()
         self._chroma = ChromaGuard()
+        # running averages (ms) of each half's own work, the chroma plan left out: the
+        # plan goes to the half with time to spare (written by one half each, read by begin)
+        self._front_avg = 0.0
+        self._back_avg = 0.0
         self.timings = ProcessTimings()
 
     @property
@@ -264,9 +274,13 @@ class FrameProcessor:
             t2 = time.perf_counter()
             applied = enh.apply(frame, pmap, params)
             t3 = time.perf_counter()
-            return StagedFrame(frame, pmap, applied, enh, params, self._denoiser.effective > 0.0,
+            self._front_avg = _running(self._front_avg, (t3 - td) * 1e3)
+            planned = self._front_avg < self._back_avg
+            plan = self._chroma.plan(frame, applied, pmap, params.denoise, params.strength) if planned else None
+            t4 = time.perf_counter()
+            return StagedFrame(frame, pmap, applied, planned, plan, enh, params, self._denoiser.effective > 0.0,
                                self._denoiser.noise_ratio, self._epoch,
-                               ((t0 - td) * 1e3, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3))
+                               ((t0 - td) * 1e3, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t4 - t2) * 1e3))
 
     def finish(self, staged: StagedFrame) -> np.ndarray:
         """Second half: chroma guard, output-side temporal denoise (when the input side did
@@ -277,7 +291,11 @@ class FrameProcessor:
                 self._out_denoiser.reset()
                 self._back_epoch = staged.epoch
             t2 = time.perf_counter()
-            out = self._chroma.process(staged.frame, staged.applied, staged.pmap, params.denoise, params.strength)
+            plan = staged.chroma
+            if not staged.planned:
+                plan = self._chroma.plan(staged.frame, staged.applied, staged.pmap, params.denoise, params.strength)
+            tp = time.perf_counter()
+            out = self._chroma.add(staged.applied, plan)
             t3 = time.perf_counter()
             if staged.input_denoised:
                 self._out_denoiser.reset()
@@ -288,6 +306,7 @@ class FrameProcessor:
             t4 = time.perf_counter()
             out = self._spatial.process(out, params.denoise, ratio)
             t5 = time.perf_counter()
+            self._back_avg = _running(self._back_avg, (t5 - tp) * 1e3)
         dn, est, sm, ap = staged.front_ms
         self.timings = ProcessTimings(est, sm, ap + (t3 - t2) * 1e3, dn + (t5 - t3) * 1e3, (t5 - t4) * 1e3)
         return out
@@ -457,6 +476,11 @@ class TwoStage:
             raise runner.error
         if failed is not None:
             raise failed
+
+
+def _running(avg: float, ms: float) -> float:
+    """A running average of milliseconds (the first value taken as it is)."""
+    return ms if avg == 0.0 else 0.8 * avg + 0.2 * ms
 
 
 def _waiting(q: queue.Queue) -> Iterator[Any]:

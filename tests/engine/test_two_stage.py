@@ -192,3 +192,39 @@ def test_interleaved_halves_equal_process_with_parameter_changes(h, w, seed, cha
     got.append(two.finish(pending))
     for a, b in zip(expected, got):
         np.testing.assert_array_equal(a, b)
+
+
+def _slowed(obj, name: str, seconds: float) -> None:
+    """Make ``obj.name`` take at least ``seconds`` longer (same result)."""
+    import time
+    fn = getattr(obj, name)
+
+    def slow(*a, **k):
+        time.sleep(seconds)
+        return fn(*a, **k)
+    setattr(obj, name, slow)
+
+
+@pytest.mark.parametrize("slow_half", ["front", "back"])
+def test_chroma_plan_goes_to_the_half_with_time_to_spare(slow_half) -> None:
+    """The chroma guard's analysis runs in the first half when the second is the heavier one
+    and in the second otherwise; the frames are the same either way."""
+    frames = _flattened(16)
+    reference = FrameProcessor(registry.create("sci"))
+    plain = [reference.process(f) for f in frames]
+    enh2 = registry.create("sci")
+    proc = FrameProcessor(enh2)
+    if slow_half == "front":
+        _slowed(enh2, "estimate", 0.01)
+    else:
+        _slowed(proc.spatial_denoiser, "process", 0.01)
+    planned = []
+    out = []
+    for f in frames:
+        staged = proc.begin(f)
+        planned.append(staged.planned)
+        out.append(proc.finish(staged))
+    assert planned[0] is False  # nothing measured yet: the second half plans
+    assert all(p == (slow_half == "back") for p in planned[8:])  # past the first frames' outliers
+    for a, b in zip(plain, out):
+        np.testing.assert_array_equal(a, b)
