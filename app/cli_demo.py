@@ -56,6 +56,17 @@ def default_method() -> str:
     raise RuntimeError("no enhancement method is available: " + "; ".join(errors))
 
 
+def _figures(p: Any) -> dict[str, Any]:
+    """Display figures from an :class:`engine.video.export.ExportProgress`: done, total,
+    fraction (0..1 or None when the length is unknown), fps, eta_text, final."""
+    from app.timecodes import format_eta
+
+    done, total = int(p.frames_done), p.frames_total
+    frac = p.fraction if p.fraction is not None else (min(1.0, done / total) if total else None)
+    return {"done": done, "total": total, "fraction": frac, "fps": float(p.fps or 0.0),
+            "eta_text": format_eta(p.eta_s), "final": bool(p.finished)}
+
+
 class _ProgressLine:
     """Prints ``[#####.....]  42%  120/180 frames  35.1 fps  ETA 0:02`` on one line."""
 
@@ -65,10 +76,8 @@ class _ProgressLine:
         self._final_shown = False
 
     def __call__(self, p: Any) -> None:
-        from app.export_dialog import progress_figures
-
         now = time.monotonic()
-        fig = progress_figures(p)
+        fig = _figures(p)
         if self._final_shown or (now - self._last < 0.2 and not fig["final"]):
             return
         self._last = now
@@ -85,8 +94,8 @@ class _ProgressLine:
 
 def run_cli(output: str | None = None, method: str | None = None) -> int:
     """Enhance the demo clip to ``output`` with ``method``; print where it went."""
-    from app.export_dialog import build_export_job
     from engine import registry
+    from engine.video.export import ExportOptions, export_video
 
     name = method or default_method()
     desc = registry.get(name)
@@ -98,9 +107,9 @@ def run_cli(output: str | None = None, method: str | None = None) -> int:
     print("(generating the demo clip first if this is the first run)")
     cancel = threading.Event()
     try:
-        job = build_export_job("demo", str(target), name, desc.default_params(),
-                               overwrite=output is None)
-        job(_ProgressLine(), cancel)
+        export_video("demo", str(target), method=name, params=desc.default_params(),
+                     options=ExportOptions(overwrite=output is None), progress=_ProgressLine(),
+                     cancel=cancel)
     except KeyboardInterrupt:
         cancel.set()
         print("\ninterrupted; nothing was written", file=sys.stderr)

@@ -7,16 +7,89 @@ Registered as a ``lowlight`` sub-command through the ``lowlight.commands`` entry
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import re
 import sys
-from typing import Sequence
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
 
-__all__ = ["COMMAND", "HELP", "register", "run", "run_studio", "main"]
+__all__ = ["COMMAND", "HELP", "register", "run", "run_studio", "main", "platform_problem",
+           "finish_process", "XCB_PACKAGES"]
 
 COMMAND = "studio"
 HELP = "open the studio (GUI) on a video file, folder, camera:N or the demo clip"
 ORDER = 10
 SCREENSHOT_TIMEOUT_S = 120.0
+#: seconds the process waits at exit for workers still busy (a model loading, an export
+#: honouring its cancel) before it leaves without them
+EXIT_WAIT_S = 30.0
+
+#: libraries Qt's xcb platform plugin needs that desktop installs often lack → Debian package
+XCB_PACKAGES = {
+    "libxcb-cursor.so.0": "libxcb-cursor0", "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-icccm.so.4": "libxcb-icccm4", "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-render-util.so.0": "libxcb-render-util0", "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-randr.so.0": "libxcb-randr0", "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0", "libxcb-xinerama.so.0": "libxcb-xinerama0",
+    "libEGL.so.1": "libegl1", "libfontconfig.so.1": "libfontconfig1",
+}
+_XCB_USUAL = "libxcb-cursor0 libxcb-keysyms1 libxcb-icccm4"
+
+
+def _xcb_plugin() -> Path | None:
+    import PySide6
+
+    p = Path(PySide6.__file__).resolve().parent / "Qt" / "plugins" / "platforms" / "libqxcb.so"
+    return p if p.exists() else None
+
+
+def platform_problem(environ: Mapping[str, str] | None = None,
+                     load: Callable[[str], object] = ctypes.CDLL,
+                     plugin: Path | None | bool = True) -> str | None:
+    """One line saying what to install when Qt's xcb platform plugin cannot load here (Qt
+    itself would abort with a long message); None when it loads or Qt will not use it
+    (another ``QT_QPA_PLATFORM``, a Wayland session, not Linux).
+
+    ``load`` opens a shared library (raises OSError naming the missing dependency);
+    ``plugin`` is the plugin's path (True: PySide6's own)."""
+    env = os.environ if environ is None else environ
+    if not sys.platform.startswith("linux"):
+        return None
+    wanted = env.get("QT_QPA_PLATFORM", "")
+    if wanted and not wanted.startswith("xcb"):
+        return None
+    if not wanted and env.get("WAYLAND_DISPLAY") and env.get("XDG_SESSION_TYPE") == "wayland":
+        return None
+    path = _xcb_plugin() if plugin is True else plugin
+    if not path:
+        return None
+    try:
+        load(str(path))
+    except OSError as exc:
+        m = re.search(r"(lib[\w.+-]+?\.so(?:\.\d+)*)\s*:", str(exc))
+        lib = m.group(1) if m else str(exc).split(":")[0]
+        pkgs = " ".join(p for p in dict.fromkeys([XCB_PACKAGES.get(lib, ""), *_XCB_USUAL.split()]) if p)
+        return (f"lowlight studio: Qt cannot load its xcb platform plugin ({lib} is missing); "
+                f"install: sudo apt install {pkgs} (Debian/Ubuntu; without a display use "
+                "lowlight demo --cli or lowlight enhance)")
+    return None
+
+
+def finish_process(status: int, timeout_s: float = EXIT_WAIT_S) -> int:
+    """Wait for the studio's workers before the interpreter exits (see
+    ``app.player.wait_for_workers``: a worker still running Python while the interpreter
+    tears down crashed the studio at exit) and return ``status``; a worker that has not
+    ended after ``timeout_s`` seconds is left behind by ending the process at once."""
+    from app.player import wait_for_workers
+
+    if wait_for_workers(timeout_s):
+        return status
+    print(f"lowlight studio: a worker did not stop within {timeout_s:.0f} s; leaving without it",
+          file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -70,6 +143,10 @@ def run_studio(source: str = "demo", *, method: str | None = None, view: str | N
 
     app = QApplication.instance()
     if app is None:
+        problem = platform_problem()
+        if problem:
+            print(problem, file=sys.stderr)
+            return 1
         app = QApplication(sys.argv[:1])
         app.setApplicationName("Lowlight Studio")
         app.setOrganizationName("Lowlight")
@@ -103,6 +180,7 @@ def run_studio(source: str = "demo", *, method: str | None = None, view: str | N
             app.processEvents()
             shot = win.grab()  # while playing: the status line shows live figures
             win.player.pause()
+            win.queue_panel.cancel()  # a screenshot run never leaves an export behind
             if not shot.save(screenshot, "PNG"):
                 print(f"lowlight studio: could not write {screenshot}", file=sys.stderr)
                 status["code"] = 1
@@ -124,8 +202,9 @@ def run_studio(source: str = "demo", *, method: str | None = None, view: str | N
         win.player.error.connect(lambda _m: QTimer.singleShot(200, lambda: shoot(False))
                                  if win.last_bundle is None else None)
         QTimer.singleShot(int(SCREENSHOT_TIMEOUT_S * 1000), lambda: shoot(False))
-    # open only once every handler is connected: a fast failure must not go unseen
-    win.open_spec(source)
+    # open only once every handler is connected: a fast failure must not go unseen; it
+    # plays at once (a paused first frame of a dark clip tells nothing)
+    win.open_spec(source, play=True)
     if screenshot:
         win.player.set_loop(True)
         win.player.play()
@@ -134,7 +213,7 @@ def run_studio(source: str = "demo", *, method: str | None = None, view: str | N
     win.closed.connect(loop.quit)
     loop.exec()
     win.deleteLater()
-    return status["code"]
+    return finish_process(status["code"])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,9 +26,11 @@ from engine.files.images import IMAGE_SUFFIXES, ImageError, write_image
 from engine.video.base import Source, SourceInfo, VideoError
 from engine.video.sources import VIDEO_EXTENSIONS
 
+from app import status_line
+from app.about import studio_version, third_party_html
 from app.controls import ControlsPanel
 from app.full_quality import FullQualityStill
-from app.player import FrameBundle, Player, PlayerStats
+from app.player import PREVIEW_SCALES, FrameBundle, Player, PlayerStats
 from app.scope_panel import KINDS, ScopePanel
 from app.seek_bar import SeekBar
 from app.settings import Settings
@@ -158,6 +160,12 @@ class MainWindow(QMainWindow):
         self.queue_dock.setWidget(self.queue_panel)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.queue_dock)
         self.queue_dock.hide()
+        self.queue_panel.item_updated.connect(
+            lambda it: self._on_queue_item(it) if it.status in ("done", "failed") else None)
+        self.queue_panel.run_finished.connect(self._on_queue_finished)
+        self._quit_when_done = False  # the user chose "wait" when closing with running exports
+        self._quit_confirmed = False
+        self.falling_behind: str | None = None  # the warning shown while playback drops frames
 
         # the scope (View ▸ Scope): histogram or waveform of the enhanced frame, hidden at first
         self.scope_panel = ScopePanel(self.settings.scope_kind if self.settings.scope_kind in KINDS
@@ -283,13 +291,15 @@ class MainWindow(QMainWindow):
 
     def _build_status(self) -> None:
         sb = self.statusBar()
-        self.fps_label = QLabel("– fps")
-        self.latency_label = QLabel("– ms")
-        self.dropped_label = QLabel("0 dropped")
+        self.fps_label = QLabel(status_line.PAUSED)
+        self.latency_label = QLabel(status_line.latency_text(None))
+        self.dropped_label = QLabel(status_line.dropped_text(None))
         self.device_label = QLabel("")
         self.fps_label.setToolTip("Rendered frames per second")
         self.latency_label.setToolTip("Time from reading a frame to having it enhanced")
-        self.dropped_label.setToolTip("Frames skipped because enhancement or display fell behind")
+        self.dropped_label.setToolTip("Frames skipped in the last 10 seconds of playing because "
+                                      "enhancement or display fell behind (the total since opening "
+                                      "is in the tooltip of the figures once playing)")
         self.device_label.setToolTip("Backend and device of the method(s) in use")
         for w in (self.fps_label, self.latency_label, self.dropped_label, self.device_label):
             sb.addPermanentWidget(w)
@@ -388,6 +398,23 @@ class MainWindow(QMainWindow):
         pm.addAction(self._act("Set in point", self.set_in_point, "I"))
         pm.addAction(self._act("Set out point", self.set_out_point, "O"))
         pm.addAction(self._act("Clear in/out", self.clear_in_out, "Shift+X"))
+        pm.addSeparator()
+        sm = pm.addMenu("Preview &size")
+        self.preview_group = QActionGroup(self)
+        self.preview_actions: dict[float, QAction] = {}
+        for scale in PREVIEW_SCALES:
+            a = self._act("Full" if scale == 1.0 else f"1/{round(1 / scale)}",
+                          lambda _c=False, f=scale: self.player.set_preview_scale(f),
+                          tip="Enhance a reduced copy while playing when the machine cannot keep "
+                              "up (exports keep the full size)", checkable=True)
+            a.setChecked(scale == 1.0)
+            self.preview_group.addAction(a)
+            sm.addAction(a)
+            self.preview_actions[scale] = a
+        self.every_frame_action = self._act(
+            "&Every frame (slower than real time)", lambda on: self.player.set_every_frame(on),
+            tip="Show every frame instead of dropping frames to keep time", checkable=True)
+        pm.addAction(self.every_frame_action)
 
         hm = mb.addMenu("&Help")
         hm.addAction(self._act("&About Lowlight Studio", self.show_about, "F1"))
@@ -408,8 +435,9 @@ class MainWindow(QMainWindow):
                               tip="Save the frame shown at its own resolution (A and B in the A/B view)"))
 
     # -- sources ------------------------------------------------------------------
-    def open_spec(self, spec: str) -> None:
-        """Open a file path, folder, ``camera:N`` or ``demo`` in the player."""
+    def open_spec(self, spec: str, play: bool | None = None) -> None:
+        """Open a file path, folder, ``camera:N`` or ``demo`` in the player. ``play``: start
+        playing (True), stay paused (False), or keep playing if it was (None)."""
         spec = str(spec)
         self.source_spec = spec
         self.in_point = self.out_point = None
@@ -418,7 +446,7 @@ class MainWindow(QMainWindow):
         self.banner.hide()
         self.viewer.clear("Generating the demo clip (first use only)…" if spec == "demo" else "Opening…")
         opener = self._opener
-        self.player.open_source(lambda: opener(spec))
+        self.player.open_source(lambda: opener(spec), play)
         if os.path.exists(spec):
             self.settings.add_recent(os.path.abspath(spec))
             self.settings.last_folder = str(Path(spec).resolve().parent)
@@ -501,12 +529,21 @@ class MainWindow(QMainWindow):
 
     def _on_stats(self, s: PlayerStats) -> None:
         self.last_stats = s
-        self.fps_label.setText(f"{s.fps:.1f} fps" if s.fps else "paused")
-        self.latency_label.setText(f"{s.latency_ms:.0f} ms")
-        self.dropped_label.setText(f"{s.dropped} dropped")
+        self.fps_label.setText(status_line.fps_text(s, self._playing))
+        self.latency_label.setText(status_line.latency_text(s))
+        self.dropped_label.setText(status_line.dropped_text(s))
+        self.dropped_label.setToolTip(f"{s.dropped} dropped since the source was opened")
+        behind = status_line.falling_behind(s)
+        if behind and not self.falling_behind:
+            self.banner.show_message(behind)
+            self.statusBar().showMessage("Falling behind: dropping frames (see the message above "
+                                         "the picture)", 8000)
+        self.falling_behind = behind
 
     def _on_playing(self, on: bool) -> None:
         self._playing = on
+        if not on:
+            self.fps_label.setText(status_line.PAUSED)
         self.play_btn.setIcon(self.style().standardIcon(
             QStyle.StandardPixmap.SP_MediaPause if on else QStyle.StandardPixmap.SP_MediaPlay))
 
@@ -666,13 +703,35 @@ class MainWindow(QMainWindow):
         if not self.source_spec or (self.source_info is not None and self.source_info.is_live):
             self.show_error("Open a video file (or the demo clip) to export; cameras cannot be exported.")
             return
-        self.player.pause()
         dlg = ExportDialog(self.source_spec, self.controls.method, self.controls.params(),
                            self.settings, in_point=self.in_point, out_point=self.out_point,
-                           has_audio=bool(self.source_info and self.source_info.has_audio), parent=self)
+                           has_audio=bool(self.source_info and self.source_info.has_audio),
+                           submit=self._queue_export, parent=self)
         self._export_dialog = dlg
         dlg.finished.connect(lambda _r: setattr(self, "_export_dialog", None))
-        dlg.open()
+        dlg.show()  # not modal: the studio stays usable while the export is set up
+
+    def _queue_export(self, request: object) -> None:
+        """The export dialog's export runs in the queue, in the background."""
+        self.queue_panel.add_export(request)
+        self.queue_dock.show()
+        self.statusBar().showMessage(f"Exporting in the background: {request.target}", 5000)  # type: ignore[attr-defined]
+
+    def _on_queue_item(self, it: object) -> None:
+        """A queue item ended: say so in the status line, with any note (a software
+        encoder in place of an unavailable hardware one)."""
+        status, out = getattr(it, "status", ""), os.path.basename(getattr(it, "output", ""))
+        if status == "done":
+            notes = getattr(it, "notes", ())
+            self.statusBar().showMessage(f"Export done: {out}" + (f" — note: {notes[0]}" if notes else ""),
+                                         15000 if notes else 6000)
+        elif status == "failed":
+            self.statusBar().showMessage(f"Export failed: {out}: {getattr(it, 'error', '')}", 10000)
+
+    def _on_queue_finished(self) -> None:
+        if self._quit_when_done:
+            self._quit_confirmed = True
+            self.close()
 
     def snapshot_frames(self) -> list[tuple[str, np.ndarray]]:
         """What a snapshot of the current view writes: (name suffix, frame) pairs, the
@@ -775,22 +834,64 @@ class MainWindow(QMainWindow):
             rows.append(f"<li><b>{html.escape(d.title)}</b> ({html.escape(d.family)}) — "
                         f"{html.escape(d.summary)}<br><i>{html.escape(d.paper)}</i>"
                         f"<br>Licence: {html.escape(d.licence)}</li>")
-        return ("<h3>Lowlight Studio</h3><p>Real-time enhancement of dark video.</p>" + current
-                + "<p>Methods:</p><ul>" + "".join(rows) + "</ul>")
+        return (f"<h3>Lowlight Studio {html.escape(studio_version())}</h3>"
+                "<p>Real-time enhancement of dark video.</p>" + current
+                + "<p>Methods:</p><ul>" + "".join(rows) + "</ul>" + third_party_html())
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About Lowlight Studio", self.about_html())
 
     # -- shutdown -----------------------------------------------------------------
+    def ask_close_with_jobs(self, count: int) -> str:
+        """Ask what to do with ``count`` running or waiting exports when the window closes:
+        ``"wait"`` (quit when they are done), ``"cancel"`` (cancel them and quit) or
+        ``"keep"`` (stay open)."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Exports are running")
+        box.setText(f"{count} export{'s are' if count != 1 else ' is'} still running or waiting.")
+        box.setInformativeText("Wait: the studio quits by itself when they are done.\n"
+                               "Cancel jobs: stop them now (nothing half-written is kept) and quit.\n"
+                               "Keep open: go back to the studio.")
+        wait = box.addButton("Wait, then quit", QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton("Cancel jobs and quit", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep open", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.exec()
+        return {id(wait): "wait", id(cancel): "cancel"}.get(id(box.clickedButton()), "keep")
+
     def closeEvent(self, e: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        jobs = self.queue_panel.active_count()
+        if jobs and not self._quit_confirmed:
+            choice = self.ask_close_with_jobs(jobs)
+            if choice != "cancel":
+                e.ignore()
+                if choice == "wait":
+                    self._quit_when_done = True
+                    self.player.pause()
+                    self.queue_dock.show()
+                    self.statusBar().showMessage("Quitting when the exports are done "
+                                                 "(close again to change your mind)")
+                return
+        self._quit_confirmed = True
+        self.hide()  # the window goes at once; the workers are stopped below
         self.settings.geometry = self.saveGeometry()
         self.settings.window_state = self.saveState()
         self.settings.set_params_for(self.controls.method, self.controls.params())
         self.settings.sync()
         if self._export_dialog is not None:
-            self._export_dialog.shutdown(timeout_ms=400)
+            self._export_dialog.reject()
         self.queue_panel.shutdown(timeout_ms=400)
-        self.player.stop(timeout_ms=500)
+        if not self.player.stop(timeout_ms=500):
+            # still busy (a model loading, a large frame): nothing it emits may reach this
+            # window any more; the process waits for it (app.player.wait_for_workers)
+            for sig in (self.player.opened, self.player.frame_ready, self.player.stats_changed,
+                        self.player.playing_changed, self.player.method_ready,
+                        self.player.method_failed, self.player.error, self.player.reached_end):
+                try:
+                    sig.disconnect()
+                except (RuntimeError, TypeError):
+                    pass
         super().closeEvent(e)
         self.closed.emit()
 

@@ -17,13 +17,27 @@ the second and emits the bundle, so on two cores the next frame's first half ove
 this frame's second half (about a quarter more frames per second, one frame more
 latency). Frames still in the runner when the source is opened, closed or seeked are
 dropped, not shown.
+
+Two ways to lighten the load when the machine cannot keep up: a *smaller preview*
+(:meth:`Player.set_preview_scale`: frames are reduced before enhancement, the export is not)
+and *every frame* (:meth:`Player.set_every_frame`: nothing is dropped, playback runs slower
+than real time instead).
+
+Shutdown: :meth:`Player.stop` asks the worker to end; a worker still busy after the wait
+(a model being loaded, a large frame being enhanced) is kept alive by
+:func:`keep_until_finished`, and the process waits for every such thread with
+:func:`wait_for_workers` before the interpreter tears down. A thread still running Python
+while the interpreter finalises crashed the studio at exit (aborts, segmentation faults,
+``bool_dealloc`` errors), so no thread may outlive that wait.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -36,7 +50,13 @@ from engine.params import EnhanceParams
 from engine.stages.processor import FrameProcessor, StagedFrame, TwoHalfRunner
 from engine.video.base import Source, SourceInfo
 
-__all__ = ["Player", "FrameBundle", "PlayerStats", "SourceFactory", "keep_until_finished"]
+__all__ = ["Player", "FrameBundle", "PlayerStats", "SourceFactory", "keep_until_finished",
+           "wait_for_workers", "DROP_WINDOW_S", "PREVIEW_SCALES", "WORKER_THREAD_PREFIXES"]
+
+#: the status line counts dropped frames over this many recent seconds
+DROP_WINDOW_S = 10.0
+#: preview sizes the player offers (fraction of the source's width and height)
+PREVIEW_SCALES = (1.0, 0.5, 0.25)
 
 _ORPHANS: set[QThread] = set()
 
@@ -49,6 +69,30 @@ def keep_until_finished(thread: QThread) -> None:
     thread.setParent(None)
     _ORPHANS.add(thread)
     thread.finished.connect(lambda t=thread: _ORPHANS.discard(t))
+
+
+#: names of the Python threads the studio and the engine start that may call into Qt or a
+#: codec (the pipeline's, the finisher, the full-quality still)
+WORKER_THREAD_PREFIXES = ("lowlight-", "full-quality")
+
+
+def wait_for_workers(timeout_s: float = 30.0) -> bool:
+    """Wait up to ``timeout_s`` seconds for every worker that outlived its window (see
+    :func:`keep_until_finished`) and every Python thread named with one of
+    :data:`WORKER_THREAD_PREFIXES`. Call it before the process exits: True when none is
+    left running (the interpreter may then finalise safely)."""
+    deadline = time.monotonic() + timeout_s
+    for t in list(_ORPHANS):
+        left_ms = int(max(0.0, deadline - time.monotonic()) * 1000)
+        if t.isRunning() and not t.wait(left_ms):
+            return False
+    for th in threading.enumerate():
+        if th is threading.current_thread() or not th.name.startswith(WORKER_THREAD_PREFIXES):
+            continue
+        th.join(max(0.0, deadline - time.monotonic()))
+        if th.is_alive():
+            return False
+    return True
 
 SourceFactory = Callable[[], Source]
 
@@ -98,11 +142,16 @@ class PlayerStats:
     """Playback figures for the status line.
 
     Attributes:
-        fps: rendered frames per second (moving average over about one second).
+        fps: rendered frames per second (moving average over about one second; 0 while paused).
         latency_ms: read-to-rendered time of the last frame, milliseconds.
         dropped: frames skipped since the source was opened (enhancement too slow).
         runtime: ``enhancer.runtime_label()`` of method A ("" when none).
         runtime_b: same for method B when A/B is on, else "".
+        dropped_recent: frames skipped in the last :data:`DROP_WINDOW_S` seconds.
+        shown_recent: frames rendered in the last :data:`DROP_WINDOW_S` seconds.
+        playing: whether playback was running when the figures were taken.
+        window_s: seconds of playback the recent counts cover (at most
+            :data:`DROP_WINDOW_S`; less just after opening or resuming).
     """
 
     fps: float
@@ -110,6 +159,10 @@ class PlayerStats:
     dropped: int
     runtime: str
     runtime_b: str
+    dropped_recent: int = 0
+    shown_recent: int = 0
+    playing: bool = False
+    window_s: float = 0.0
 
 
 class Player(QThread):
@@ -163,11 +216,18 @@ class Player(QThread):
         self._generation = 0
         self._finisher: TwoHalfRunner[tuple[Frame, float], _Job, None] | None = None
         self._stats_lock = threading.Lock()  # _dropped: the worker and the finisher count
+        self._drop_t: deque[float] = deque()  # times of recent drops (under _stats_lock)
+        self._shown_t: deque[float] = deque()  # times of recent renders while playing
+        self._window_t0 = 0.0  # start of the playback the recent counts cover
+        self._scale = 1.0
+        self._every_frame = False
 
     # -- commands (any thread) ----------------------------------------------------
-    def open_source(self, factory: SourceFactory) -> None:
-        """Open the source built by ``factory()`` (called in the worker thread)."""
-        self._commands.put(("open", factory))
+    def open_source(self, factory: SourceFactory, play: bool | None = None) -> None:
+        """Open the source built by ``factory()`` (called in the worker thread). ``play``:
+        start playing it (True), stay paused (False), or keep playing if playback was on
+        (None). Live sources always play."""
+        self._commands.put(("open", factory, play))
 
     def close_source(self) -> None:
         self._commands.put(("close_source",))
@@ -201,6 +261,17 @@ class Player(QThread):
 
     def set_ab(self, on: bool) -> None:
         self._commands.put(("ab", bool(on)))
+
+    def set_preview_scale(self, scale: float) -> None:
+        """Enhance and show frames reduced to ``scale`` (0 < scale <= 1) of the source's
+        width and height: less work per frame when the machine cannot keep up. Exports
+        and stills are not affected."""
+        self._commands.put(("scale", float(min(1.0, max(0.05, scale)))))
+
+    def set_every_frame(self, on: bool) -> None:
+        """Show every frame (playback runs slower than real time when enhancement is
+        slow) instead of dropping frames to keep time."""
+        self._commands.put(("every", bool(on)))
 
     def rerender(self) -> None:
         self._commands.put(("rerender",))
@@ -258,7 +329,9 @@ class Player(QThread):
         finally:
             self._close_source()
             self._stop.set()
-            self._finisher.join(1.0)  # at most the frame it is finishing
+            # the finisher sees the stop within 50 ms, after the frame it is finishing;
+            # it must have ended before this QThread does (see the module docstring)
+            self._finisher.join()
 
     def _wait_time(self) -> float | None:
         """How long the loop may block on the command queue."""
@@ -287,7 +360,7 @@ class Player(QThread):
         kind = cmd[0]
         try:
             if kind == "open":
-                self._open(cmd[1])
+                self._open(cmd[1], cmd[2])
             elif kind == "close_source":
                 self._close_source()
                 self._set_playing(False)
@@ -315,6 +388,16 @@ class Player(QThread):
                 self._rerender = True
             elif kind == "rerender":
                 self._rerender = True
+            elif kind == "scale":
+                if cmd[1] != self._scale:
+                    self._scale = cmd[1]
+                    for p in self._proc.values():
+                        if p is not None:
+                            p.reset()  # the maps were estimated at the other size
+                    self._rerender = True
+            elif kind == "every":
+                self._every_frame = cmd[1]
+                self._restart_window()
         except Exception as exc:  # noqa: BLE001 - any failure becomes a message, never a crash
             self._report(exc)
 
@@ -330,9 +413,25 @@ class Player(QThread):
             self._clock0 = None
             if on and self._last is not None and self._last.pts is not None:
                 self._clock0 = time.perf_counter() - self._last.pts
+            if on:
+                self._restart_window()
             self.playing_changed.emit(on)
 
-    def _open(self, factory: SourceFactory) -> None:
+    def _restart_window(self) -> None:
+        """The recent drop counts start afresh (a pause, a seek or a mode change is not
+        the machine falling behind)."""
+        with self._stats_lock:
+            self._drop_t.clear()
+            self._shown_t.clear()
+            self._window_t0 = time.perf_counter()
+
+    def _count_drop(self) -> None:
+        with self._stats_lock:
+            self._dropped += 1
+            self._drop_t.append(time.perf_counter())
+
+    def _open(self, factory: SourceFactory, play: bool | None = None) -> None:
+        keep_playing = self._playing if play is None else play
         self._close_source()
         self._set_playing(False)
         self._last = None
@@ -347,7 +446,8 @@ class Player(QThread):
         frame = self._read()
         if frame is not None:
             self._render(frame, time.perf_counter())
-        if self._info.is_live:
+        single = self._info.frame_count == 1  # a still picture does not play
+        if self._info.is_live or (keep_playing and not single):
             self._set_playing(True)
 
     def _close_source(self) -> None:
@@ -387,9 +487,11 @@ class Player(QThread):
                 and not self._info.is_live):
             fps = self._info.fps if self._info.fps and self._info.fps > 0 else 25.0
             late = time.perf_counter() - (self._clock0 + frame.pts)
-            if late > 1.5 / fps:
-                with self._stats_lock:
-                    self._dropped += 1
+            if self._every_frame:
+                if late > 0:  # slower than real time: the clock follows the frames
+                    self._clock0 += late
+            elif late > 1.5 / fps:
+                self._count_drop()
                 self._last = frame
                 return
         if self._clock0 is None and frame.pts is not None:
@@ -418,6 +520,7 @@ class Player(QThread):
             return
         self._source.seek(max(0.0, seconds))
         self._generation += 1  # frames from before the seek are not shown
+        self._restart_window()
         for p in self._proc.values():
             if p is not None:
                 p.reset()
@@ -449,6 +552,15 @@ class Player(QThread):
         docstring)."""
         self._last = frame
         assert self._finisher is not None
+        if self._every_frame and self._playing:
+            # the display takes each frame before the next is made (none is dropped)
+            while not self._stop.is_set():
+                with self._pending_lock:
+                    if self._pending == 0:
+                        break
+                time.sleep(0.002)
+        if self._scale < 1.0:
+            frame = _scaled(frame, self._scale)
         try:
             self._finisher.submit((frame, t_read))
         except Exception as exc:  # noqa: BLE001 - a failing method must not kill playback
@@ -493,16 +605,35 @@ class Player(QThread):
             if not backed_up:
                 self._pending += 1
         if backed_up:
-            with self._stats_lock:
-                self._dropped += 1  # the display is behind: it gets the next one instead
+            self._count_drop()  # the display is behind: it gets the next one instead
         else:
             self.frame_ready.emit(FrameBundle(
                 img, out_a, out_b, job.frame.index, job.frame.pts, job.name_a,
                 job.name_b if out_b is not None else None, self._serial,
                 job.a[1].params if job.a is not None else None))
+        with self._stats_lock:
+            if job.playing and not backed_up:
+                self._shown_t.append(now)
+            for d in (self._drop_t, self._shown_t):
+                while d and now - d[0] > DROP_WINDOW_S:
+                    d.popleft()
+            dropped_recent, shown_recent = len(self._drop_t), len(self._shown_t)
+            window = min(DROP_WINDOW_S, now - self._window_t0) if self._window_t0 else 0.0
         if now >= self._stats_due or not job.playing:
             self._stats_due = now + 0.5
             self.stats_changed.emit(PlayerStats(
                 self._fps if job.playing else 0.0, self._latency, self._dropped,
                 job.a[1].enhancer.runtime_label() if job.a is not None else "",
-                job.b[1].enhancer.runtime_label() if job.b is not None else ""))
+                job.b[1].enhancer.runtime_label() if job.b is not None else "",
+                dropped_recent, shown_recent, job.playing, window))
+
+
+def _scaled(frame: Frame, scale: float) -> Frame:
+    """``frame`` with its picture reduced to ``scale`` of its width and height (area
+    averaging; each side at least 2 pixels)."""
+    import cv2
+
+    h, w = frame.image.shape[:2]
+    nw, nh = max(2, round(w * scale)), max(2, round(h * scale))
+    return dataclasses.replace(frame, image=cv2.resize(frame.image, (nw, nh),
+                                                       interpolation=cv2.INTER_AREA))

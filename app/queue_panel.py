@@ -7,7 +7,14 @@ through :class:`_Bridge`, and Qt delivers it to the panel on the GUI thread.
 
 Each item keeps the method A and parameters that were current when it was added
 (shown in its row). Outputs go to ``OUTPUT_FOLDER/<name>_enhanced.mp4``; the folder is
-chosen once and remembered in the settings.
+chosen once and remembered in the settings. The export dialog hands its export here too
+(:meth:`QueuePanel.add_export`: its own target, encoder and in/out range), and the queue
+starts at once, so every export runs in the background.
+
+A done item's output opens from the panel (**Open folder**, **Play result**, or a
+double-click) through :func:`open_url` (``QDesktopServices``: the desktop's file manager and
+player). What an output does differently from what was asked (a software encoder in place
+of an unavailable hardware one) shows in its row and the summary line, never silently.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QSize, Qt, QThread, Signal
+from PySide6.QtCore import QObject, QSize, Qt, QThread, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar,
     QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
@@ -26,10 +34,12 @@ from PySide6.QtWidgets import (
 from engine import registry
 from engine.jobs.queue import JobQueue, JobSettings, QueueItem, output_for
 from engine.params import EnhanceParams
+from engine.video.codecs import encoder_label
+from engine.video.export import ExportOptions
 
-from app.timecodes import format_eta
+from app.timecodes import format_eta, format_time
 
-__all__ = ["QueuePanel", "QueueRunner", "COLUMNS", "settings_summary"]
+__all__ = ["QueuePanel", "QueueRunner", "COLUMNS", "settings_summary", "open_url"]
 
 COLUMNS = ("File", "Method and settings", "Status", "Progress")
 STATUS_LABELS = {"pending": "Waiting", "running": "Running", "paused": "Paused", "done": "Done",
@@ -37,15 +47,31 @@ STATUS_LABELS = {"pending": "Waiting", "running": "Running", "paused": "Paused",
 VIDEO_FILES = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.mts *.ts *.mpg);;All files (*)"
 
 
+def open_url(url: QUrl) -> bool:
+    """Ask the desktop to open ``url`` (a folder in the file manager, a video in the
+    player). Tests replace this function to see what was asked."""
+    return QDesktopServices.openUrl(url)
+
+
 def settings_summary(settings: JobSettings) -> str:
     """``"Gamma: gamma 2.2, strength 1"``: the method's title and the values of the
-    parameters it uses (others are ignored by the method and not shown)."""
+    parameters it uses (others are ignored by the method and not shown), then the range
+    (``"· 0:01.0 → 0:02.5"``) and the encoder when they are not the defaults."""
     if settings.method is None:
-        return "copy (no enhancement)"
-    desc = registry.get(settings.method)
-    params = desc.params_from(dict(settings.params or {}))
-    vals = ", ".join(f"{s.name} {getattr(params, s.name):.3g}" for s in desc.params)
-    return f"{desc.title}: {vals}" if vals else desc.title
+        text = "copy (no enhancement)"
+    else:
+        desc = registry.get(settings.method)
+        params = desc.params_from(dict(settings.params or {}))
+        vals = ", ".join(f"{s.name} {getattr(params, s.name):.3g}" for s in desc.params)
+        text = f"{desc.title}: {vals}" if vals else desc.title
+    o = settings.options
+    if o.start is not None or o.end is not None:
+        a = format_time(o.start) if o.start is not None else "start"
+        b = format_time(o.end) if o.end is not None else "end"
+        text += f" · {a} → {b}"
+    if o.codec != ExportOptions().codec:
+        text += f" · {encoder_label(o.codec)}"
+    return text
 
 
 def _unique(path: str, taken: set[str]) -> str:
@@ -137,6 +163,14 @@ class QueuePanel(QWidget):
         self.add_files_btn.setToolTip("Add videos with the current method and parameters")
         self.add_folder_btn.setToolTip("Add the videos in a folder with the current method and parameters")
         self.cancel_btn.setToolTip("Cancel the running item and every waiting one (nothing half-written is kept)")
+        self.open_folder_btn = QPushButton("Open folder")
+        self.open_folder_btn.setToolTip("Show the selected item's output in the file manager")
+        self.play_btn = QPushButton("Play result")
+        self.play_btn.setToolTip("Play the selected item's output in the desktop's video player "
+                                 "(or double-click a done row)")
+        self.open_folder_btn.clicked.connect(self.open_output_folder)
+        self.play_btn.clicked.connect(self.play_result)
+        self.table.cellDoubleClicked.connect(lambda _r, _c: self.play_result())
         self.add_files_btn.clicked.connect(self.add_files_dialog)
         self.add_folder_btn.clicked.connect(self.add_folder_dialog)
         self.remove_btn.clicked.connect(self.remove_selected)
@@ -167,6 +201,8 @@ class QueuePanel(QWidget):
         for b in (self.run_btn, self.pause_btn, self.cancel_btn):
             row1.addWidget(b)
         row2 = QHBoxLayout()
+        row2.addWidget(self.open_folder_btn)
+        row2.addWidget(self.play_btn)
         row2.addWidget(QLabel("Output"))
         row2.addWidget(self.folder_edit, 1)
         row2.addWidget(self.folder_btn)
@@ -192,6 +228,13 @@ class QueuePanel(QWidget):
     @property
     def running(self) -> bool:
         return self.runner is not None and self.runner.isRunning()
+
+    def active_count(self) -> int:
+        """Items running, paused or waiting to run while the queue works (0 when idle):
+        what closing the window would cancel."""
+        if not self.running:
+            return 0
+        return sum(1 for it in self.queue.items if it.status in ("running", "paused", "pending"))
 
     @property
     def output_folder(self) -> str:
@@ -233,6 +276,19 @@ class QueuePanel(QWidget):
         self._rebuild()
         return added
 
+    def add_export(self, request: Any) -> QueueItem:
+        """Queue one export set up in the export dialog (an
+        :class:`app.export_dialog.ExportRequest`: source, target, method, parameters,
+        encoder, quality, audio and in/out range) and start the queue when it is idle.
+        Returns the item; it is selected in the table."""
+        job = JobSettings(method=request.method, params=request.params.as_dict(),
+                          options=request.options)
+        item = self.queue.add(request.source, request.target, job)
+        self._rebuild()
+        self.select_id(item.id)
+        self.run()
+        return item
+
     def add_files_dialog(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Add videos to the queue",
                                                 self.settings.last_folder, VIDEO_FILES)
@@ -259,6 +315,30 @@ class QueuePanel(QWidget):
             if cell is not None and cell.data(Qt.ItemDataRole.UserRole) == item_id:
                 self.table.selectRow(r)
                 return
+
+    def _selected_done(self) -> QueueItem | None:
+        item_id = self.selected_id()
+        if item_id is None:
+            return None
+        try:
+            it = self.queue.get(item_id)
+        except KeyError:
+            return None
+        return it if it.status == "done" else None
+
+    def open_output_folder(self) -> bool:
+        """Open the folder holding the selected done item's output (False when none)."""
+        it = self._selected_done()
+        if it is None:
+            return False
+        return open_url(QUrl.fromLocalFile(os.path.dirname(os.path.abspath(it.output))))
+
+    def play_result(self) -> bool:
+        """Open the selected done item's output in the desktop's player (False when none)."""
+        it = self._selected_done()
+        if it is None:
+            return False
+        return open_url(QUrl.fromLocalFile(os.path.abspath(it.output)))
 
     def remove_selected(self) -> None:
         item_id = self.selected_id()
@@ -365,9 +445,14 @@ class QueuePanel(QWidget):
 
     def _fill_status(self, row: int, it: QueueItem) -> None:
         status = self.table.item(row, 2)
-        status.setText(STATUS_LABELS.get(it.status, it.status))
+        text = STATUS_LABELS.get(it.status, it.status)
+        if it.status == "done" and it.notes:
+            text += " (note)"
+        status.setText(text)
         status.setData(Qt.ItemDataRole.UserRole, it.status)
-        status.setToolTip(it.error or "")
+        status.setToolTip(it.error or "\n".join(it.notes))
+        if it.status == "done" and it.notes:
+            status.setForeground(Qt.GlobalColor.darkYellow)
         if it.status == "failed":
             status.setForeground(Qt.GlobalColor.red)
         pct = self.table.item(row, 3)
@@ -397,6 +482,9 @@ class QueuePanel(QWidget):
             parts.append(f"{c['failed']} failed (last: {os.path.basename(last.input)}: {why})")
         if c["cancelled"]:
             parts.append(f"{c['cancelled']} cancelled")
+        noted = [it for it in items if it.status == "done" and it.notes]
+        if noted:
+            parts.append(f"note: {os.path.basename(noted[-1].output)}: {noted[-1].notes[0]}")
         if self.running:
             parts.append(f"{p.fraction * 100:.0f} %")
             parts.append("paused" if self.queue.paused else f"ETA {format_eta(p.eta_s)}")
@@ -420,3 +508,5 @@ class QueuePanel(QWidget):
         self.run_btn.setEnabled(not running and any(it.status == "pending" for it in self.queue.items))
         self.pause_btn.setEnabled(running)
         self.cancel_btn.setEnabled(running)
+        self.open_folder_btn.setEnabled(st == "done")
+        self.play_btn.setEnabled(st == "done")

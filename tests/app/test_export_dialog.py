@@ -1,107 +1,90 @@
-"""Export dialog and worker behaviour with a scripted job (no engine export needed):
-progress display, cancel, failure, responsiveness; the demo command's display detection."""
+"""The export dialog sets an export up and hands it over (it never runs one itself):
+encoders by what they are, probed so that only those that open here can be chosen; the
+request carries the in/out range; an existing target is replaced only when confirmed;
+the demo command's display detection."""
 
 from __future__ import annotations
 
-import threading
-import time
-from pathlib import Path
-
 from app import cli_demo
-from app.export_dialog import ExportDialog, ExportWorker
+from app.export_dialog import CHECKING, ExportDialog, ExportRequest
 from app.settings import Settings
 from engine import registry
-from engine.video.export import ExportProgress, ExportResult
+from engine.video.codecs import CODECS, EncoderInfo, encoder_label, probe_encoders
 
 
-def _scripted_job(target: Path, frames: int, gate: threading.Event | None = None):
-    """Writes ``target`` via a temporary file, frame by frame; honours cancel."""
-
-    def job(progress, cancel: threading.Event):
-        tmp = target.with_name(target.name + ".part")
-        with open(tmp, "wb") as f:
-            for i in range(frames):
-                if cancel.is_set():
-                    break
-                if gate is not None:
-                    gate.wait(5)
-                f.write(b"x")
-                progress(ExportProgress(i + 1, frames, (i + 1) / frames, 100.0, (frames - i - 1) / 100.0))
-                time.sleep(0.001)
-        if cancel.is_set():
-            tmp.unlink()
-            raise RuntimeError("cancelled")
-        tmp.replace(target)
-        return ExportResult(target, frames, 0.01, 100.0)
-
-    return job
-
-
-def _dialog(qtbot, tmp_path, monkeypatch, job) -> ExportDialog:
+def _dialog(qtbot, tmp_path, submitted: list, **kw) -> ExportDialog:
     name = registry.names()[-1]
     d = ExportDialog("clip.mp4", name, registry.get(name).default_params(), Settings(),
-                     in_point=1.0, out_point=2.0)
-    monkeypatch.setattr(d, "_make_job", lambda target: job)
+                     submit=submitted.append, **kw)
     qtbot.addWidget(d)
     d.target_edit.setText(str(tmp_path / "out.mp4"))
     d.show()
     return d
 
 
-def test_dialog_shows_progress_and_finishes(qtbot, tmp_path, monkeypatch):
-    d = _dialog(qtbot, tmp_path, monkeypatch, _scripted_job(tmp_path / "out.mp4", 20))
+def _texts(d: ExportDialog) -> dict[str, str]:
+    return {str(d.codec_combo.itemData(i)): d.codec_combo.itemText(i) for i in range(d.codec_combo.count())}
+
+
+def test_encoders_are_named_by_what_they_are_and_probed(qtbot, tmp_path):
+    d = _dialog(qtbot, tmp_path, [])
+    qtbot.waitUntil(lambda: bool(d.encoders), timeout=10000)
+    texts = _texts(d)
+    assert list(texts) == list(CODECS)
+    for key, text in texts.items():
+        assert text.startswith(encoder_label(key)) and "NVENC" not in text and "QSV" not in text
+        assert CHECKING not in text
+    for e in probe_encoders():
+        assert d.available(e.key) == e.available
+        if not e.available:
+            assert texts[e.key] == f"{e.label} — unavailable on this machine"
+            assert not d.select_codec(e.key) and d.codec_key != e.key
+    assert d.available("h264") and d.codec_key == "h264"
+
+
+def test_unavailable_hardware_cannot_be_chosen_and_available_can(qtbot, tmp_path):
+    d = _dialog(qtbot, tmp_path, [])
+    qtbot.waitUntil(lambda: bool(d.encoders), timeout=10000)
+
+    def info(key: str, ok: bool) -> EncoderInfo:
+        return EncoderInfo(key, CODECS[key][0], encoder_label(key), "_" in key, ok,
+                           "" if ok else "unavailable on this machine (no device or driver)", CODECS[key][1])
+
+    d.set_encoders([info(k, k in ("h264", "h265", "ffv1", "h264_nvenc")) for k in CODECS])
+    assert d.select_codec("h264_nvenc") and d.codec_key == "h264_nvenc"
+    assert _texts(d)["h264_nvenc"] == "H.264 (NVIDIA GPU)"
+    assert not d.select_codec("hevc_nvenc")
+    assert _texts(d)["hevc_nvenc"] == "H.265 (NVIDIA GPU) — unavailable on this machine"
+    row = d.codec_combo.findData("hevc_nvenc")
+    assert d.codec_combo.model().item(row).toolTip().endswith("(no device or driver)")
+    # the chosen GPU encoder turns out unavailable: the software one of the same format takes over
+    d.set_encoders([info(k, k in ("h264", "h265", "ffv1")) for k in CODECS])
+    assert d.codec_key == "h264"
+
+
+def test_export_hands_a_request_with_the_range_and_closes(qtbot, tmp_path):
+    submitted: list[ExportRequest] = []
+    d = _dialog(qtbot, tmp_path, submitted, in_point=1.0, out_point=2.0)
     assert d.range_inout.isChecked() and d.selected_range() == (1.0, 2.0)
-    d.start()
-    qtbot.waitUntil(lambda: d.state == "done", timeout=10000)
-    assert "Saved" in d.status.text()
-    assert d.progress.value() == d.progress.maximum()
-    assert (tmp_path / "out.mp4").read_bytes() == b"x" * 20
+    d.quality_spin.setValue(17)
+    assert d.start()
+    (req,) = submitted
+    assert req.source == "clip.mp4" and req.target == str(tmp_path / "out.mp4")
+    assert (req.options.start, req.options.end, req.options.crf, req.options.codec) == (1.0, 2.0, 17, "h264")
+    assert not req.options.overwrite
+    assert not d.isVisible() and d.result() == ExportDialog.DialogCode.Accepted
+    assert list(p.name for p in tmp_path.iterdir() if p.suffix != ".ini") == []  # nothing written
 
 
-def test_dialog_cancel_leaves_no_file_and_gui_stays_responsive(qtbot, tmp_path, monkeypatch):
-    gate = threading.Event()
-    d = _dialog(qtbot, tmp_path, monkeypatch, _scripted_job(tmp_path / "out.mp4", 1000, gate))
-    d.start()
-    gate.set()
-    qtbot.waitUntil(lambda: "Frame" in d.status.text(), timeout=10000)
-    assert "fps" in d.status.text() and "ETA" in d.status.text()
-    # the event loop keeps running while the worker exports
-    ticks = []
-    from PySide6.QtCore import QTimer
-
-    QTimer.singleShot(0, lambda: ticks.append(1))
-    qtbot.waitUntil(lambda: ticks == [1], timeout=2000)
-    d.cancel_or_close()
-    qtbot.waitUntil(lambda: d.state != "running", timeout=10000)
-    assert d.state == "cancelled"
-    assert list(tmp_path.iterdir()) == [] or all(p.suffix == ".ini" for p in tmp_path.iterdir())
-
-
-def test_dialog_failure_is_a_message(qtbot, tmp_path, monkeypatch):
-    def job(progress, cancel):
-        raise OSError("disk full while writing out.mp4")
-
-    d = _dialog(qtbot, tmp_path, monkeypatch, job)
-    d.start()
-    qtbot.waitUntil(lambda: d.state == "failed", timeout=10000)
-    assert "disk full" in d.status.text()
-    assert d.start_btn.isEnabled()
-
-
-def test_worker_reports_through_signals(qtbot):
-    seen: list = []
-
-    def job(progress, cancel: threading.Event) -> ExportResult:
-        for i in range(3):
-            progress(i)
-        return ExportResult(Path("done.mp4"), 3, 0.01, 300.0)
-
-    w = ExportWorker(job)
-    w.progress.connect(seen.append)
-    with qtbot.waitSignal(w.succeeded, timeout=5000) as sig:
-        w.start()
-    assert sig.args == ["done.mp4"] and seen == [0, 1, 2]
-    w.wait(1000)
+def test_existing_target_is_replaced_only_when_confirmed(qtbot, tmp_path, monkeypatch):
+    (tmp_path / "out.mp4").write_bytes(b"keep")
+    submitted: list[ExportRequest] = []
+    d = _dialog(qtbot, tmp_path, submitted)
+    monkeypatch.setattr(d, "confirm_replace", lambda target: False)
+    assert not d.start() and submitted == [] and d.isVisible()
+    assert "exists" in d.status.text()
+    monkeypatch.setattr(d, "confirm_replace", lambda target: True)
+    assert d.start() and submitted[0].options.overwrite
 
 
 def test_has_display():
