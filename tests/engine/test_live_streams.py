@@ -437,10 +437,11 @@ def test_rtsp_stream(transport):
 
 
 @pytest.mark.slow
-def test_rtsp_reconnects_within_3_s_of_the_servers_return():
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_rtsp_reconnects_within_3_s_of_the_servers_return(transport):
     port = free_port("tcp")
     server = _rtsp_server(port)
-    src = NetworkSource(f"rtsp://127.0.0.1:{port}/live", timeout=1.0)
+    src = NetworkSource(f"rtsp://127.0.0.1:{port}/live", transport=transport, timeout=1.0)
     try:
         for _ in range(5):
             src.read()
@@ -453,7 +454,7 @@ def test_rtsp_reconnects_within_3_s_of_the_servers_return():
             src.read()
             assert time.monotonic() - back < 10
         took = time.monotonic() - back
-        print(f"RTSP reconnect {took:.2f} s after the server's return")
+        print(f"RTSP ({transport}) reconnect {took:.2f} s after the server's return")
         assert took < 3.0
     finally:
         src.close()
