@@ -12,7 +12,8 @@ read through PyAV (FFmpeg) with low-latency settings, reconnecting when the stre
 - :class:`NetworkSource` is a live :class:`~engine.video.base.Source`. When the stream
   drops (a read timeout, a closed connection, the end of a playlist) it says so through
   ``on_status`` and reconnects with back-off (0.25 s doubling to ``max_backoff``); reading
-  resumes with the first picture of the new connection. Frame times are seconds on the
+  resumes with the first picture of the new connection. A recording served over HTTP (a VOD
+  playlist, a file: it has a duration) ends at its end instead. Frame times are seconds on the
   stream's own clock from the first frame, kept rising across reconnects (the wall-clock gap
   is added), so a recording stays in order. The first audio stream's packets are kept for a
   recording (:meth:`NetworkSource.take_audio`).
@@ -251,7 +252,7 @@ class NetworkSource(Source):
         self._offset = 0.0
         self._raw_last: float | None = None
         self._pending: list[Any] = []
-        self._connect_errors = 0
+        self._ended = False  # a finite stream (HTTP VOD, a file) reached its end
         self._report("connecting", f"{self.safe_url}: connecting")
         try:
             self._connect()
@@ -289,6 +290,10 @@ class NetworkSource(Source):
     def _connect(self) -> None:
         """Open the stream (one attempt). Raises :class:`VideoError`."""
         opts = stream_options(self.url, transport=self.transport, timeout=self.timeout, parse=self._parse)
+        if getattr(self, "_finite", False):  # nothing to skip to: keep the pictures read while probing
+            flags = opts.pop("fflags").replace("nobuffer", "").strip("+")
+            if flags:
+                opts["fflags"] = flags
         opts.update(self._extra_options)
         try:
             c = self._open(self.url, opts, self.timeout)
@@ -319,6 +324,16 @@ class NetworkSource(Source):
             raise
         self._container = c
         self._video = vs
+        # a recording served over HTTP (a VOD playlist, a file) has a length and a real end;
+        # a live stream has neither
+        finite = _scheme(self.url) in ("http", "https") and bool(c.duration and c.duration > 0)
+        if finite and not getattr(self, "_finite", False):
+            # opened as a live stream, which drops what probing read: open again from the start
+            self._finite = True
+            self._close_container()
+            self._connect()
+            return
+        self._finite = finite
         self._pending = []
         self._base = None  # the next frame starts this connection's timeline
         self._raw_last = None
@@ -385,6 +400,7 @@ class NetworkSource(Source):
                 packet = next(self._packets)
             except StopIteration:
                 self._lost_reason = "the stream ended"
+                self._ended = self._finite
                 return None
             except (av.error.FFmpegError, OSError) as exc:
                 # PyAV's read timeout surfaces as FFmpeg's "immediate exit requested"
@@ -455,7 +471,7 @@ class NetworkSource(Source):
                 frame = self._next_frame()
                 if frame is not None:
                     return frame
-                if self._closed.is_set():
+                if self._closed.is_set() or self._ended:
                     return None
                 self._close_container()
                 self._reconnect(getattr(self, "_lost_reason", "the stream dropped"))

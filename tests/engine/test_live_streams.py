@@ -506,3 +506,97 @@ def test_latest_frame_source_repeats_the_last_picture_while_the_stream_is_down()
     assert again[-1].extra.get("repeat") and again[-1].index == 2
     src.close()
     assert inner.closed and src.read() is None
+
+
+# ------------------------------------------------------------------ HTTP: MJPEG and HLS
+class _HTTPServer:
+    """A local HTTP server on a thread: ``handler`` class, served at 127.0.0.1:port."""
+
+    def __init__(self, handler):
+        from http.server import ThreadingHTTPServer
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_http_mjpeg_stream():
+    import cv2
+    from http.server import BaseHTTPRequestHandler
+
+    from engine.lab.bench import synthetic_clip
+
+    jpegs = [cv2.imencode(".jpg", f[:, :, ::-1])[1].tobytes() for f in synthetic_clip(W, H, 10)]
+
+    class MJPEG(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):  # noqa: N802 - http.server API
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            try:
+                for i in range(300):
+                    j = jpegs[i % len(jpegs)]
+                    self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                                     + str(len(j)).encode() + b"\r\n\r\n" + j + b"\r\n")
+                    self.wfile.flush()
+                    time.sleep(1 / 30)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    server = _HTTPServer(MJPEG)
+    try:
+        src = open_source(f"http://127.0.0.1:{server.port}/video.mjpg")
+        frames = [src.read() for _ in range(10)]
+        assert src.info.codec == "mjpeg" and frames[-1].image.shape == (H, W, 3)
+        assert all(b.pts > a.pts for a, b in zip(frames, frames[1:]))
+        src.close()
+    finally:
+        server.stop()
+
+
+def test_http_hls_playlist_reads_to_its_end(clip, tmp_path):
+    """A VOD HLS playlist (MPEG-TS segments) is read through and ends; it is not retried."""
+    from fractions import Fraction
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler
+
+    n = 45
+    with av.open(str(tmp_path / "index.m3u8"), "w", format="hls",
+                 options={"hls_time": "0.5", "hls_list_size": "0", "hls_playlist_type": "vod"}) as out:
+        st = out.add_stream("libx264", rate=30)
+        st.width, st.height, st.pix_fmt = W, H, "yuv420p"
+        st.options = {"g": "15", "bf": "0"}
+        for i in range(n):
+            f = av.VideoFrame(W, H, "yuv420p")
+            for p in f.planes:
+                p.update(bytes([16 + i % 50]) * p.buffer_size)
+            f.pts, f.time_base = i, Fraction(1, 30)
+            for pkt in st.encode(f):
+                out.mux(pkt)
+        for pkt in st.encode(None):
+            out.mux(pkt)
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+    server = _HTTPServer(partial(Quiet, directory=str(tmp_path)))
+    try:
+        seen = []
+        src = NetworkSource(f"http://127.0.0.1:{server.port}/index.m3u8", on_status=seen.append)
+        frames = list(src)
+        assert len(frames) == n and all(b.pts > a.pts for a, b in zip(frames, frames[1:]))
+        assert src.reconnects == 0 and "lost" not in [s.state for s in seen]
+        src.close()
+    finally:
+        server.stop()
