@@ -37,12 +37,16 @@ temporal denoiser, the estimate, the temporal smoothing and apply, and returns a
 :class:`StagedFrame`; :meth:`FrameProcessor.finish` runs the chroma guard, the output-side
 temporal denoiser and the spatial stage on it. Each half has its own state and lock, so two
 threads can run them at once on consecutive frames (``begin`` of frame t+1 while ``finish``
-of frame t), at the cost of one frame of latency. Apply sits in the first half because the
-second is the heavier one on a codec-flattened source (the output-side temporal denoiser
-follows the camera on the enhanced frame), and the method's apply tables are then used by
-one thread only. The chroma guard's analysis (:meth:`ChromaGuard.plan`, stateless, a few ms
-at 720p) runs in whichever half took less time over the last frames (running averages of
-both), its full-resolution correction in the second; the frames are the same either way. :class:`TwoHalfRunner` is the one place that runs the halves that way
+of frame t), at the cost of one frame of latency. Two steps may run in either half: apply,
+and after it the chroma guard's analysis (:meth:`ChromaGuard.plan`, stateless, a few ms at
+720p; its full-resolution correction always runs in the second half). ``begin`` places them
+so that the slower half is as fast as it can be, from running averages of what each step
+and each half's fixed work took over the last frames: with every default on, a
+codec-flattened source makes the second half the heavy one (its output-side temporal
+denoiser follows the camera on the enhanced frame) and apply moves to the first; per frame
+(no smoothing, no denoise) the second half has nothing else to do and apply goes there. The
+frames are the same wherever the steps run; apply is serialised by a lock of its own (the
+method's tables and buffers are used by one thread at a time). :class:`TwoHalfRunner` is the one place that runs the halves that way
 (the video pipeline, the studio player and :class:`TwoStage` use it). The output is the
 same as ``process``'s, frame for frame, as long as ``finish`` gets the staged frames in
 the order ``begin`` made them, a :meth:`FrameProcessor.reset` between two ``begin`` calls
@@ -97,7 +101,8 @@ class StagedFrame:
     Attributes:
         frame: uint8 (H, W, 3) RGB input after the input-side temporal denoiser.
         pmap: the smoothed parameter map (applied already).
-        applied: uint8 (H, W, 3) RGB, the method's output for ``frame`` and ``pmap``.
+        applied: uint8 (H, W, 3) RGB, the method's output for ``frame`` and ``pmap``, or
+            None when apply is left to ``finish``.
         planned: the chroma guard's plan was made in the first half (then ``chroma`` is
             it: the correction, or None for none); False leaves it to ``finish``.
         enhancer, params: the method and parameters ``begin`` used (``finish`` applies
@@ -113,7 +118,7 @@ class StagedFrame:
 
     frame: np.ndarray
     pmap: ParamMap
-    applied: np.ndarray
+    applied: np.ndarray | None
     planned: bool
     chroma: np.ndarray | None
     enhancer: Enhancer
@@ -178,10 +183,10 @@ class FrameProcessor:
         self._out_denoiser = TemporalDenoiser()
         self._spatial = SpatialDenoiser()
         self._chroma = ChromaGuard()
-        # running averages (ms) of each half's own work, the chroma plan left out: the
-        # plan goes to the half with time to spare (written by one half each, read by begin)
-        self._front_avg = 0.0
-        self._back_avg = 0.0
+        self._apply_lock = threading.Lock()
+        # running averages (ms): each half's fixed work, apply, the chroma plan (written by
+        # the half that ran it, read by begin to place the two movable steps)
+        self._avg = {"front": 0.0, "back": 0.0, "apply": 0.0, "plan": 0.0}
         self.timings = ProcessTimings()
 
     @property
@@ -272,15 +277,45 @@ class FrameProcessor:
             t1 = time.perf_counter()
             pmap = self._temporal.update(pmap, params.smoothing)
             t2 = time.perf_counter()
-            applied = enh.apply(frame, pmap, params)
-            t3 = time.perf_counter()
-            self._front_avg = _running(self._front_avg, (t3 - td) * 1e3)
-            planned = self._front_avg < self._back_avg
-            plan = self._chroma.plan(frame, applied, pmap, params.denoise, params.strength) if planned else None
+            self._note("front", (t2 - td) * 1e3)
+            moved = self._placement()  # steps that run here: 2 apply and plan, 1 apply, 0 none
+            applied = plan = None
+            if moved >= 1:
+                applied = self._apply(enh, frame, pmap, params)
+            if moved == 2:
+                plan = self._plan(frame, applied, pmap, params)
             t4 = time.perf_counter()
-            return StagedFrame(frame, pmap, applied, planned, plan, enh, params, self._denoiser.effective > 0.0,
+            return StagedFrame(frame, pmap, applied, moved == 2, plan, enh, params, self._denoiser.effective > 0.0,
                                self._denoiser.noise_ratio, self._epoch,
                                ((t0 - td) * 1e3, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t4 - t2) * 1e3))
+
+    def _note(self, step: str, ms: float) -> None:
+        self._avg[step] = _running(self._avg[step], ms)
+
+    def _placement(self) -> int:
+        """How many of the movable steps (apply, then the chroma plan) ``begin`` runs: the
+        choice whose slower half is fastest by the running averages (ties: fewer moved
+        to the first half; no measurements yet: apply here, the plan in ``finish``)."""
+        a = self._avg
+        if a["apply"] == 0.0:
+            return 1
+        front, back, ap, pl = a["front"], a["back"], a["apply"], a["plan"]
+        cost = {0: max(front, back + ap + pl), 1: max(front + ap, back + pl), 2: max(front + ap + pl, back)}
+        return min(cost, key=lambda k: (cost[k], k))
+
+    def _apply(self, enh: Enhancer, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
+        with self._apply_lock:
+            t = time.perf_counter()
+            out = enh.apply(frame, pmap, params)
+            self._note("apply", (time.perf_counter() - t) * 1e3)
+        return out
+
+    def _plan(self, frame: np.ndarray, applied: np.ndarray, pmap: ParamMap,
+              params: EnhanceParams) -> np.ndarray | None:
+        t = time.perf_counter()
+        plan = self._chroma.plan(frame, applied, pmap, params.denoise, params.strength)
+        self._note("plan", (time.perf_counter() - t) * 1e3)
+        return plan
 
     def finish(self, staged: StagedFrame) -> np.ndarray:
         """Second half: chroma guard, output-side temporal denoise (when the input side did
@@ -291,11 +326,14 @@ class FrameProcessor:
                 self._out_denoiser.reset()
                 self._back_epoch = staged.epoch
             t2 = time.perf_counter()
+            applied = staged.applied
+            if applied is None:
+                applied = self._apply(staged.enhancer, staged.frame, staged.pmap, params)
             plan = staged.chroma
             if not staged.planned:
-                plan = self._chroma.plan(staged.frame, staged.applied, staged.pmap, params.denoise, params.strength)
+                plan = self._plan(staged.frame, applied, staged.pmap, params)
             tp = time.perf_counter()
-            out = self._chroma.add(staged.applied, plan)
+            out = self._chroma.add(applied, plan)
             t3 = time.perf_counter()
             if staged.input_denoised:
                 self._out_denoiser.reset()
@@ -306,7 +344,7 @@ class FrameProcessor:
             t4 = time.perf_counter()
             out = self._spatial.process(out, params.denoise, ratio)
             t5 = time.perf_counter()
-            self._back_avg = _running(self._back_avg, (t5 - tp) * 1e3)
+            self._note("back", (t5 - tp) * 1e3)
         dn, est, sm, ap = staged.front_ms
         self.timings = ProcessTimings(est, sm, ap + (t3 - t2) * 1e3, dn + (t5 - t3) * 1e3, (t5 - t4) * 1e3)
         return out

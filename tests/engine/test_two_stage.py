@@ -206,9 +206,9 @@ def _slowed(obj, name: str, seconds: float) -> None:
 
 
 @pytest.mark.parametrize("slow_half", ["front", "back"])
-def test_chroma_plan_goes_to_the_half_with_time_to_spare(slow_half) -> None:
-    """The chroma guard's analysis runs in the first half when the second is the heavier one
-    and in the second otherwise; the frames are the same either way."""
+def test_movable_steps_go_to_the_half_with_time_to_spare(slow_half) -> None:
+    """Apply and the chroma guard's analysis run in the first half when the second is the
+    heavier one, in the second when the first is; the frames are the same either way."""
     frames = _flattened(16)
     reference = FrameProcessor(registry.create("sci"))
     plain = [reference.process(f) for f in frames]
@@ -218,13 +218,14 @@ def test_chroma_plan_goes_to_the_half_with_time_to_spare(slow_half) -> None:
         _slowed(enh2, "estimate", 0.01)
     else:
         _slowed(proc.spatial_denoiser, "process", 0.01)
-    planned = []
+    placed = []
     out = []
     for f in frames:
         staged = proc.begin(f)
-        planned.append(staged.planned)
+        placed.append((staged.applied is not None, staged.planned))
         out.append(proc.finish(staged))
-    assert planned[0] is False  # nothing measured yet: the second half plans
-    assert all(p == (slow_half == "back") for p in planned[8:])  # past the first frames' outliers
+    assert placed[0] == (True, False)  # nothing measured yet: apply first, the plan second
+    here = slow_half == "back"
+    assert all(p == (here, here) for p in placed[8:])  # past the first frames' outliers
     for a, b in zip(plain, out):
         np.testing.assert_array_equal(a, b)
