@@ -253,6 +253,10 @@ class NetworkSource(Source):
         self._raw_last: float | None = None
         self._pending: list[Any] = []
         self._ended = False  # a finite stream (HTTP VOD, a file) reached its end
+        self._finite = False  # the stream has a length (known once connected)
+        self._lost_reason = "the stream dropped"
+        self._conn_errors = self._conn_frames = 0  # decode errors and frames of this connection
+        self._frame_s = 1.0 / 30.0
         self._report("connecting", f"{self.safe_url}: connecting")
         try:
             self._connect()
@@ -290,7 +294,7 @@ class NetworkSource(Source):
     def _connect(self) -> None:
         """Open the stream (one attempt). Raises :class:`VideoError`."""
         opts = stream_options(self.url, transport=self.transport, timeout=self.timeout, parse=self._parse)
-        if getattr(self, "_finite", False):  # nothing to skip to: keep the pictures read while probing
+        if self._finite:  # nothing to skip to: keep the pictures read while probing
             flags = opts.pop("fflags").replace("nobuffer", "").strip("+")
             if flags:
                 opts["fflags"] = flags
@@ -327,13 +331,15 @@ class NetworkSource(Source):
         # a recording served over HTTP (a VOD playlist, a file) has a length and a real end;
         # a live stream has neither
         finite = _scheme(self.url) in ("http", "https") and bool(c.duration and c.duration > 0)
-        if finite and not getattr(self, "_finite", False):
+        if finite and not self._finite:
             # opened as a live stream, which drops what probing read: open again from the start
             self._finite = True
             self._close_container()
             self._connect()
             return
         self._finite = finite
+        rate = float(vs.average_rate or vs.guessed_rate or 0)
+        self._frame_s = 1.0 / rate if 1.0 <= rate <= 240.0 else 1.0 / 30.0  # nominal frame time
         self._pending = []
         self._base = None  # the next frame starts this connection's timeline
         self._raw_last = None
@@ -358,7 +364,7 @@ class NetworkSource(Source):
         """Our time for a picture at stream time ``raw_s`` (seconds), arriving at ``now``
         (monotonic): stream clock differences within a connection, the wall-clock gap
         across reconnects or timestamp jumps, always rising."""
-        frame_s = 1.0 / 30.0
+        frame_s = self._frame_s
         if raw_s is None:
             t = (self._t_last + (now - self._wall_last)) if self._t_last is not None else 0.0
         else:
@@ -367,12 +373,10 @@ class NetworkSource(Source):
                 self._base = raw_s
                 self._offset = 0.0 if self._t_last is None else \
                     self._t_last + max(frame_s, now - (self._wall_last or now))
-            elif self._raw_last is not None and self._index > 0:
+            elif self._raw_last is not None:
                 step = raw_s - self._raw_last
-                fps = getattr(self, "_info", None)
-                nominal = 1.0 / fps.fps if fps is not None and fps.fps > 0 else frame_s
-                if step > 1.5 * nominal:
-                    self.lost_frames += int(round(step / nominal)) - 1
+                if step > 1.5 * self._frame_s:  # pictures missing from the timeline
+                    self.lost_frames += int(round(step / self._frame_s)) - 1
             self._raw_last = raw_s
             t = self._offset + (raw_s - self._base)
         if self._t_last is not None and t <= self._t_last:
@@ -474,7 +478,7 @@ class NetworkSource(Source):
                 if self._closed.is_set() or self._ended:
                     return None
                 self._close_container()
-                self._reconnect(getattr(self, "_lost_reason", "the stream dropped"))
+                self._reconnect(self._lost_reason)
             else:
                 self._reconnect("not connected")
         return None
