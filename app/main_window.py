@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from engine import registry
 from engine.files.images import IMAGE_SUFFIXES, ImageError, write_image
 from engine.video.base import Source, SourceInfo, VideoError
+from engine.video.network import is_stream_url
 from engine.video.sources import VIDEO_EXTENSIONS
 
 from app import status_line
@@ -439,6 +440,9 @@ class MainWindow(QMainWindow):
         """Open a file path, folder, ``camera:N`` or ``demo`` in the player. ``play``: start
         playing (True), stay paused (False), or keep playing if it was (None)."""
         spec = str(spec)
+        if is_stream_url(spec):  # read off the GUI thread, its drops shown in the banner
+            self.streams.open_url(spec)
+            return
         self.source_spec = spec
         self.in_point = self.out_point = None
         self.seek.set_marks(None, None)

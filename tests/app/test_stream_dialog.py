@@ -90,6 +90,19 @@ def test_open_a_stream_without_blocking_then_drop_and_resume(qtbot, window, clip
         sender.stop()
 
 
+def test_a_stream_address_given_as_a_spec_opens_as_a_stream(qtbot, window, clip):
+    """``lowlight studio URL`` and drops reach open_spec: the address goes the stream's way
+    (read off the GUI thread, the title without the password)."""
+    port = free_port()
+    sender = StreamSender(clip, f"udp://127.0.0.1:{port}").start()
+    try:
+        window.open_spec(f"udp://user:hunter2@127.0.0.1:{port}")
+        assert "hunter2" not in window.windowTitle() and "hunter2" not in window.source_spec
+        qtbot.waitUntil(lambda: window.last_bundle is not None, timeout=10000)
+    finally:
+        sender.stop()
+
+
 def test_record_while_watching(qtbot, window, clip, tmp_path):
     url = f"udp://127.0.0.1:{free_port()}"
     sender = StreamSender(clip, url).start()
