@@ -23,6 +23,40 @@ APPLICATION = "Lowlight Studio"
 MAX_RECENT = 8
 
 
+class _Setting:
+    """One stored value of :class:`Settings`, read and written under a fixed key.
+
+    ``kind`` fixes the conversion, the same both ways so an existing settings file reads
+    unchanged:
+
+    - ``str``: stored as given; read as ``str(value)``, ``default`` when absent.
+    - ``bool``: stored as the text ``"true"``/``"false"``; read as ``== "true"``.
+    - ``QByteArray``: stored as given; read back only as a non-empty ``QByteArray``,
+      else None (``default`` must be None).
+    """
+
+    def __init__(self, key: str, default: Any, kind: type, doc: str = "") -> None:
+        if kind not in (str, bool, QByteArray):
+            raise TypeError(f"unsupported setting kind {kind!r}")
+        self.key, self.default, self.kind = key, default, kind
+        self.__doc__ = doc
+
+    def __get__(self, obj: "Settings | None", owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        if self.kind is bool:
+            return obj._get_str(self.key, "true" if self.default else "false") == "true"
+        if self.kind is QByteArray:
+            v = obj.qs.value(self.key)
+            return v if isinstance(v, QByteArray) and not v.isEmpty() else None
+        return obj._get_str(self.key, self.default)
+
+    def __set__(self, obj: "Settings", value: Any) -> None:
+        if self.kind is bool:
+            value = "true" if value else "false"
+        obj.qs.setValue(self.key, value)
+
+
 class Settings:
     """Typed accessors over one QSettings store.
 
@@ -44,22 +78,10 @@ class Settings:
         v = self.qs.value(key, default)
         return str(v) if v is not None else default
 
-    @property
-    def last_folder(self) -> str:
-        return self._get_str("files/last_folder", "")
-
-    @last_folder.setter
-    def last_folder(self, folder: str) -> None:
-        self.qs.setValue("files/last_folder", folder)
-
-    @property
-    def queue_output_folder(self) -> str:
-        """Where the queue panel writes its outputs ("" until chosen once)."""
-        return self._get_str("queue/output_folder", "")
-
-    @queue_output_folder.setter
-    def queue_output_folder(self, folder: str) -> None:
-        self.qs.setValue("queue/output_folder", folder)
+    last_folder = _Setting("files/last_folder", "", str,
+                           "The folder the last file dialog opened in (\"\" until one did).")
+    queue_output_folder = _Setting("queue/output_folder", "", str,
+                                   "Where the queue panel writes its outputs (\"\" until chosen once).")
 
     @property
     def recent_files(self) -> list[str]:
@@ -81,108 +103,47 @@ class Settings:
     def clear_recent(self) -> None:
         self.qs.setValue("files/recent", "[]")
 
-    @property
-    def method(self) -> str:
-        return self._get_str("enhance/method", "")
+    method = _Setting("enhance/method", "", str,
+                      "Method A's registry name (\"\" until one was chosen).")
+    method_b = _Setting("enhance/method_b", "", str,
+                        "Method B's registry name, the A/B view's second side (\"\" until chosen).")
 
-    @method.setter
-    def method(self, name: str) -> None:
-        self.qs.setValue("enhance/method", name)
-
-    @property
-    def method_b(self) -> str:
-        return self._get_str("enhance/method_b", "")
-
-    @method_b.setter
-    def method_b(self, name: str) -> None:
-        self.qs.setValue("enhance/method_b", name)
-
-    def params_for(self, method: str) -> dict[str, Any]:
-        """Last parameter values used with ``method`` (may be empty; callers clamp)."""
-        raw = self._get_str(f"params/{method}", "{}")
+    def _params_json(self, key: str) -> dict[str, Any]:
+        """The JSON parameter dict stored at ``key``, keeping only known numeric parameters."""
+        raw = self._get_str(key, "{}")
         try:
             d = json.loads(raw)
         except ValueError:
             return {}
         known = EnhanceParams().as_dict()
         return {k: v for k, v in d.items() if k in known and isinstance(v, (int, float))}
+
+    def params_for(self, method: str) -> dict[str, Any]:
+        """Last parameter values used with ``method`` (may be empty; callers clamp)."""
+        return self._params_json(f"params/{method}")
 
     def set_params_for(self, method: str, params: EnhanceParams) -> None:
         self.qs.setValue(f"params/{method}", json.dumps(params.as_dict()))
 
     def params_b_for(self, method: str) -> dict[str, Any]:
         """Last parameter values method B (the A/B view's second side) used with ``method``."""
-        raw = self._get_str(f"params_b/{method}", "{}")
-        try:
-            d = json.loads(raw)
-        except ValueError:
-            return {}
-        known = EnhanceParams().as_dict()
-        return {k: v for k, v in d.items() if k in known and isinstance(v, (int, float))}
+        return self._params_json(f"params_b/{method}")
 
     def set_params_b_for(self, method: str, params: EnhanceParams) -> None:
         self.qs.setValue(f"params_b/{method}", json.dumps(params.as_dict()))
 
-    @property
-    def link_ab(self) -> bool:
-        """Whether a slider move on one side of the A/B comparison moves the other side too."""
-        return self._get_str("enhance/link_ab", "false") == "true"
-
-    @link_ab.setter
-    def link_ab(self, on: bool) -> None:
-        self.qs.setValue("enhance/link_ab", "true" if on else "false")
-
-    @property
-    def pane_layout(self) -> str:
-        """How the two-pane views place their panes: ``auto``, ``columns`` or ``rows``."""
-        return self._get_str("view/pane_layout", "auto")
-
-    @pane_layout.setter
-    def pane_layout(self, layout: str) -> None:
-        self.qs.setValue("view/pane_layout", layout)
-
-    @property
-    def scope_kind(self) -> str:
-        """What the scope dock draws: ``histogram`` or ``waveform``."""
-        return self._get_str("view/scope_kind", "histogram")
-
-    @scope_kind.setter
-    def scope_kind(self, kind: str) -> None:
-        self.qs.setValue("view/scope_kind", kind)
-
-    @property
-    def view(self) -> str:
-        return self._get_str("view/mode", "split")
-
-    @view.setter
-    def view(self, mode: str) -> None:
-        self.qs.setValue("view/mode", mode)
-
-    @property
-    def loop(self) -> bool:
-        return self._get_str("view/loop", "true") == "true"
-
-    @loop.setter
-    def loop(self, on: bool) -> None:
-        self.qs.setValue("view/loop", "true" if on else "false")
-
-    @property
-    def geometry(self) -> QByteArray | None:
-        v = self.qs.value("window/geometry")
-        return v if isinstance(v, QByteArray) and not v.isEmpty() else None
-
-    @geometry.setter
-    def geometry(self, data: QByteArray) -> None:
-        self.qs.setValue("window/geometry", data)
-
-    @property
-    def window_state(self) -> QByteArray | None:
-        v = self.qs.value("window/state")
-        return v if isinstance(v, QByteArray) and not v.isEmpty() else None
-
-    @window_state.setter
-    def window_state(self, data: QByteArray) -> None:
-        self.qs.setValue("window/state", data)
+    link_ab = _Setting("enhance/link_ab", False, bool,
+                       "Whether a slider move on one side of the A/B comparison moves the other side too.")
+    pane_layout = _Setting("view/pane_layout", "auto", str,
+                           "How the two-pane views place their panes: ``auto``, ``columns`` or ``rows``.")
+    scope_kind = _Setting("view/scope_kind", "histogram", str,
+                          "What the scope dock draws: ``histogram`` or ``waveform``.")
+    view = _Setting("view/mode", "split", str, "The viewer's mode name (default ``split``).")
+    loop = _Setting("view/loop", True, bool, "Whether playback starts again at the end of a file.")
+    geometry = _Setting("window/geometry", None, QByteArray,
+                        "The main window's saved geometry (None until saved).")
+    window_state = _Setting("window/state", None, QByteArray,
+                            "The main window's saved dock/toolbar state (None until saved).")
 
     # -- presets ------------------------------------------------------------------
     def presets(self) -> dict[str, dict[str, Any]]:
