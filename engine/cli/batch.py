@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 
+from engine.cli.enhance import add_encode_options
 from engine.cli.options import add_method_options, params_from_args
 from engine.video.codecs import CODECS
 
@@ -40,8 +41,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--codec", choices=list(CODECS), default="h264",
                         help="video codec (hardware ones fall back to software when they cannot open)")
     parser.add_argument("--pix-fmt", default=None, metavar="FMT", help="encoder pixel format (e.g. yuv420p10le)")
-    parser.add_argument("--crf", type=int, default=None)
-    parser.add_argument("--preset", default="medium")
+    add_encode_options(parser)
     parser.add_argument("--audio", choices=["copy", "aac", "none"], default="copy")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--jobs", "-j", type=int, default=1, help="clips processed at once (default 1)")
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     settings = JobSettings(method=args.method, params=params.as_dict(),
                            options=ExportOptions(codec=args.codec, crf=args.crf, audio=args.audio,
                                                  overwrite=args.overwrite, preset=args.preset,
-                                                 pix_fmt=args.pix_fmt),
+                                                 pix_fmt=args.pix_fmt, encode=args.encode),
                            backend=args.backend, device=args.device, weights=args.weights,
                            segment_seconds=args.segment_seconds)
     t0 = time.perf_counter()

@@ -230,6 +230,9 @@ class VideoFileSink(Sink):
         vs.time_base = self.time_base
         if self._deterministic and self.encoder in ("libx264", "libx265"):
             vs.codec_context.thread_count = 1
+        elif self.encoder in ("libx264", "libx265") and getattr(o, "encoder_threads", None):
+            vs.codec_context.thread_count = int(o.encoder_threads)  # type: ignore[attr-defined]
+        self.encoder_threads = int(vs.codec_context.thread_count)  # 0 = the encoder's own choice
         self._start(vs)
 
     def copy_video_from(self, template: Any) -> None:
