@@ -119,18 +119,47 @@ def _fmt(v: float, digits: int = 1) -> str:
     return "inf" if math.isinf(v) else f"{v:.{digits}f}"
 
 
+def _auto(n: int | None) -> str:
+    return "auto" if not n else str(n)
+
+
 def _threads_line(t: dict[str, int]) -> str:
-    return (f"threads: torch {t['torch']}, onnxruntime intra-op {t['onnx_intra_op']}, cv2 {t['cv2']}; "
-            f"cpu_count {t['cpu_count']}, usable cores {t['affinity']}")
+    export = f"; export encoder {_auto(t['export_encoder'])}" if "export_encoder" in t else ""
+    return (f"threads: torch {t['torch']}, onnxruntime intra-op {t['onnx_intra_op']}, cv2 {t['cv2']}"
+            f"{export}; cpu_count {t['cpu_count']}, usable cores {t['affinity']}")
+
+
+def _encoder_line(records: list[bench.BenchRecord]) -> str | None:
+    """What the end-to-end rows encoded with (None without such rows)."""
+    e = next((r.encoder for r in records if r.stage == "end_to_end" and r.encoder), None)
+    if not e:
+        return None
+    return (f"end-to-end encoder: {e['name'] or '?'}, profile {e['profile']} (preset {e['preset']}, "
+            f"CRF {e['crf']}), {_auto(e['threads'])} threads")
+
+
+#: short names of the stage shares in the table
+_SHORT = {"estimate": "est", "smooth": "smooth", "apply": "apply", "denoise": "tden", "spatial": "sden",
+          "other": "other", "decode": "dec", "enhance": "enh", "encode": "enc"}
+
+
+def format_fractions(fractions: dict[str, float]) -> str:
+    """``{"estimate": 0.12, ...}`` → ``"est 12 smooth 2 ..."`` (per cent, whole numbers);
+    ``"-"`` when empty."""
+    if not fractions:
+        return "-"
+    return " ".join(f"{_SHORT.get(k, k)} {round(v * 100):d}" for k, v in fractions.items())
 
 
 def format_table(records: list[bench.BenchRecord]) -> str:
-    """The records as an aligned text table."""
+    """The records as an aligned text table; "time per stage %" shows each record's
+    ``stage_fractions`` (est = estimate, tden / sden = temporal / spatial denoise, dec /
+    enh / enc = decode / enhance / encode of an end-to-end row)."""
     head = ["method", "backend", "device", "path", "stage", "params", "size", "fps", "2-stage fps", "p95 ms",
-            "RSS MiB", "frames", "note"]
+            "RSS MiB", "frames", "time per stage %", "note"]
     rows = [[r.method, r.backend, r.device, r.path, r.stage, r.params_mode, f"{r.width}x{r.height}",
              _fmt(r.fps_median), "-" if r.fps_two_stage is None else _fmt(r.fps_two_stage), _fmt(r.ms_p95),
-             f"{r.rss_mb:.0f}", str(r.frames), r.note] for r in records]
+             f"{r.rss_mb:.0f}", str(r.frames), format_fractions(r.stage_fractions), r.note] for r in records]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(head, widths)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
@@ -248,6 +277,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(json_safe(out), indent=1))
         return 0
     print(_threads_line(records[0].threads))
+    enc = _encoder_line(records)
+    if enc:
+        print(enc)
     print(format_table(records))
     if args.ratios:
         print()

@@ -26,6 +26,21 @@ A record's ``fps_median`` is the median over ``repeat`` runs of (frames in the r
 run seconds); ``ms_p95`` the 95th percentile of the per-frame latencies of all runs
 (end-to-end: of the intervals between frames leaving the enhance stage of the pipeline);
 ``rss_mb`` the process's resident set after the record's runs.
+
+``stage_fractions`` says where the time goes, so the next bottleneck is visible (shares
+0..1 that sum to 1):
+
+* fast enhance rows: ``estimate``, ``smooth``, ``apply``, ``denoise`` (the temporal
+  denoiser), ``spatial`` (the spatial denoiser) and ``other`` (conversions and the rest)
+  of one thread's wall time per frame (the median step times of ``steps_ms`` against
+  1000 / ``fps_median``);
+* end-to-end rows: ``decode``, ``enhance`` (both halves) and ``encode`` of the summed
+  busy time of the pipeline's stages per frame (``steps_ms`` holds the milliseconds: the
+  stages run at once on their own threads, so the largest share is the stage the others
+  wait for). ``encode`` is the sink thread's time in the encoder call; x264's own worker
+  threads run beside it.
+
+Reference rows have none (the network is one step).
 """
 
 from __future__ import annotations
@@ -49,6 +64,7 @@ from engine.files.atomic import replacing
 from engine.lab.metrics import psnr
 from engine.params import EnhanceParams
 from engine.runtime.environment import cpu_count as usable_cpus
+from engine.runtime.threads import export_threads
 from engine.stages.processor import FrameProcessor, StagedFrame, TwoStage
 
 __all__ = [
@@ -70,6 +86,10 @@ __all__ = [
     "write_clip",
     "export_clip",
     "END_TO_END_NOTE",
+    "ENHANCE_STAGES",
+    "EXPORT_STAGES",
+    "enhance_fractions",
+    "export_fractions",
     "run_bench",
     "ratios",
     "soak",
@@ -90,6 +110,10 @@ BACKENDS = ("torch", "onnx", "numpy")
 PSNR_FRAMES = 3
 END_TO_END_NOTE = ("export_video: H.264 at the export defaults; ms_p95 = intervals between frames "
                    "leaving the enhance stage")
+#: the shares of an enhance row's ``stage_fractions``, in pipeline order
+ENHANCE_STAGES = ("estimate", "smooth", "apply", "denoise", "spatial", "other")
+#: the shares of an end-to-end row's ``stage_fractions``
+EXPORT_STAGES = ("decode", "enhance", "encode")
 
 
 class BenchError(ValueError):
@@ -138,14 +162,17 @@ def set_threads(threads: int | None = None) -> int:
 
 def thread_info() -> dict[str, int]:
     """The thread counts in effect: cpu_count (machine), affinity (cores usable by this
-    process), torch (intra-op), onnx_intra_op (new sessions), cv2."""
+    process), torch (intra-op), onnx_intra_op (new sessions), cv2, and what an export
+    gives its x264/x265 encoder (``export_encoder``; 0 = the encoder's own choice, see
+    :func:`engine.runtime.threads.export_threads`; the decoder keeps FFmpeg's own)."""
     import torch
 
     from engine.runtime.onnx_runtime import cpu_threads
 
+    plan = export_threads()
     return {"cpu_count": os.cpu_count() or 1, "affinity": usable_cpus(),
             "torch": torch.get_num_threads(), "onnx_intra_op": cpu_threads(),
-            "cv2": cv2.getNumThreads()}
+            "cv2": cv2.getNumThreads(), "export_encoder": plan.encoder}
 
 
 def _status_mb(key: str) -> float:
@@ -247,14 +274,16 @@ class _TimedProcessor(FrameProcessor):
 
 
 def export_clip(src: str | os.PathLike[str], dst: str | os.PathLike[str], enhancer: Any,
-                params: EnhanceParams, *, cancel: threading.Event | None = None) -> tuple[int, float, list[float]]:
+                params: EnhanceParams, *, cancel: threading.Event | None = None,
+                results: list[Any] | None = None) -> tuple[int, float, list[float]]:
     """Export ``src`` through :func:`engine.video.export.export_video` (decode → FrameProcessor
-    with ``enhancer`` and ``params`` → H.264 at the export's default quality and preset)
-    into ``dst`` (replaced).
+    with ``enhancer`` and ``params`` → H.264 at the export's default profile, quality and
+    threads) into ``dst`` (replaced).
 
     Returns (frames written, wall seconds of the export call, per-frame intervals in ms
-    between frames leaving the enhance stage). Raises ``ExportCancelled`` when ``cancel``
-    is set, ``VideoError`` on failure.
+    between frames leaving the enhance stage); the export's
+    :class:`engine.video.export.ExportResult` is appended to ``results`` when given.
+    Raises ``ExportCancelled`` when ``cancel`` is set, ``VideoError`` on failure.
     """
     from engine.video.export import ExportOptions, export_video
 
@@ -263,6 +292,8 @@ def export_clip(src: str | os.PathLike[str], dst: str | os.PathLike[str], enhanc
     res = export_video(str(src), str(dst), processor=proc, options=ExportOptions(overwrite=True),
                        cancel=cancel)
     dt = time.perf_counter() - t0
+    if results is not None:
+        results.append(res)
     stamps = [t0] + proc.done
     return res.frames, dt, [(b - a) * 1e3 for a, b in zip(stamps[1:], stamps[2:])]
 
@@ -292,6 +323,8 @@ class BenchRecord:
     note: str = ""
     steps_ms: dict[str, float] = field(default_factory=dict)
     fps_two_stage: float | None = None
+    stage_fractions: dict[str, float] = field(default_factory=dict)
+    encoder: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -489,6 +522,33 @@ def run_bench(config: BenchConfig, *, log: Log | None = None,
     return records
 
 
+def enhance_fractions(steps_ms: dict[str, float], frame_ms: float) -> dict[str, float]:
+    """Shares of one thread's time per frame (``frame_ms``, ms) spent in each of
+    :data:`ENHANCE_STAGES`, from the step medians ``steps_ms`` (keys ``estimate``,
+    ``smooth``, ``apply``, ``denoise`` = both denoisers, ``spatial_denoise`` = the spatial
+    one's part). ``other`` is the rest; when the step medians add up to more than
+    ``frame_ms`` they are the whole. Shares are 0..1 and sum to 1 (all 0 for no time)."""
+    spatial = max(0.0, steps_ms.get("spatial_denoise", 0.0))
+    parts = {"estimate": steps_ms.get("estimate", 0.0), "smooth": steps_ms.get("smooth", 0.0),
+             "apply": steps_ms.get("apply", 0.0),
+             "denoise": steps_ms.get("denoise", 0.0) - spatial, "spatial": spatial}
+    parts = {k: max(0.0, float(v)) for k, v in parts.items()}
+    known = sum(parts.values())
+    whole = max(float(frame_ms), known)
+    parts["other"] = whole - known
+    if whole <= 0:
+        return {k: 0.0 for k in ENHANCE_STAGES}
+    return {k: parts[k] / whole for k in ENHANCE_STAGES}
+
+
+def export_fractions(decode_ms: float, enhance_ms: float, encode_ms: float) -> dict[str, float]:
+    """Shares of the summed per-frame busy time (ms) of an export's stages
+    (:data:`EXPORT_STAGES`); 0..1, summing to 1 (all 0 for no time)."""
+    parts = {"decode": max(0.0, decode_ms), "enhance": max(0.0, enhance_ms), "encode": max(0.0, encode_ms)}
+    whole = sum(parts.values())
+    return {k: (v / whole if whole > 0 else 0.0) for k, v in parts.items()}
+
+
 def _bench_fast(enh: Any, clip: Sequence[np.ndarray], params: EnhanceParams, repeat: int,
                 mode: str, common: dict[str, Any]) -> BenchRecord:
     proc = FrameProcessor(enh, params)
@@ -514,11 +574,14 @@ def _bench_fast(enh: Any, clip: Sequence[np.ndarray], params: EnhanceParams, rep
         done = sum(1 for _ in TwoStage(proc).run(clip))
         dt = time.perf_counter() - t0
         two.append(done / dt if dt > 0 else float("inf"))
-    return BenchRecord(path="fast", stage="enhance", fps_median=statistics.median(fps), ms_p95=_p95(lat),
+    steps_ms = {k: float(statistics.median(v[1:] or v)) for k, v in steps.items()}
+    fps_one = statistics.median(fps)
+    return BenchRecord(path="fast", stage="enhance", fps_median=fps_one, ms_p95=_p95(lat),
                        rss_mb=rss_mb(), frames=n, repeat=repeat, params_mode=mode,
-                       params=proc.params.as_dict(),
-                       steps_ms={k: float(statistics.median(v[1:] or v)) for k, v in steps.items()},
-                       fps_two_stage=statistics.median(two), **common)
+                       params=proc.params.as_dict(), steps_ms=steps_ms,
+                       fps_two_stage=statistics.median(two),
+                       stage_fractions=enhance_fractions(steps_ms, 1e3 / fps_one if fps_one > 0 else 0.0),
+                       **common)
 
 
 def _bench_reference(enh: Any, clip: Sequence[np.ndarray], params: EnhanceParams, config: BenchConfig,
@@ -535,22 +598,36 @@ def _bench_reference(enh: Any, clip: Sequence[np.ndarray], params: EnhanceParams
 
 def _bench_end_to_end(enh: Any, src: Path, folder: Path, params: EnhanceParams,
                       config: BenchConfig, common: dict[str, Any]) -> BenchRecord:
+    from engine.video.export import ExportOptions
+
     dst = folder / "out.mp4"
     fps, lat = [], []
+    stage_ms: dict[str, list[float]] = {k: [] for k in EXPORT_STAGES}
+    results: list[Any] = []
     total = 0
     for r in range(config.repeat + 1):  # run 0 warms up (decoder, encoder, sessions)
-        n, dt, intervals = export_clip(src, dst, enh, params)
+        n, dt, intervals = export_clip(src, dst, enh, params, results=results)
         if r == 0:
             continue
         total += n
         fps.append(n / dt if dt > 0 else float("inf"))
         lat.extend(intervals)
+        st = results[-1].stats
+        if st is not None:
+            for k, v in zip(EXPORT_STAGES, (st.decode_ms, st.enhance_ms, st.encode_ms)):
+                stage_ms[k].append(float(v))
     if dst.exists():
         dst.unlink()
+    steps = {k: float(statistics.median(v)) for k, v in stage_ms.items() if v}
+    opts = ExportOptions()
+    encoder = {"name": results[-1].encoder if results else "", "profile": opts.encode,
+               "preset": opts.preset, "crf": opts.crf, "threads": export_threads().encoder}
     return BenchRecord(path="fast", stage="end_to_end", fps_median=statistics.median(fps),
                        ms_p95=_p95(lat) if lat else 1e3 / statistics.median(fps), rss_mb=rss_mb(),
                        frames=total, repeat=config.repeat, params_mode="defaults",
-                       params=params.as_dict(), note=END_TO_END_NOTE, **common)
+                       params=params.as_dict(), note=END_TO_END_NOTE, steps_ms=steps,
+                       stage_fractions=export_fractions(*(steps.get(k, 0.0) for k in EXPORT_STAGES))
+                       if steps else {}, encoder=encoder, **common)
 
 
 def _ratio(enh: Any, clip: Sequence[np.ndarray], params: EnhanceParams, fast: BenchRecord,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -209,3 +210,59 @@ def test_the_end_to_end_export_runs_the_processor_halves_on_two_threads(tmp_path
     n, dt, intervals = bench.export_clip(src, tmp_path / "out.mp4", enh, enh.descriptor.default_params())
     assert n == 6 and dt > 0 and len(intervals) == n - 1
     assert threads == {"begin": {"lowlight-enhance"}, "finish": {"lowlight-finish"}}
+
+
+# ----------------------------------------------------------------------------- stage shares
+def test_enhance_fractions_split_the_frame_time_per_stage():
+    steps = {"estimate": 2.0, "smooth": 1.0, "apply": 3.0, "denoise": 10.0, "spatial_denoise": 4.0}
+    f = bench.enhance_fractions(steps, 20.0)
+    assert list(f) == list(bench.ENHANCE_STAGES)
+    assert f["denoise"] == pytest.approx(6.0 / 20)  # the temporal denoiser alone
+    assert f["spatial"] == pytest.approx(4.0 / 20)
+    assert f["other"] == pytest.approx(4.0 / 20)  # conversions and the rest
+    assert sum(f.values()) == pytest.approx(1.0)
+    # step medians adding up to more than the frame time are the whole, never a negative rest
+    f = bench.enhance_fractions(steps, 10.0)
+    assert f["other"] == 0.0 and sum(f.values()) == pytest.approx(1.0)
+    assert bench.enhance_fractions({}, 0.0) == {k: 0.0 for k in bench.ENHANCE_STAGES}
+
+
+def test_export_fractions_are_shares_of_the_stage_times():
+    f = bench.export_fractions(10.0, 60.0, 30.0)
+    assert f == pytest.approx({"decode": 0.1, "enhance": 0.6, "encode": 0.3})
+    assert bench.export_fractions(0.0, 0.0, 0.0) == {"decode": 0.0, "enhance": 0.0, "encode": 0.0}
+
+
+def test_records_carry_stage_fractions_and_the_export_threads(capsys):
+    from engine.video.export import ExportOptions
+
+    rc, out, _ = _run(capsys, "--quick", "--methods", "gamma", "--sizes", "96x54", "--json")
+    assert rc == 0
+    records = json.loads(out)
+    by = {(r["path"], r["stage"], r["params_mode"]): r for r in records}
+    for mode in ("defaults", "per_frame"):
+        f = by[("fast", "enhance", mode)]["stage_fractions"]
+        assert list(f) == list(bench.ENHANCE_STAGES) and sum(f.values()) == pytest.approx(1.0)
+        assert all(0.0 <= v <= 1.0 for v in f.values())
+    assert by[("reference", "enhance", "per_frame")]["stage_fractions"] == {}
+    e2e = by[("fast", "end_to_end", "defaults")]
+    assert set(e2e["steps_ms"]) == set(bench.EXPORT_STAGES)
+    assert list(e2e["stage_fractions"]) == list(bench.EXPORT_STAGES)
+    assert sum(e2e["stage_fractions"].values()) == pytest.approx(1.0)
+    opts = ExportOptions()
+    assert e2e["encoder"] == {"name": "libx264", "profile": opts.encode, "preset": opts.preset,
+                              "crf": opts.crf, "threads": bench.export_threads().encoder}
+    assert e2e["threads"]["export_encoder"] == bench.export_threads().encoder
+
+
+def test_table_shows_stage_shares_and_the_encoder(capsys):
+    rc, out, _ = _run(capsys, "--quick", "--methods", "gamma", "--sizes", "96x54")
+    assert rc == 0
+    lines = out.splitlines()
+    assert "; export encoder " in lines[0]
+    assert lines[1].startswith("end-to-end encoder: libx264, profile fast (preset ")
+    assert "time per stage %" in lines[2]
+    e2e = next(ln for ln in lines if "end_to_end" in ln)
+    assert re.search(r"dec \d+ enh \d+ enc \d+", e2e)
+    fast = next(ln for ln in lines if " per_frame " in ln and " fast " in ln)
+    assert re.search(r"est \d+ smooth \d+ apply \d+ tden \d+ sden \d+ other \d+", fast)
