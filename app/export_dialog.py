@@ -1,4 +1,5 @@
-"""Export dialog: target, encoder, quality, audio and range; hands the export to the queue.
+"""Export dialog: target, encoder, speed/size profile, quality, audio and range; hands the
+export to the queue.
 
 The dialog only sets an export up. **Export** builds an :class:`ExportRequest` and gives it
 to ``submit`` (the studio's queue panel, :meth:`app.queue_panel.QueuePanel.add_export`),
@@ -30,7 +31,7 @@ from PySide6.QtWidgets import (
 from app.timecodes import format_time
 from engine.params import EnhanceParams
 from engine.video.codecs import CODECS, HARDWARE_CODECS, UNAVAILABLE, EncoderInfo, encoder_label
-from engine.video.export import ExportOptions
+from engine.video.export import DEFAULT_ENCODE, ENCODE_PROFILES, ExportOptions
 
 __all__ = ["ExportDialog", "ExportRequest", "AUDIO_MODES", "CRF_LIMITS", "CHECKING"]
 
@@ -131,12 +132,25 @@ class ExportDialog(QDialog):
                                     "machine are listed but cannot be chosen.")
         form.addRow("Encoder", self.codec_combo)
 
+        # named speed/size profiles (engine.video.export.ENCODE_PROFILES); the CRF box
+        # below starts at the chosen profile's value and stays an expert override
+        self.encode_combo = QComboBox()
+        for p in ENCODE_PROFILES.values():
+            self.encode_combo.addItem(p.label, p.name)
+            self.encode_combo.setItemData(self.encode_combo.count() - 1, p.summary,
+                                          Qt.ItemDataRole.ToolTipRole)
+        self.encode_combo.setCurrentIndex(self.encode_combo.findData(DEFAULT_ENCODE))
+        self.encode_combo.setToolTip("Export speed against file size (software encoders; "
+                                     "hardware encoders keep their own settings)")
+        form.addRow("Speed / size", self.encode_combo)
+
         self.quality_spin = QSpinBox()
         self.quality_spin.setRange(*CRF_LIMITS)
-        self.quality_spin.setValue(CODECS["h264"][1] or 20)
+        self.quality_spin.setValue(self._profile_crf("h264"))
         self.quality_spin.setToolTip("Constant rate factor: lower is better quality and larger files")
         form.addRow("Quality (CRF)", self.quality_spin)
         self.codec_combo.currentIndexChanged.connect(self._codec_changed)
+        self.encode_combo.currentIndexChanged.connect(self._codec_changed)
 
         self.audio_combo = QComboBox()
         for key, label in AUDIO_MODES:
@@ -231,9 +245,22 @@ class ExportDialog(QDialog):
     def codec_key(self) -> str:
         return str(self.codec_combo.currentData())
 
+    @property
+    def encode_profile(self) -> str:
+        """The chosen :data:`engine.video.export.ENCODE_PROFILES` name."""
+        return str(self.encode_combo.currentData())
+
+    def _profile_crf(self, codec: str) -> int:
+        """The CRF the chosen profile gives ``codec``, else the codec's default (20 when none)."""
+        crf = ENCODE_PROFILES[self.encode_profile].crf_for(codec)
+        return crf if crf is not None else (CODECS.get(codec, ("", None))[1] or 20)
+
     def _codec_changed(self) -> None:
-        """Follow the codec: its default CRF (none for lossless) and a fitting extension."""
+        """Follow the codec and profile: the profile's CRF (the codec's default for hardware
+        encoders, none for lossless) and a fitting extension."""
         crf = CODECS.get(self.codec_key, ("", None))[1]
+        if crf is not None:
+            crf = self._profile_crf(self.codec_key)
         self.quality_spin.setEnabled(crf is not None)
         if crf is not None:
             self.quality_spin.setValue(crf)
@@ -287,7 +314,7 @@ class ExportDialog(QDialog):
         start, end = self.selected_range()
         crf = self.quality_spin.value() if self.quality_spin.isEnabled() else None
         options = ExportOptions(codec=self.codec_key, crf=crf, audio=str(self.audio_combo.currentData()),
-                                start=start, end=end, overwrite=overwrite)
+                                start=start, end=end, overwrite=overwrite, encode=self.encode_profile)
         return ExportRequest(self.source_spec, os.path.abspath(target), self.method, self.params, options)
 
     # -- handing over -------------------------------------------------------------

@@ -92,3 +92,24 @@ def test_has_display():
     assert cli_demo.has_display({"WAYLAND_DISPLAY": "wayland-0"})
     assert cli_demo.has_display({"QT_QPA_PLATFORM": "offscreen"})
     assert not cli_demo.has_display({})
+
+
+def test_speed_or_size_profile_sets_the_quality_and_reaches_the_request(qtbot, tmp_path):
+    from engine.video.export import DEFAULT_ENCODE, ENCODE_PROFILES
+
+    submitted: list[ExportRequest] = []
+    d = _dialog(qtbot, tmp_path, submitted)
+    labels = [d.encode_combo.itemText(i) for i in range(d.encode_combo.count())]
+    assert labels == [p.label for p in ENCODE_PROFILES.values()]
+    assert d.encode_profile == DEFAULT_ENCODE
+    assert d.quality_spin.value() == ENCODE_PROFILES[DEFAULT_ENCODE].crf["h264"]
+    d.encode_combo.setCurrentIndex(d.encode_combo.findData("small"))
+    small = ENCODE_PROFILES["small"]
+    assert d.quality_spin.value() == small.crf["h264"]
+    d.codec_combo.setCurrentIndex(d.codec_combo.findData("h265"))  # the profile's H.265 quality
+    assert d.quality_spin.value() == small.crf["h265"]
+    d.codec_combo.setCurrentIndex(d.codec_combo.findData("h264"))
+    assert d.start()
+    (req,) = submitted
+    o = req.options
+    assert (o.encode, o.preset, o.crf) == ("small", small.preset, small.crf["h264"])
