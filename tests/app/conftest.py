@@ -181,3 +181,38 @@ def usable_methods() -> list[str]:
                 continue
             _USABLE.append(name)
     return list(_USABLE)
+
+
+def show_studio(qtbot, opener):  # noqa: ANN001, ANN201 - pytest-qt fixture; returns MainWindow
+    """A studio window over the test's temporary settings, opening sources with ``opener``,
+    registered with ``qtbot`` and shown at 900x600 pixels."""
+    from app.main_window import MainWindow
+    from app.settings import Settings
+
+    w = MainWindow(Settings(), source_opener=opener)
+    qtbot.addWidget(w)
+    w.resize(900, 600)
+    w.show()
+    return w
+
+
+@pytest.fixture
+def window(qtbot, fake_opener):  # noqa: ANN001, ANN201
+    """A shown studio window over :func:`fake_opener`, closed after the test."""
+    w = show_studio(qtbot, fake_opener)
+    yield w
+    w.close()
+
+
+def open_and_wait(qtbot, w, spec: str = "fake") -> None:  # noqa: ANN001
+    """Open ``spec`` in window ``w`` and wait (10 s at most) for its first rendered bundle."""
+    w.open_spec(spec)
+    qtbot.waitUntil(lambda: w.last_bundle is not None, timeout=10000)
+
+
+def fresh_bundle(qtbot, w, check=lambda b: True, timeout: int = 10000):  # noqa: ANN001, ANN201
+    """Wait for a bundle rendered after now that satisfies ``check``; return it."""
+    start = w.last_bundle.serial if w.last_bundle is not None else 0
+    qtbot.waitUntil(lambda: w.last_bundle is not None and w.last_bundle.serial > start
+                    and check(w.last_bundle), timeout=timeout)
+    return w.last_bundle

@@ -15,8 +15,7 @@ import app.queue_panel as queue_panel_module
 from app import cli_demo
 from app.export_dialog import ExportRequest
 from app.main_window import MainWindow
-from app.settings import Settings
-from conftest import make_clip
+from conftest import make_clip, show_studio
 from engine import registry
 from engine.video.codecs import probe_encoders
 from engine.video.export import ExportOptions
@@ -31,10 +30,7 @@ def _frames(path: str) -> int:
 
 @pytest.fixture
 def studio(qtbot, fake_opener):
-    w = MainWindow(Settings(), source_opener=fake_opener)
-    qtbot.addWidget(w)
-    w.resize(900, 600)
-    w.show()
+    w = show_studio(qtbot, fake_opener)
     yield w
     w.queue_panel.cancel()
     w._quit_confirmed = True

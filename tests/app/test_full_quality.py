@@ -7,20 +7,15 @@ import numpy as np
 import pytest
 
 from app.full_quality import render_full_quality
-from app.main_window import MainWindow
-from app.settings import Settings
 from engine import registry
 from engine.files.images import read_image
 
-from conftest import usable_methods
+from conftest import show_studio, usable_methods
 
 
 @pytest.fixture
 def window(qtbot, fake_opener):
-    w = MainWindow(Settings(), source_opener=fake_opener)
-    qtbot.addWidget(w)
-    w.resize(900, 600)
-    w.show()
+    w = show_studio(qtbot, fake_opener)
     yield w
     w.full_quality.wait(30)
     w.close()

@@ -16,30 +16,7 @@ from app.settings import Settings
 from app.viewer import Viewer
 from engine import registry
 
-from conftest import usable_methods
-
-
-@pytest.fixture
-def window(qtbot, fake_opener):
-    w = MainWindow(Settings(), source_opener=fake_opener)
-    qtbot.addWidget(w)
-    w.resize(900, 600)
-    w.show()
-    yield w
-    w.close()
-
-
-def _open(qtbot, w: MainWindow, spec: str = "fake") -> None:
-    w.open_spec(spec)
-    qtbot.waitUntil(lambda: w.last_bundle is not None, timeout=10000)
-
-
-def _fresh(qtbot, w: MainWindow, check=lambda b: True, timeout: int = 10000):
-    """Wait for a bundle rendered after now that satisfies ``check``."""
-    start = w.last_bundle.serial if w.last_bundle is not None else 0
-    qtbot.waitUntil(lambda: w.last_bundle is not None and w.last_bundle.serial > start
-                    and check(w.last_bundle), timeout=timeout)
-    return w.last_bundle
+from conftest import fresh_bundle, open_and_wait, usable_methods
 
 
 def _method_with(param: str) -> str:
@@ -50,7 +27,7 @@ def _method_with(param: str) -> str:
 
 
 def test_opens_fake_source_and_plays(qtbot, window):
-    _open(qtbot, window)
+    open_and_wait(qtbot, window)
     b = window.last_bundle
     assert b.original.shape == (48, 64, 3) and b.enhanced.shape == (48, 64, 3)
     assert window.seek.isEnabled()
@@ -62,14 +39,14 @@ def test_opens_fake_source_and_plays(qtbot, window):
 def test_slider_move_changes_next_frame_while_paused(qtbot, window):
     name = _method_with("strength")
     window.controls.set_method(name)
-    _open(qtbot, window)
+    open_and_wait(qtbot, window)
     assert window.last_bundle.method == name  # commands run in order: method before source
     before = window.last_bundle.enhanced.copy()
     slider = window.controls.slider("strength")
     spec = slider.spec
     target = spec.minimum if slider.value() != spec.minimum else spec.maximum
     slider.slider.setValue(int(round((target - spec.minimum) / spec.step)))
-    after = _fresh(qtbot, window, lambda b: b.params.strength == pytest.approx(target)).enhanced
+    after = fresh_bundle(qtbot, window, lambda b: b.params.strength == pytest.approx(target)).enhanced
     assert not np.array_equal(before, after)
     assert window.controls.params().strength == pytest.approx(target)
 
@@ -79,8 +56,8 @@ def test_strength_zero_shows_original(qtbot, window):
     if registry.get(name).spec("strength").minimum != 0:
         pytest.skip("strength does not reach 0")
     window.controls.set_method(name, {"strength": 0.0})
-    _open(qtbot, window)
-    b = _fresh(qtbot, window, lambda b: b.params is not None and b.params.strength == 0.0) \
+    open_and_wait(qtbot, window)
+    b = fresh_bundle(qtbot, window, lambda b: b.params is not None and b.params.strength == 0.0) \
         if window.last_bundle.params is None or window.last_bundle.params.strength != 0.0 else window.last_bundle
     assert np.abs(b.enhanced.astype(int) - b.original.astype(int)).max() <= 1
 
@@ -103,9 +80,9 @@ def test_switch_method_and_view(qtbot, window):
     names = usable_methods()
     if len(names) < 2:
         pytest.skip("needs two registered methods")
-    _open(qtbot, window)
+    open_and_wait(qtbot, window)
     window.controls.set_method(names[1])
-    b = _fresh(qtbot, window, lambda b: b.method == names[1])
+    b = fresh_bundle(qtbot, window, lambda b: b.method == names[1])
     assert b.method == names[1]
     qtbot.waitUntil(lambda: window.controls.runtime_label.text() not in ("", "loading…"), timeout=10000)
     for mode in Viewer.MODES:
@@ -121,23 +98,23 @@ def test_ab_shows_two_methods(qtbot, window):
         pytest.skip("needs two registered methods")
     window.controls.set_method(names[0])
     window.controls.set_method_b(names[-1])
-    _open(qtbot, window)
+    open_and_wait(qtbot, window)
     window.set_view("ab")
-    b = _fresh(qtbot, window, lambda b: b.enhanced_b is not None and b.method_b == names[-1])
+    b = fresh_bundle(qtbot, window, lambda b: b.enhanced_b is not None and b.method_b == names[-1])
     assert b.method == names[0] and b.method_b == names[-1]
     assert b.enhanced_b.shape == b.enhanced.shape
     assert not np.array_equal(b.enhanced, b.enhanced_b)
     window.set_view("split")
-    b = _fresh(qtbot, window, lambda b: b.enhanced_b is None)
+    b = fresh_bundle(qtbot, window, lambda b: b.enhanced_b is None)
 
 
 def test_source_error_is_shown_not_fatal(qtbot, window):
-    _open(qtbot, window, "fake-broken")
+    open_and_wait(qtbot, window, "fake-broken")
     qtbot.waitUntil(lambda: any("unplugged" in m for m in window.errors), timeout=10000)
     assert window.banner.isVisible()
     # the studio still works afterwards
     window.last_bundle = None
-    _open(qtbot, window, "fake")
+    open_and_wait(qtbot, window, "fake")
 
 
 def test_bad_file_is_shown(qtbot, window, tmp_path):
@@ -152,7 +129,7 @@ def test_close_while_playing_is_quick(qtbot, fake_opener):
     w = MainWindow(Settings(), source_opener=fake_opener)
     qtbot.addWidget(w)
     w.show()
-    _open(qtbot, w, "fake-long")
+    open_and_wait(qtbot, w, "fake-long")
     w.player.play()
     qtbot.waitUntil(lambda: w.last_bundle.index >= 3, timeout=10000)
     t0 = time.perf_counter()
@@ -166,7 +143,7 @@ def test_close_with_hanging_camera_is_quick(qtbot, fake_opener):
     w = MainWindow(Settings(), source_opener=fake_opener)
     qtbot.addWidget(w)
     w.show()
-    _open(qtbot, w, "fake-hang")
+    open_and_wait(qtbot, w, "fake-hang")
     t0 = time.perf_counter()
     w.close()
     assert time.perf_counter() - t0 < 1.0
@@ -219,7 +196,7 @@ def test_presets_save_and_load(qtbot, window):
 
 
 def test_snapshot_png(qtbot, window, tmp_path):
-    _open(qtbot, window)
+    open_and_wait(qtbot, window)
     path = tmp_path / "snap.png"
     window.set_view("enhanced")
     assert window.save_snapshot(str(path)) == [path]
@@ -228,7 +205,7 @@ def test_snapshot_png(qtbot, window, tmp_path):
 
 
 def test_zoom_on_point_and_back(qtbot, window):
-    _open(qtbot, window)
+    open_and_wait(qtbot, window)
     v = window.viewer
     pt = v.widget_to_image(QPointF(v.width() / 2, v.height() / 2))
     assert pt is not None
@@ -258,7 +235,7 @@ def test_recent_files(qtbot, window, tmp_path):
 def test_keyboard_shortcuts(qtbot, window):
     from PySide6.QtCore import Qt
 
-    _open(qtbot, window)
+    open_and_wait(qtbot, window)
     window.activateWindow()
     window.viewer.setFocus()
     for i, mode in enumerate(Viewer.MODES, start=1):
@@ -294,6 +271,6 @@ def test_unavailable_method_falls_back_with_a_message(qtbot, fake_opener, monkey
     qtbot.waitUntil(lambda: w.controls.method != broken, timeout=10000)
     assert w.banner.isVisible()
     assert registry.get(broken).title in w.banner.label.text()
-    _open(qtbot, w)
+    open_and_wait(qtbot, w)
     qtbot.waitUntil(lambda: w.last_bundle.method in usable, timeout=10000)
     w.close()

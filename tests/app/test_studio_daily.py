@@ -8,24 +8,10 @@ from __future__ import annotations
 
 import html
 
-import pytest
-
 from app import cli_studio, status_line
 from app.about import studio_version
-from app.main_window import MainWindow
 from app.player import DROP_WINDOW_S, Player, PlayerStats
-from app.settings import Settings
 from conftest import FakeSource
-
-
-@pytest.fixture
-def window(qtbot, fake_opener):
-    w = MainWindow(Settings(), source_opener=fake_opener)
-    qtbot.addWidget(w)
-    w.resize(900, 600)
-    w.show()
-    yield w
-    w.close()
 
 
 def _stats(**kw) -> PlayerStats:

@@ -6,32 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.main_window import MainWindow
 from app.seek_bar import IN_COLOR, OUT_COLOR
-from app.settings import Settings
 from engine.files.images import read_image
 
-
-@pytest.fixture
-def window(qtbot, fake_opener):
-    w = MainWindow(Settings(), source_opener=fake_opener)
-    qtbot.addWidget(w)
-    w.resize(900, 600)
-    w.show()
-    yield w
-    w.close()
-
-
-def _open(qtbot, w: MainWindow, spec: str = "fake") -> None:
-    w.open_spec(spec)
-    qtbot.waitUntil(lambda: w.last_bundle is not None, timeout=10000)
-
-
-def _fresh(qtbot, w: MainWindow, check=lambda b: True, timeout: int = 10000):
-    start = w.last_bundle.serial if w.last_bundle is not None else 0
-    qtbot.waitUntil(lambda: w.last_bundle is not None and w.last_bundle.serial > start
-                    and check(w.last_bundle), timeout=timeout)
-    return w.last_bundle
+from conftest import fresh_bundle, open_and_wait
 
 
 def _near(c, ref, tol: int = 40) -> bool:
@@ -39,12 +17,12 @@ def _near(c, ref, tol: int = 40) -> bool:
 
 
 def test_in_out_points_are_drawn_on_the_seek_bar(qtbot, window):
-    _open(qtbot, window)  # 10 frames at 25 fps: 0.4 s
+    open_and_wait(qtbot, window)  # 10 frames at 25 fps: 0.4 s
     window.player.seek(0.08)
-    _fresh(qtbot, window, lambda b: b.index == 2)
+    fresh_bundle(qtbot, window, lambda b: b.index == 2)
     window.set_in_point()
     window.player.seek(0.32)
-    _fresh(qtbot, window, lambda b: b.index == 8)
+    fresh_bundle(qtbot, window, lambda b: b.index == 8)
     window.set_out_point()
     assert window.seek.marks() == (80, 320)
     img = window.seek.grab().toImage()
@@ -63,7 +41,7 @@ def test_in_out_points_are_drawn_on_the_seek_bar(qtbot, window):
 
 
 def test_snapshot_is_the_enhanced_frame_not_the_viewer(qtbot, window, tmp_path):
-    _open(qtbot, window)
+    open_and_wait(qtbot, window)
     window.set_view("enhanced")
     window.viewer.set_zoom_factor(3.0)  # zoom, letterbox bars and labels must not matter
     b = window.last_bundle
@@ -78,7 +56,7 @@ def test_snapshot_is_the_enhanced_frame_not_the_viewer(qtbot, window, tmp_path):
                                            ("split", ("-original", "-enhanced"))])
 def test_snapshot_in_compare_views_saves_both_sides(qtbot, window, tmp_path, mode, suffixes):
     window.set_view(mode)
-    _open(qtbot, window)
+    open_and_wait(qtbot, window)
     if mode == "ab":
         qtbot.waitUntil(lambda: window.last_bundle.enhanced_b is not None, timeout=10000)
         b = window.last_bundle
@@ -96,7 +74,7 @@ def test_snapshot_in_compare_views_saves_both_sides(qtbot, window, tmp_path, mod
 
 def test_snapshot_failure_is_shown(qtbot, window, tmp_path):
     assert window.save_snapshot(str(tmp_path / "none.png")) == []  # nothing opened yet
-    _open(qtbot, window)
+    open_and_wait(qtbot, window)
     window.set_view("enhanced")
     assert window.save_snapshot(str(tmp_path / "missing-folder" / "x.png")) == []
     assert "Could not save the snapshot" in window.last_error
@@ -109,7 +87,7 @@ def test_scope_dock_shows_the_enhanced_frame_with_clipping(qtbot, window):
     assert window.scope_action.text().replace("&", "") == "Scope"
     window.scope_action.trigger()
     assert window.scope_dock.isVisible()
-    _open(qtbot, window)
+    open_and_wait(qtbot, window)
     panel = window.scope_panel
     qtbot.waitUntil(lambda: panel.scope is not None, timeout=3000)
     expected = measure(window.last_bundle.enhanced)
@@ -130,7 +108,7 @@ def test_scope_dock_shows_the_enhanced_frame_with_clipping(qtbot, window):
 def test_scope_is_rate_limited_and_idle_when_hidden(qtbot, window):
     from app.scope_panel import INTERVAL_MS
 
-    _open(qtbot, window, "fake-long")
+    open_and_wait(qtbot, window, "fake-long")
     panel = window.scope_panel
     window.player.play()
     qtbot.wait(600)
