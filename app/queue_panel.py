@@ -35,7 +35,7 @@ from engine import registry
 from engine.jobs.queue import JobQueue, JobSettings, QueueItem, output_for
 from engine.params import EnhanceParams
 from engine.video.codecs import encoder_label
-from engine.video.export import ExportOptions
+from engine.video.export import ENCODE_PROFILES, ExportOptions
 
 from app.timecodes import format_eta, format_time
 
@@ -56,7 +56,8 @@ def open_url(url: QUrl) -> bool:
 def settings_summary(settings: JobSettings) -> str:
     """``"Gamma: gamma 2.2, strength 1"``: the method's title and the values of the
     parameters it uses (others are ignored by the method and not shown), then the range
-    (``"· 0:01.0 → 0:02.5"``) and the encoder when they are not the defaults."""
+    (``"· 0:01.0 → 0:02.5"``), the encoder and the speed/size profile when they are not
+    the defaults."""
     if settings.method is None:
         text = "copy (no enhancement)"
     else:
@@ -71,6 +72,8 @@ def settings_summary(settings: JobSettings) -> str:
         text += f" · {a} → {b}"
     if o.codec != ExportOptions().codec:
         text += f" · {encoder_label(o.codec)}"
+    if o.encode != ExportOptions().encode and o.encode in ENCODE_PROFILES:
+        text += f" · {ENCODE_PROFILES[o.encode].label}"
     return text
 
 

@@ -218,3 +218,14 @@ def test_same_clip_twice_gets_distinct_outputs(qtbot, clips):
     with qtbot.waitSignal(panel.run_finished, timeout=120000):
         panel.run()
     assert [it.status for it in panel.queue.items] == ["done", "done"]
+
+
+def test_summary_names_a_profile_other_than_the_default():
+    from engine.jobs.queue import JobSettings
+    from engine.video.export import DEFAULT_ENCODE, ENCODE_PROFILES, ExportOptions
+
+    plain = settings_summary(JobSettings(method="gamma", options=ExportOptions()))
+    assert not any(p.label in plain for p in ENCODE_PROFILES.values())
+    other = next(n for n in ENCODE_PROFILES if n != DEFAULT_ENCODE)
+    text = settings_summary(JobSettings(method="gamma", options=ExportOptions(encode=other)))
+    assert text == f"{plain} · {ENCODE_PROFILES[other].label}"
