@@ -95,18 +95,19 @@ class EncodeProfile:
         return self.crf.get(codec)
 
 
-# Chosen from measurements on the dev clip at 720p and a generated 1080p clip (x264 on
-# enhanced frames, docs/performance.md#export-speed-and-size): veryfast at CRF 20 encodes
-# about 2.5x faster than medium with a luma PSNR within 0.25 dB and a file no larger;
-# medium at CRF 24 writes about 40 % less than medium at 20 for about 2 dB of PSNR (slow
-# gave no smaller file at equal PSNR, only a slower one).
+# Chosen from measurements (docs/performance.md#export-speed-and-size): on the dev clip,
+# its 720p copy and a generated 1080p clip, x264 veryfast at CRF 20 gave files 9-13 %
+# smaller than medium at CRF 20 within 0.3 dB of its luma PSNR, and whole exports 1.5-2.1x
+# as fast. Raising the CRF to 24 halved the files (44-63 % smaller, 1.4-2.1 dB less PSNR)
+# at the same speed; medium or slow at CRF 24 wrote larger files than veryfast at 24 and
+# at equal size no better PSNR, so the small profile keeps the quick preset.
 ENCODE_PROFILES: dict[str, EncodeProfile] = {
     "fast": EncodeProfile("fast", "veryfast", {"h264": 20, "h265": 24}, "Fast export",
-                          "x264/x265 preset veryfast at CRF 20 (H.265: 24): the quickest export "
-                          "at about the quality of the slower presets, files of the usual size"),
-    "small": EncodeProfile("small", "medium", {"h264": 24, "h265": 28}, "Small file",
-                           "x264/x265 preset medium at CRF 24 (H.265: 28): files about 40 % "
-                           "smaller, slightly softer, the encoder about 2.5x slower than fast"),
+                          "x264/x265 preset veryfast at CRF 20 (H.265: 24): the quickest "
+                          "export, at the quality of the slower presets"),
+    "small": EncodeProfile("small", "veryfast", {"h264": 24, "h265": 28}, "Small file",
+                           "preset veryfast at CRF 24 (H.265: 28): about half the file size of "
+                           "fast, a slightly softer picture, as quick"),
 }
 #: the profile an export uses when none is named
 DEFAULT_ENCODE = "fast"
