@@ -97,7 +97,7 @@ class EncodeProfile:
 
 # Chosen from measurements (docs/performance.md#export-speed-and-size): on the dev clip,
 # its 720p copy and a generated 1080p clip, x264 veryfast at CRF 20 gave files 9-13 %
-# smaller than medium at CRF 20 within 0.3 dB of its luma PSNR, and whole exports 1.5-2.1x
+# smaller than medium at CRF 20 within 0.3 dB of its luma PSNR, and whole exports 1.2-2.1x
 # as fast. Raising the CRF to 24 halved the files (44-63 % smaller, 1.4-2.1 dB less PSNR)
 # at the same speed; medium or slow at CRF 24 wrote larger files than veryfast at 24 and
 # at equal size no better PSNR, so the small profile keeps the quick preset.
