@@ -41,7 +41,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--codec", choices=list(CODECS), default="h264",
                         help="video codec (hardware ones fall back to software when they cannot open)")
     parser.add_argument("--pix-fmt", default=None, metavar="FMT", help="encoder pixel format (e.g. yuv420p10le)")
-    add_encode_options(parser)
+    add_encode_options(parser, live=False)
     parser.add_argument("--audio", choices=["copy", "aac", "none"], default="copy")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--jobs", "-j", type=int, default=1, help="clips processed at once (default 1)")

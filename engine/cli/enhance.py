@@ -84,9 +84,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=run)
 
 
-def add_encode_options(parser: argparse.ArgumentParser) -> None:
+def add_encode_options(parser: argparse.ArgumentParser, *, live: bool = True) -> None:
     """``--encode`` (the named speed/size profiles of :data:`engine.video.export.ENCODE_PROFILES`)
-    and the expert overrides ``--preset`` and ``--crf`` (``enhance`` and ``batch``)."""
+    and the expert overrides ``--preset`` and ``--crf`` (``enhance`` and ``batch``; ``live``:
+    the command takes live sources, whose preset help says so)."""
     profiles = "; ".join(f"{p.name} = {p.summary}" for p in ENCODE_PROFILES.values()).replace("%", "%%")
     parser.add_argument("--encode", choices=list(ENCODE_PROFILES), default=DEFAULT_ENCODE,
                         help=f"export speed or file size (default {DEFAULT_ENCODE}): {profiles}. "
@@ -95,8 +96,9 @@ def add_encode_options(parser: argparse.ArgumentParser) -> None:
                         help="quality for h264/h265, 0..51, lower is better; overrides the "
                              "--encode profile's CRF")
     parser.add_argument("--preset", default=None, choices=list(PRESETS),
-                        help="x264/x265 speed preset; overrides the --encode profile's preset "
-                             "(a live source uses ultrafast unless given, as it must keep up)")
+                        help="x264/x265 speed preset; overrides the --encode profile's preset"
+                             + (" (a live source uses ultrafast unless given, as it must keep up)"
+                                if live else ""))
 
 
 def _err(msg: str) -> None:
