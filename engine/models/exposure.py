@@ -436,6 +436,31 @@ def solve_control(predict: Callable[[float], float], goal: float, c_max: float,
     return c
 
 
+def strong_control(out_luma: Callable[[float], np.ndarray], x: np.ndarray, c: float, s: float,
+                   c_max: float) -> float:
+    """The exponent multiplier for ``strength`` s > 1 at the exposure control c: s·c, but no
+    further than where the plain mean output luma reaches :data:`MAX_MEAN_GAIN` times the
+    input's (the cap every default frame keeps), and never below c, so raising the strength
+    never darkens. s <= 1 gives s·c.
+
+    Without the ceiling s·c multiplied a control already at that cap (a very dark clip at
+    the default exposure): strength 1.6 turned the dark party clip white, and with denoise 0
+    its near-black areas into flat violet blotches (the channel-wise gain raised to 4.4).
+
+    Args:
+        out_luma: c → predicted output luma (n,) of the samples, nondecreasing in c.
+        x: the samples' input (n, 3) in 0..1.
+        c: the control solved for the exposure target (strength 1).
+        s: the strength.
+        c_max: the largest multiplier to consider.
+    """
+    if s <= 1.0:
+        return s * c
+    plain = goal_mean(float(luma_of(x).mean()), math.log(MAX_MEAN_GAIN))
+    ceiling = solve_control(lambda v: float(out_luma(v).mean()), plain, c_max)
+    return max(c, min(s * c, ceiling))
+
+
 def quantise_strength(s: float) -> float:
     """An effective strength rounded to steps of 1/256 in log (so lookup tables built per
     strength can be cached); 0 stays 0. Nondecreasing in ``s``."""

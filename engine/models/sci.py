@@ -254,8 +254,12 @@ class SCIEnhancer(LearnedEnhancer):
     def _apply_exposure(self, frame: np.ndarray, pmap: ParamMap, s: float, exposure: float) -> np.ndarray:
         c = self.exposure_control(pmap, exposure)
         self.last_control = c
+        se = s * c
+        if s > 1.0:
+            x, r, _ = ex.control_problem(pmap, exposure, "SCI")
+            se = ex.strong_control(self._luma_model(x, r), x, c, s, 2.0 * self.max_control)
         # tables are cached on a 1/256 log grid of s·c; the two either side are blended
-        s_lo, s_hi, f = ex.strength_steps(s * c)
+        s_lo, s_hi, f = ex.strength_steps(se)
         if s_lo == 0.0:
             return frame.copy()
         stages = pmap.data.shape[2] // 3
@@ -289,9 +293,10 @@ class SCIEnhancer(LearnedEnhancer):
         m = ex.scene_mean(frame)
         r = np.concatenate(rs, axis=2)
         goal = ex.goal_mean(m, self._log_gain(frame, r, float(p.exposure)))
-        c = self._cells_control(ex.area_samples(x).astype(np.float64),
-                                ex.area_samples(r).astype(np.float64), goal)
-        return to_uint8(ex.knee(x, x * np.exp(-(s * c) * log_i)))
+        xs, rs = ex.area_samples(x).astype(np.float64), ex.area_samples(r).astype(np.float64)
+        c = self._cells_control(xs, rs, goal)
+        se = ex.strong_control(self._luma_model(xs, rs), xs, c, s, 2.0 * self.max_control) if s > 1.0 else s * c
+        return to_uint8(ex.knee(x, x * np.exp(-se * log_i)))
 
 
 def create_sci(backend: str = "auto", device: str = "auto", weights: str | None = None) -> SCIEnhancer:

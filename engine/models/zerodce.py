@@ -225,8 +225,10 @@ class _CurveEnhancer(LearnedEnhancer):
             return to_uint8(enhance_curve(x, maps, n, s))
         m = ex.scene_mean(frame)
         goal = ex.goal_mean(m, self._log_gain(frame, a, n, float(p.exposure)))
-        c = self._control(ex.area_samples(x).astype(np.float64), ex.area_samples(a).astype(np.float64), n, goal)
-        return to_uint8(ex.knee(x, enhance_curve(x, maps, n, s * c)))
+        xs, cs = ex.area_samples(x).astype(np.float64), ex.area_samples(a).astype(np.float64)
+        c = self._control(xs, cs, n, goal)
+        se = ex.strong_control(self._luma_model(xs, cs, n), xs, c, s, 2.0 * self.max_control) if s > 1.0 else s * c
+        return to_uint8(ex.knee(x, enhance_curve(x, maps, n, se)))
 
 
 class ZeroDCEPPEnhancer(_CurveEnhancer):
@@ -252,7 +254,12 @@ class ZeroDCEPPEnhancer(_CurveEnhancer):
             return self._lut.apply(frame, pmap.data[:, :, :3])
         # tables are cached on a 1/256 log grid of the effective strength s·c; the two
         # either side of it are blended (a single quantised table stepped the output mean)
-        s_lo, s_hi, f = ex.strength_steps(s * self.exposure_control(pmap, float(p.exposure), n))
+        c = self.exposure_control(pmap, float(p.exposure), n)
+        se = s * c
+        if s > 1.0:
+            x, cells, _ = ex.control_problem(pmap, float(p.exposure), "Zero-DCE")
+            se = ex.strong_control(self._luma_model(x, cells, n), x, c, s, 2.0 * self.max_control)
+        s_lo, s_hi, f = ex.strength_steps(se)
         if s_lo == 0.0:
             return frame.copy()
         k = ex.KNEE
@@ -338,9 +345,13 @@ class ZeroDCEEnhancer(_CurveEnhancer):
         # exposure: the control only scales the strength inside a_eq (continuous, no
         # table rebuild); the knee is baked into the apply table
         c = self.exposure_control(pmap, float(p.exposure), n)
-        if s * c == 0.0:
+        se = s * c
+        if s > 1.0:
+            x, cells, _ = ex.control_problem(pmap, float(p.exposure), "Zero-DCE")
+            se = ex.strong_control(self._luma_model(x, cells, n), x, c, s, 2.0 * self.max_control)
+        if se == 0.0:
             return frame.copy()
-        a_eq = self.equivalent_parameter(pmap.small, pmap.data, n, s * c)
+        a_eq = self.equivalent_parameter(pmap.small, pmap.data, n, se)
         k = ex.KNEE
         self._lut.build((n, k), lambda a, x: ex.knee(x, enhance_curve(x, a, n, 1.0), k), floats=False)
         return self._lut.apply(frame, a_eq)

@@ -405,3 +405,21 @@ def test_highlight_limit_is_continuous_in_the_samples() -> None:
         m = float(x.mean())
         gains.append(ex.limited_log_gain(_gain_model(x), x, m, ex.wanted_log_gain(m, 0.42), 4.0))
     assert abs(gains[0] - gains[1]) < 0.01
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_strength_above_one_stops_at_the_mean_cap(enhancers, method) -> None:
+    """Strength multiplied a control already at the mean cap: 1.6 turned a very dark clip
+    white (and, without the chroma guard, into violet blotches). Above 1 the lift now stops
+    where the plain mean reaches MAX_MEAN_GAIN times the input's, and never goes below
+    strength 1's."""
+    enh = enhancers[method]
+    enh.estimate_size = 64
+    f = textured(90, 120, 0.02, seed=3)
+    m = ex.mean_luma(f)
+    ceiling = ex.goal_mean(m, math.log(ex.MAX_MEAN_GAIN))
+    one = enh.enhance(f, params(enh, strength=1.0))
+    two = enh.enhance(f, params(enh, strength=2.0))
+    assert ex.mean_luma(two) <= ceiling + 0.03
+    assert np.all(two >= one)
+    assert ex.mean_luma(enh.reference(f, params(enh, strength=2.0))) <= ceiling + 0.03
