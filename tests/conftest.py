@@ -73,3 +73,20 @@ def dark_frame() -> np.ndarray:
     base = base + rng.normal(0, 3, (72, 128, 3))
     base[20:30, 40:60] = 200
     return np.clip(base, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(autouse=True)
+def _default_sigint():
+    """Every test starts with Python's own SIGINT handler (KeyboardInterrupt).
+
+    A test that simulates Ctrl-C with ``_thread.interrupt_main()`` gets nothing when an
+    earlier test in the process left SIGINT at SIG_DFL or SIG_IGN (Python then drops the
+    simulated signal): the parallel-queue interrupt test failed that way once in a full run
+    and passed alone."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
