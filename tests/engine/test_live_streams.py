@@ -219,9 +219,17 @@ def test_ctrl_c_finishes_the_recording(clip, tmp_path):
         opts = ExportOptions(preset="ultrafast", overwrite=True)
         run = LiveRun(src, None, make_sink=lambda w: open_recording(str(out), opts, w))
         threading.Timer(1.0, _thread.interrupt_main).start()
-        res = run.run()
+        # a Ctrl-C that never arrives must fail the test, not hang the suite
+        guard = threading.Timer(30.0, run.stop)
+        guard.start()
+        t0 = time.monotonic()
+        try:
+            res = run.run()
+        finally:
+            guard.cancel()
     finally:
         sender.stop()
+    assert time.monotonic() - t0 < 25.0, "the simulated Ctrl-C did not stop the run"
     assert res.stopped_by == "stop" and res.frames >= 15
     frames, ts, kinds = _decode(out)
     assert len(frames) == res.frames and "audio" in kinds
