@@ -205,10 +205,17 @@ class SCIEnhancer(LearnedEnhancer):
         (h, w)), within the highlight limit."""
         return ex.frame_log_gain(img, r, exposure, self._luma_model, self.max_control)
 
-    def exposure_control(self, pmap: ParamMap, exposure: float) -> float:
-        """The control c for ``pmap`` (uses ``pmap.small`` and the smoothed
-        ``extra["log_level"]``; recomputed from the small frame when absent)."""
-        return self._cells_control(*ex.control_problem(pmap, exposure, "SCI"))
+    def exposure_control(self, pmap: ParamMap, exposure: float, strength: float = 1.0) -> float:
+        """The gain exponent multiplier for ``pmap`` at ``strength`` s: s·c with the control c
+        (solved on ``pmap.small`` for the smoothed ``extra["log_level"]``, recomputed from
+        the small frame when absent; kept in ``last_control``), above s = 1 no further than
+        :func:`engine.models.exposure.strong_control` allows."""
+        x, r, goal = ex.control_problem(pmap, exposure, "SCI")
+        c = self._cells_control(x, r, goal)
+        self.last_control = c
+        if strength > 1.0:
+            return ex.strong_control(self._luma_model(x, r), x, c, strength, 2.0 * self.max_control)
+        return strength * c
 
     @staticmethod
     def _luma_model(x: np.ndarray, r: np.ndarray):
@@ -252,14 +259,8 @@ class SCIEnhancer(LearnedEnhancer):
         return self._gain_lut.apply(frame, y)
 
     def _apply_exposure(self, frame: np.ndarray, pmap: ParamMap, s: float, exposure: float) -> np.ndarray:
-        c = self.exposure_control(pmap, exposure)
-        self.last_control = c
-        se = s * c
-        if s > 1.0:
-            x, r, _ = ex.control_problem(pmap, exposure, "SCI")
-            se = ex.strong_control(self._luma_model(x, r), x, c, s, 2.0 * self.max_control)
         # tables are cached on a 1/256 log grid of s·c; the two either side are blended
-        s_lo, s_hi, f = ex.strength_steps(se)
+        s_lo, s_hi, f = ex.strength_steps(self.exposure_control(pmap, exposure, s))
         if s_lo == 0.0:
             return frame.copy()
         stages = pmap.data.shape[2] // 3

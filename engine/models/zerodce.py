@@ -207,13 +207,17 @@ class _CurveEnhancer(LearnedEnhancer):
         out = self._luma_model(x, a, n)
         return ex.solve_control(lambda c: ex.scene_stat(out(c)), goal, self.max_control)
 
-    def exposure_control(self, pmap: ParamMap, exposure: float, n: int) -> float:
-        """The control c for ``pmap`` (uses ``pmap.small`` and the smoothed
-        ``extra["log_level"]``; recomputed from the small frame when absent)."""
+    def exposure_control(self, pmap: ParamMap, exposure: float, n: int, strength: float = 1.0) -> float:
+        """The effective strength for ``pmap`` at ``strength`` s: s·c with the control c
+        (solved on ``pmap.small`` for the smoothed ``extra["log_level"]``, recomputed from
+        the small frame when absent; kept in ``last_control``), above s = 1 no further than
+        :func:`engine.models.exposure.strong_control` allows."""
         x, cells, goal = ex.control_problem(pmap, exposure, "Zero-DCE")
         c = self._control(x, cells, n, goal)
         self.last_control = c
-        return c
+        if strength > 1.0:
+            return ex.strong_control(self._luma_model(x, cells, n), x, c, strength, 2.0 * self.max_control)
+        return strength * c
 
     def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
         p = self.descriptor.clamp(params or self.descriptor.default_params())
@@ -254,12 +258,7 @@ class ZeroDCEPPEnhancer(_CurveEnhancer):
             return self._lut.apply(frame, pmap.data[:, :, :3])
         # tables are cached on a 1/256 log grid of the effective strength s·c; the two
         # either side of it are blended (a single quantised table stepped the output mean)
-        c = self.exposure_control(pmap, float(p.exposure), n)
-        se = s * c
-        if s > 1.0:
-            x, cells, _ = ex.control_problem(pmap, float(p.exposure), "Zero-DCE")
-            se = ex.strong_control(self._luma_model(x, cells, n), x, c, s, 2.0 * self.max_control)
-        s_lo, s_hi, f = ex.strength_steps(se)
+        s_lo, s_hi, f = ex.strength_steps(self.exposure_control(pmap, float(p.exposure), n, s))
         if s_lo == 0.0:
             return frame.copy()
         k = ex.KNEE
@@ -344,11 +343,7 @@ class ZeroDCEEnhancer(_CurveEnhancer):
             return self._lut.apply(frame, a_eq)
         # exposure: the control only scales the strength inside a_eq (continuous, no
         # table rebuild); the knee is baked into the apply table
-        c = self.exposure_control(pmap, float(p.exposure), n)
-        se = s * c
-        if s > 1.0:
-            x, cells, _ = ex.control_problem(pmap, float(p.exposure), "Zero-DCE")
-            se = ex.strong_control(self._luma_model(x, cells, n), x, c, s, 2.0 * self.max_control)
+        se = self.exposure_control(pmap, float(p.exposure), n, s)
         if se == 0.0:
             return frame.copy()
         a_eq = self.equivalent_parameter(pmap.small, pmap.data, n, se)
