@@ -17,20 +17,7 @@ from engine.runtime.onnx_export import export_method
 from engine.runtime.selection import network_spec, resolve
 from engine.runtime.weights import WeightsError
 
-from learned_helpers import make_weights, write_checkpoint
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return make_weights(tmp_path_factory.mktemp("exported"), onnx=True)
-
-
-@pytest.fixture
-def weights(exported, tmp_path, monkeypatch):
-    folder = tmp_path / "weights"
-    shutil.copytree(exported, folder)
-    monkeypatch.setenv("LOWLIGHT_WEIGHTS", str(folder))
-    return folder
+from learned_helpers import write_checkpoint
 
 
 def _without_method(src: Path, dst: Path) -> Path:

@@ -16,27 +16,11 @@ from engine.runtime.selection import network_spec, resolve
 from engine.runtime.torch_runtime import TorchRuntime
 from engine.runtime.weights import WeightsError
 
-from learned_helpers import METHODS, make_net, make_weights, write_checkpoint
+from learned_helpers import METHODS, make_net, write_checkpoint
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 ORT_GPU = pytest.mark.skipif(not gpu_providers(), reason="ONNX Runtime has no GPU provider")
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return make_weights(tmp_path_factory.mktemp("exported"), onnx=True)
-
-
-@pytest.fixture
-def weights(exported, tmp_path, monkeypatch):
-    """A fresh copy of the exported weights per test (tests alter files)."""
-    import shutil
-
-    folder = tmp_path / "weights"
-    shutil.copytree(exported, folder)
-    monkeypatch.setenv("LOWLIGHT_WEIGHTS", str(folder))
-    return folder
 
 
 def test_auto_prefers_current_onnx_graph(weights) -> None:
