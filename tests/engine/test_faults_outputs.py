@@ -25,8 +25,8 @@ from engine.jobs.queue import JobQueue, JobSettings
 from engine.video.base import VideoError
 from engine.video.export import ExportOptions, export_video
 from engine.video.segments import JOURNAL_NAME, read_journal, work_folder
-from engine.video.sinks import VideoFileSink
-from tests.engine.video_clips import make_clip
+
+from tests.engine.video_clips import fill_disk_after, make_clip
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ExportOptions(preset="ultrafast")
@@ -337,16 +337,7 @@ def test_two_identical_segmented_runs_at_once(clip: Path, tmp_path: Path) -> Non
 
 
 def test_disk_full_in_segment_mode_says_the_journal_is_kept(clip: Path, tmp_path: Path, monkeypatch) -> None:
-    calls = {"n": 0}
-    real = VideoFileSink._mux
-
-    def full(self, packet):
-        calls["n"] += 1
-        if calls["n"] > 12:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real(self, packet)
-
-    monkeypatch.setattr(VideoFileSink, "_mux", full)
+    fill_disk_after(monkeypatch, 12)
     out = tmp_path / "o.mp4"
     with pytest.raises(VideoError) as ei:
         export_video(clip, out, method="gamma", options=SEG, segment_seconds=0.5)

@@ -3,7 +3,6 @@ trimming, codecs, odd sizes, image sequences, progress, cancel, atomic output, s
 
 from __future__ import annotations
 
-import errno
 import os
 import threading
 import time
@@ -21,7 +20,7 @@ from engine.video.base import VideoError
 from engine.video.export import ExportCancelled, ExportOptions, ExportProgress, export_video
 from engine.video.sinks import VideoFileSink
 from engine.video.sources import open_source
-from tests.engine.video_clips import make_clip, probe
+from tests.engine.video_clips import fill_disk_after, make_clip, probe
 
 VFR_MS = [0, 100, 250, 300, 500, 600, 650, 800, 900, 1000]
 
@@ -205,16 +204,7 @@ def test_cancel_of_an_image_sequence_leaves_nothing(clips, tmp_path):
 
 
 def test_disk_full_is_a_clear_error_and_leaves_nothing(clips, tmp_path, monkeypatch):
-    calls = {"n": 0}
-    real = VideoFileSink._mux
-
-    def full(self, packet):
-        calls["n"] += 1
-        if calls["n"] > 2:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real(self, packet)
-
-    monkeypatch.setattr(VideoFileSink, "_mux", full)
+    fill_disk_after(monkeypatch, 2)
     out = tmp_path / "f.mp4"
     with pytest.raises(VideoError, match="disk is full"):
         export_video(clips["long"], out, method="gamma",

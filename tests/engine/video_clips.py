@@ -105,3 +105,22 @@ def probe(path: Path) -> dict:
             info["audio_start"] = min(t for t, _ in apts) if apts else None
             info["audio_end"] = max(t + d for t, d in apts) if apts else None
     return info
+
+
+def fill_disk_after(monkeypatch, packets: int) -> None:
+    """Make every video file sink's muxer fail with ENOSPC ("No space left on device")
+    after ``packets`` packets in all, as a full disk does."""
+    import errno
+
+    from engine.video.sinks import VideoFileSink
+
+    calls = {"n": 0}
+    real = VideoFileSink._mux
+
+    def full(self, packet):
+        calls["n"] += 1
+        if calls["n"] > packets:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(self, packet)
+
+    monkeypatch.setattr(VideoFileSink, "_mux", full)
