@@ -24,4 +24,3 @@ def weights(exported, tmp_path, monkeypatch):
     shutil.copytree(exported, folder)
     monkeypatch.setenv("LOWLIGHT_WEIGHTS", str(folder))
     return folder
-
