@@ -46,8 +46,9 @@ codec-flattened source makes the second half the heavy one (its output-side temp
 denoiser follows the camera on the enhanced frame) and apply moves to the first; per frame
 (no smoothing, no denoise) the second half has nothing else to do and apply goes there. The
 frames are the same wherever the steps run; apply is serialised by a lock of its own (the
-method's tables and buffers are used by one thread at a time). :class:`TwoHalfRunner` is the one place that runs the halves that way
-(the video pipeline, the studio player and :class:`TwoStage` use it). The output is the
+method's tables and buffers are used by one thread at a time). :class:`TwoHalfRunner` is the
+one place that runs the halves that way (the video pipeline, the studio player and
+:class:`TwoStage` use it). The output is the
 same as ``process``'s, frame for frame, as long as ``finish`` gets the staged frames in
 the order ``begin`` made them, a :meth:`FrameProcessor.reset` between two ``begin`` calls
 included.
@@ -285,8 +286,8 @@ class FrameProcessor:
             if moved == 2:
                 plan = self._plan(frame, applied, pmap, params)
             t4 = time.perf_counter()
-            return StagedFrame(frame, pmap, applied, moved == 2, plan, enh, params, self._denoiser.effective > 0.0,
-                               self._denoiser.noise_ratio, self._epoch,
+            return StagedFrame(frame, pmap, applied, moved == 2, plan, enh, params,
+                               self._denoiser.effective > 0.0, self._denoiser.noise_ratio, self._epoch,
                                ((t0 - td) * 1e3, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t4 - t2) * 1e3))
 
     def _note(self, step: str, ms: float) -> None:
