@@ -58,7 +58,7 @@ __all__ = ["DEFAULT_EXPOSURE", "KNEE", "MAX_GAIN", "knee", "mean_luma", "subsamp
            "HIGHLIGHT_FROM", "highlight_limit", "limited_log_gain", "frame_log_gain", "LOG_LEVEL",
            "output_level", "level_log_gain", "SMOOTH_HEADROOM", "SCENE_LOG_WEIGHT", "NORMAL_SOFTNESS",
            "scene_mean", "scene_stat", "SCENE_DARK_FRACTION", "MAX_MEAN_GAIN", "SOFTNESS_POWER",
-           "SHADOW_MAX_GAIN", "shadow_log_gain"]
+           "SHADOW_MAX_GAIN", "shadow_log_gain", "CELLS", "frame_cells"]
 
 #: Default target: the shadow statistic of the learned methods (:func:`scene_stat`) and the
 #: plain mean of gamma. On the LOL validation pairs 0.36–0.42 tie within 0.1 dB for
@@ -114,6 +114,10 @@ NORMAL_SOFTNESS = 1.0
 SOFTNESS_POWER = 6
 #: ``ParamMap.extra`` key of the wanted output level (log units, :func:`output_level`).
 LOG_LEVEL = "log_level"
+#: ``ParamMap.extra`` key of ``(scene_mean, cells)`` of the map's small frame
+#: (:func:`frame_cells`), measured once in ``estimate`` for ``apply``'s control (a tuple, so
+#: the temporal filter passes it through unsmoothed: the small frame is not smoothed either).
+CELLS = "small_cells"
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 _SAMPLES = 2048          # pixels the control is solved on (enough for a mean to ~0.2 %)
@@ -218,6 +222,15 @@ def scene_mean(frame: np.ndarray) -> float:
     return _blend(m, luma_of(area_samples(frame).astype(np.float64) / 255.0))
 
 
+def frame_cells(frame: np.ndarray) -> tuple[float, np.ndarray]:
+    """``(scene_mean(frame), x)`` of a uint8 (H, W, 3) frame, with x its area cells
+    (:func:`area_samples`) as float64 (n, 3) in 0..1, from one area reduction (the control
+    is solved on the same cells the statistic reads)."""
+    x = area_samples(frame).astype(np.float64) / 255.0
+    m = mean_luma(frame)
+    return (m if SCENE_LOG_WEIGHT <= 0.0 else _blend(m, luma_of(x))), x
+
+
 def wanted_log_gain(mean_in: float, target: float) -> float:
     """``log(target·255 + 1) − log(mean_in·255 + 1)`` clamped to [0, log(MAX_GAIN)]
     (both means 0..1): never darken, never lift a near-black frame beyond ``MAX_GAIN``.
@@ -273,10 +286,10 @@ def control_problem(pmap: "ParamMap", exposure: float, method: str) -> tuple[np.
     when the map has no matching small frame."""
     if pmap.small is None or pmap.small.shape[:2] != pmap.data.shape[:2]:
         raise ValueError(f"{method} exposure control needs the map's downscaled frame (ParamMap.small)")
-    m = scene_mean(pmap.small)
+    cached = pmap.extra.get(CELLS)
+    m, x = cached if isinstance(cached, tuple) else frame_cells(pmap.small)
     d = (level_log_gain(m, float(pmap.extra[LOG_LEVEL]), SHADOW_MAX_GAIN) if LOG_LEVEL in pmap.extra
          else shadow_log_gain(m, exposure))
-    x = area_samples(pmap.small).astype(np.float64) / 255.0
     return x, area_samples(pmap.data).astype(np.float64), goal_mean(m, d)
 
 
@@ -298,11 +311,11 @@ def knee(x: np.ndarray, y: np.ndarray, k: float | None = None) -> np.ndarray:
         k = KNEE
     if k >= 1.0:
         return y
-    x, y = np.broadcast_arrays(np.asarray(x), np.asarray(y))
+    x, y = np.asarray(x), np.asarray(y)
     room = 1.0 - x
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.array((y - x) / room, dtype=np.result_type(x, y, np.float32))
-    t[~(room > 0)] = 0.0
+    # t = 0 where there is no room (x = 1); the control's models call this ~20 times a frame
+    t = np.divide(y - x, room, out=np.zeros(np.broadcast_shapes(x.shape, y.shape),
+                                            np.result_type(x, y, np.float32)), where=room > 0)
     over = t > k  # only these need the exponential (tables: most entries are below)
     t[over] = k + (1.0 - k) * -np.expm1((k - t[over]) / (1.0 - k))
     return x + room * t
@@ -362,12 +375,15 @@ def limited_log_gain(out_luma: Callable[[float], np.ndarray], in_luma: np.ndarra
     output level; solved in ``apply`` per frame it made the output mean jump with the count of
     samples near the level (SCI on the dev clip, default smoothing: BFI 0.11 → 1.0 %;
     0.16 % this way)."""
+    out_luma = _remembered(out_luma)  # the solves and the limit revisit 0, c_max and c
     goal = goal_mean(mean_in, log_gain)
     c = c_wanted = solve_control(lambda v: scene_stat(out_luma(v)), goal, c_max)
     if SCENE_LOG_WEIGHT > 0.0 and in_luma.size:
-        # the plain mean may rise at most MAX_MEAN_GAIN-fold (the statistic reads the shadows)
+        # the plain mean may rise at most MAX_MEAN_GAIN-fold (the statistic reads the shadows);
+        # below that cap by more than the solver's tolerance at c, its root lies above c
         plain = goal_mean(float(in_luma.mean()), math.log(MAX_MEAN_GAIN))
-        c = min(c, solve_control(lambda v: float(out_luma(v).mean()), plain, c_max))
+        if not float(out_luma(c).mean()) < plain - _TOL:
+            c = min(c, solve_control(lambda v: float(out_luma(v).mean()), plain, c_max))
     c_lim = highlight_limit(out_luma, in_luma, c)
     if c_lim >= c_wanted:
         return log_gain
@@ -375,9 +391,20 @@ def limited_log_gain(out_luma: Callable[[float], np.ndarray], in_luma: np.ndarra
     return min(log_gain, max(0.0, math.log((reached * 255.0 + 1.0) / (mean_in * 255.0 + 1.0))))
 
 
+def _remembered(fn: Callable[[float], np.ndarray]) -> Callable[[float], np.ndarray]:
+    """``fn`` with its results kept per argument (one control problem's model, c → luma)."""
+    seen: dict[float, np.ndarray] = {}
+
+    def call(c: float) -> np.ndarray:
+        if c not in seen:
+            seen[c] = fn(c)
+        return seen[c]
+    return call
+
+
 def frame_log_gain(img: np.ndarray, data: np.ndarray, exposure: float,
                    luma_model: Callable[[np.ndarray, np.ndarray], Callable[[float], np.ndarray]],
-                   c_max: float) -> float:
+                   c_max: float, cells: tuple[float, np.ndarray] | None = None) -> float:
     """The log gain ``estimate`` stores for uint8 frame ``img`` (h, w, 3) and its map
     ``data`` (h, w, C): :func:`wanted_log_gain` for ``exposure``, within the highlight limit
     (:func:`limited_log_gain`) solved on their area-averaged cells.
@@ -386,15 +413,18 @@ def frame_log_gain(img: np.ndarray, data: np.ndarray, exposure: float,
         luma_model: (x (n, 3) in 0..1, cells (n, C)) → (c → output luma (n,)), the
             method's fast-path arithmetic.
         c_max: upper bound of the method's control.
+        cells: :func:`frame_cells` of ``img`` when the caller has them.
     """
-    m = scene_mean(img)
-    x = area_samples(img).astype(np.float64) / 255.0
+    m, x = cells if cells is not None else frame_cells(img)
     out = luma_model(x, area_samples(data).astype(np.float64))
     return limited_log_gain(out, luma_of(x), m, shadow_log_gain(m, exposure), c_max)
 
 
+_TOL = 0.05 / 255.0  # solve_control's default tolerance (output luma 0..1)
+
+
 def solve_control(predict: Callable[[float], float], goal: float, c_max: float,
-                  tol: float = 0.05 / 255.0, max_iter: int = 30) -> float:
+                  tol: float = _TOL, max_iter: int = 30) -> float:
     """The smallest-error c in [0, c_max] with ``predict(c) == goal`` for a nondecreasing
     ``predict`` (regula falsi, Illinois variant, then bisection safeguard). Returns 0 when
     ``goal`` <= predict(0) + tol and ``c_max`` when goal >= predict(c_max).

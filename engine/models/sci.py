@@ -197,13 +197,17 @@ class SCIEnhancer(LearnedEnhancer):
         extra: dict = {"stages": len(rs)}
         e = float(self.descriptor.clamp(params).exposure)
         if e > 0.0:
-            extra[ex.LOG_LEVEL] = ex.output_level(ex.scene_mean(small), self._log_gain(small, data, e))
+            cells = ex.frame_cells(small)
+            extra[ex.LOG_LEVEL] = ex.output_level(cells[0], self._log_gain(small, data, e, cells))
+            extra[ex.CELLS] = cells
         return ParamMap(data, "sci_residual", frame.shape[:2], small, extra)
 
-    def _log_gain(self, img: np.ndarray, r: np.ndarray, exposure: float) -> float:
+    def _log_gain(self, img: np.ndarray, r: np.ndarray, exposure: float,
+                  cells: tuple[float, np.ndarray] | None = None) -> float:
         """The wanted log gain for uint8 frame ``img`` and its residual map ``r`` (same
-        (h, w)), within the highlight limit."""
-        return ex.frame_log_gain(img, r, exposure, self._luma_model, self.max_control)
+        (h, w)), within the highlight limit (``cells``: :func:`~engine.models.exposure.frame_cells`
+        of ``img`` when known)."""
+        return ex.frame_log_gain(img, r, exposure, self._luma_model, self.max_control, cells)
 
     def exposure_control(self, pmap: ParamMap, exposure: float, strength: float = 1.0) -> float:
         """The gain exponent multiplier for ``pmap`` at ``strength`` s: s·c with the control c

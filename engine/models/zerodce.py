@@ -181,15 +181,19 @@ class _CurveEnhancer(LearnedEnhancer):
         p = self.descriptor.clamp(params)
         maps = self._maps(to_unit(small))
         if p.exposure > 0.0:
-            d = self._log_gain(small, maps, int(p.iterations), float(p.exposure))
-            extra[ex.LOG_LEVEL] = ex.output_level(ex.scene_mean(small), d)
+            cells = ex.frame_cells(small)
+            d = self._log_gain(small, maps, int(p.iterations), float(p.exposure), cells)
+            extra[ex.LOG_LEVEL] = ex.output_level(cells[0], d)
+            extra[ex.CELLS] = cells
         return ParamMap(maps, "curve", frame.shape[:2], small, extra)
 
-    def _log_gain(self, img: np.ndarray, a: np.ndarray, n: int, exposure: float) -> float:
+    def _log_gain(self, img: np.ndarray, a: np.ndarray, n: int, exposure: float,
+                  cells: tuple[float, np.ndarray] | None = None) -> float:
         """The wanted log gain for uint8 frame ``img`` and its curve maps ``a`` (same
-        (h, w)) at ``n`` iterations, within the highlight limit."""
+        (h, w)) at ``n`` iterations, within the highlight limit (``cells``:
+        :func:`~engine.models.exposure.frame_cells` of ``img`` when known)."""
         return ex.frame_log_gain(img, a, exposure, lambda x, cells: self._luma_model(x, cells, n),
-                                 self.max_control)
+                                 self.max_control, cells)
 
     def _predict_curve(self, x: np.ndarray, maps: list[np.ndarray], n: int, c: float) -> np.ndarray:
         """The output (before the knee) the fast path gives at the sample values x."""

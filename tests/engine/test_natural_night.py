@@ -176,3 +176,59 @@ def test_guard_is_off_at_strength_zero(name: str) -> None:
         changes.append(float(np.abs(guarded.astype(int) - out.astype(int)).mean()))
     assert changes[0] == 0.0
     assert changes[1] > 0.0 and changes[2] > 0.0
+
+
+# ----------------------------------------------------------------------- the control's shortcuts
+def test_frame_cells_are_the_statistic_and_the_cells() -> None:
+    img = np.random.default_rng(3).integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    m, x = ex.frame_cells(img)
+    assert m == ex.scene_mean(img)
+    np.testing.assert_array_equal(x, ex.area_samples(img).astype(np.float64) / 255.0)
+
+
+@pytest.mark.parametrize("method", LEARNED)
+def test_apply_reads_the_cells_estimate_measured(enhancers, method) -> None:
+    """The cells ``estimate`` keeps in the map give ``apply`` the control problem it would
+    have measured itself."""
+    frame = violet_night_clip(1, size=(96, 160)).frames[0]
+    enh = enhancers[method]
+    pmap = enh.estimate(frame, enh.descriptor.default_params())
+    assert ex.CELLS in pmap.extra
+    bare = ParamMap(pmap.data, pmap.kind, pmap.frame_shape, pmap.small,
+                    {k: v for k, v in pmap.extra.items() if k != ex.CELLS})
+    for a, b in zip(ex.control_problem(pmap, 0.42, method), ex.control_problem(bare, 0.42, method)):
+        np.testing.assert_array_equal(a, b)
+
+
+def _limited_log_gain_plainly(out_luma, in_luma, mean_in, log_gain, c_max) -> float:
+    """limited_log_gain as its docstring states it: both solves always run, nothing kept."""
+    goal = ex.goal_mean(mean_in, log_gain)
+    c = c_wanted = ex.solve_control(lambda v: ex.scene_stat(out_luma(v)), goal, c_max)
+    plain = ex.goal_mean(float(in_luma.mean()), math.log(ex.MAX_MEAN_GAIN))
+    c = min(c, ex.solve_control(lambda v: float(out_luma(v).mean()), plain, c_max))
+    c_lim = ex.highlight_limit(out_luma, in_luma, c)
+    if c_lim >= c_wanted:
+        return log_gain
+    reached = ex.scene_stat(out_luma(c_lim))
+    return min(log_gain, max(0.0, math.log((reached * 255.0 + 1.0) / (mean_in * 255.0 + 1.0))))
+
+
+@settings(max_examples=120, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), level=st.floats(0.0005, 0.3), ratio=st.floats(1.0, 60.0),
+       spread=st.floats(0.05, 1.5), gain=st.floats(1.0, 40.0))
+def test_limited_log_gain_skips_only_solves_that_cannot_matter(seed, level, ratio, spread, gain) -> None:
+    """Skipping the mean-cap solve when the mean is clearly below its cap at c, and keeping
+    model values per c, give exactly the plain computation (a deep-shadow half under a
+    brighter half makes the cap bind on some examples)."""
+    rng = np.random.default_rng(seed)
+    y = level * np.exp(spread * rng.standard_normal(300))
+    y[150:] *= ratio
+    y = np.clip(y, 0.0, 1.0)
+    log_g = np.log(gain) * rng.uniform(0.5, 1.5, y.size)
+
+    def out_luma(c: float) -> np.ndarray:
+        return ex.knee(y, y * np.exp(c * log_g))
+
+    m = ex.scene_stat(y)
+    want = ex.shadow_log_gain(m, 0.42)
+    assert ex.limited_log_gain(out_luma, y, m, want, 4.0) == _limited_log_gain_plainly(out_luma, y, m, want, 4.0)
