@@ -82,6 +82,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     paired.add_argument("--val-reduced", type=int, default=320, metavar="PX",
                         help="also validate on copies reduced to this long side (default 320; 0 = off)")
     paired.add_argument("--val-every", type=int, default=1, metavar="N", help="validate every N epochs (default 1)")
+    paired.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                        help="validate and export an exponential moving average of the weights with this "
+                             "decay per step (e.g. 0.999; default 0 = off)")
     paired.add_argument("--stages", type=int, default=3, help="jin2023: training cascade stages (default 3)")
     paired.add_argument("--total-wall", type=float, default=None, metavar="S",
                         help="with --manifest: wall time of the whole run over all resumed calls, in s")

@@ -55,7 +55,7 @@ def run_paired(args: argparse.Namespace) -> int:
         seed=args.seed, batch=args.batch, crop=crop[0], scale_min=args.scale_min,
         crops_per_image=args.crops_per_image, lr=args.lr, threads=args.workers, run_dir=args.run_dir,
         resume=args.resume, stages=args.stages, weights=weights, arch=arch,
-        val_reduced=args.val_reduced, val_every=args.val_every,
+        val_reduced=args.val_reduced, val_every=args.val_every, init=args.init, ema=args.ema,
     )
     try:
         result = train_paired(cfg, progress=not args.no_progress)

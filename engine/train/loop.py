@@ -46,6 +46,7 @@ __all__ = [
     "default_weights",
     "build_training_net",
     "inference_net",
+    "load_init_weights",
     "compute_losses",
     "train",
     "export_checkpoint",
@@ -259,25 +260,34 @@ def export_checkpoint(
     return p
 
 
-def _load_init(cfg: TrainConfig, net: nn.Module) -> None:
-    """Load the inference weights of the shipped checkpoint ``cfg.init`` into ``net`` (for SCI
-    the shared stage; the training-only calibration module starts fresh)."""
-    path = Path(cfg.init or "")
+def load_init_weights(path: str | os.PathLike[str], method: str, inf: nn.Module) -> None:
+    """Load the ``state_dict`` of the shipped ``method`` checkpoint at ``path`` into the
+    inference network ``inf`` (fine-tuning from shipped weights).
+
+    Raises:
+        TrainError: no such file, not a checkpoint of ``method``, or weights of another shape.
+    """
+    path = Path(path)
     if not path.is_file():
         raise TrainError(f"initial checkpoint not found: {path}")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # not a torch file, or not weights-only loadable
         raise TrainError(f"cannot load initial checkpoint {path}: {str(exc).splitlines()[0]}") from None
-    if not isinstance(ck, dict) or ck.get("method") != cfg.method or "state_dict" not in ck:
+    if not isinstance(ck, dict) or ck.get("method") != method or "state_dict" not in ck:
         got = ck.get("method") if isinstance(ck, dict) else type(ck).__name__
-        raise TrainError(f"initial checkpoint {path} is not a {cfg.method} checkpoint (got {got})")
-    inf, _ = inference_net(cfg.method, net)
+        raise TrainError(f"initial checkpoint {path} is not a {method} checkpoint (got {got})")
     try:
         inf.load_state_dict(ck["state_dict"])
     except RuntimeError as exc:
-        raise TrainError(f"initial checkpoint {path} does not fit the {cfg.method} network: "
+        raise TrainError(f"initial checkpoint {path} does not fit the {method} network: "
                          f"{str(exc).splitlines()[0]}") from None
+
+
+def _load_init(cfg: TrainConfig, net: nn.Module) -> None:
+    """Load the inference weights of the shipped checkpoint ``cfg.init`` into ``net`` (for SCI
+    the shared stage; the training-only calibration module starts fresh)."""
+    load_init_weights(cfg.init or "", cfg.method, inference_net(cfg.method, net)[0])
 
 
 def _rng_state(rng: np.random.Generator) -> dict[str, Any]:

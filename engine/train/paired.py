@@ -25,10 +25,15 @@ the real-time path runs the network). The best epoch by full-resolution PSNR is 
 Learning rate: cosine decay from ``lr`` to ``lr/100`` over all planned steps (a function of
 the global step, so a resumed run follows the same schedule). Run state (model, optimiser,
 RNGs, history, the best weights) is saved after every epoch to ``<run_dir>/last.pt``.
+
+``init`` starts from a shipped checkpoint's weights (a fine-tuning run with its own schedule);
+``ema`` > 0 keeps an exponential moving average of the weights (``ema_w ← d·ema_w + (1 − d)·w``
+after every step), and validation, the best epoch and the export then use the averaged weights.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import math
@@ -48,8 +53,8 @@ from engine.enhancer import downscale
 from engine.lab import metrics
 from engine.runtime.weights import update_manifest_entry
 from engine.train import losses as L
-from engine.train.loop import (TrainError, load_run_state, run_folder, save_atomic, save_run_state,
-                               with_overrides)
+from engine.train.loop import (TrainError, load_init_weights, load_run_state, run_folder, save_atomic,
+                               save_run_state, with_overrides)
 from engine.train.paired_data import PairCropSampler, PairSet, block_split, list_pairs, load_pairs
 
 __all__ = [
@@ -108,6 +113,8 @@ class PairedConfig:
     arch: dict[str, Any] = field(default_factory=dict)
     val_reduced: int = 320
     val_every: int = 1
+    init: str | None = None
+    ema: float = 0.0
 
     def resolved_weights(self) -> dict[str, float]:
         return with_overrides(default_weights(self.method), self.weights, self.method)
@@ -128,6 +135,8 @@ class PairedConfig:
             raise TrainError(f"learning rate must be > 0, got {self.lr}")
         if self.val_every < 1:
             raise TrainError(f"validation interval must be >= 1 epoch, got {self.val_every}")
+        if not 0.0 <= self.ema < 1.0:
+            raise TrainError(f"EMA decay must be in [0, 1), got {self.ema}")
         self.resolved_weights()
 
 
@@ -259,6 +268,16 @@ def _lr_at(cfg: PairedConfig, step: int, total: int) -> float:
     return lo + 0.5 * (lr - lo) * (1.0 + math.cos(math.pi * min(step, total) / max(1, total)))
 
 
+def _ema_update(avg: nn.Module, cur: nn.Module, decay: float) -> None:
+    """avg ← decay·avg + (1 − decay)·cur for floating-point entries; others copied."""
+    with torch.no_grad():
+        for a, c in zip(avg.state_dict().values(), cur.state_dict().values()):
+            if a.is_floating_point():
+                a.lerp_(c, 1.0 - decay)
+            else:
+                a.copy_(c)
+
+
 def _clone_state(m: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in m.state_dict().items()}
 
@@ -293,6 +312,8 @@ def train_paired(cfg: PairedConfig, progress: bool = True,
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     net = build_training_net(cfg)
+    if cfg.init and not cfg.resume:
+        load_init_weights(cfg.init, cfg.method, inference_module(cfg.method, net))
     betas = (0.9, 0.9) if cfg.method == "nafnet" else (0.9, 0.999)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.resolved_lr(), betas=betas)
     w = cfg.resolved_weights()
@@ -300,13 +321,14 @@ def train_paired(cfg: PairedConfig, progress: bool = True,
     state_file = run_dir / "last.pt"
     start_epoch, history = 0, []
     best: dict[str, Any] = {"psnr": -math.inf, "epoch": 0, "state": None}
-    baseline = None
+    baseline = ema_resumed = None
     if cfg.resume:
         st = load_run_state(state_file, cfg.method, net, opt, rng)
         start_epoch = int(st["epoch"])
         history = json.loads(st["history"])
         best = {"psnr": float(st["best_psnr"]), "epoch": int(st["best_epoch"]), "state": st["best_state"]}
         baseline = json.loads(st["baseline"])
+        ema_resumed = st.get("ema_state")
         log(f"resuming {cfg.method} from {state_file} after epoch {start_epoch}")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2), encoding="utf-8")
@@ -317,6 +339,11 @@ def train_paired(cfg: PairedConfig, progress: bool = True,
     nb = sampler.batches_per_epoch()
     total_steps = cfg.epochs * nb
     inf = inference_module(cfg.method, net)
+    # The averaged copy is what validation sees and what is exported when EMA is on.
+    ema_net = copy.deepcopy(inf).eval() if cfg.ema > 0 else None
+    if ema_net is not None and cfg.resume and ema_resumed is not None:
+        ema_net.load_state_dict(ema_resumed)
+    judged = ema_net if ema_net is not None else inf
     net.train()
     epoch_times: list[float] = []
     for epoch in range(start_epoch, cfg.epochs):
@@ -342,6 +369,8 @@ def train_paired(cfg: PairedConfig, progress: bool = True,
             if cfg.grad_clip > 0:
                 nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             opt.step()
+            if ema_net is not None:
+                _ema_update(ema_net, inf, cfg.ema)
             count += 1
             for k, v in [("total", total.item()), *terms.items()]:
                 sums[k] = sums.get(k, 0.0) + v
@@ -351,16 +380,17 @@ def train_paired(cfg: PairedConfig, progress: bool = True,
             bar.close()
         rec: dict[str, Any] = {"epoch": epoch + 1, **{k: round(v / max(count, 1), 6) for k, v in sums.items()}}
         if (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs:
-            rec.update(validate(inf, val_data, cfg.val_reduced))
+            rec.update(validate(judged, val_data, cfg.val_reduced))
             if rec["psnr"] > best["psnr"]:
-                best = {"psnr": rec["psnr"], "epoch": epoch + 1, "state": _clone_state(inf)}
+                best = {"psnr": rec["psnr"], "epoch": epoch + 1, "state": _clone_state(judged)}
         rec["lr"] = round(_lr_at(cfg, (epoch + 1) * nb, total_steps), 8)
         rec["epoch_s"] = round(time.perf_counter() - te, 1)
         history.append(rec)
         epoch_times.append(rec["epoch_s"])
         save_run_state(state_file, cfg.method, epoch + 1, net, opt, rng, history=json.dumps(history),
                        best_psnr=best["psnr"], best_epoch=best["epoch"], best_state=best["state"],
-                       baseline=json.dumps(baseline))
+                       baseline=json.dumps(baseline),
+                       **({"ema_state": _clone_state(ema_net)} if ema_net is not None else {}))
         with (run_dir / "log.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps(rec) + "\n")
         eta = (sum(epoch_times) / len(epoch_times)) * (cfg.epochs - epoch - 1)
@@ -369,7 +399,7 @@ def train_paired(cfg: PairedConfig, progress: bool = True,
 
     if best["state"] is None:  # no validation ran in this call: keep the current weights
         best = {"psnr": history[-1].get("psnr", float("nan")) if history else float("nan"),
-                "epoch": cfg.epochs, "state": _clone_state(inf)}
+                "epoch": cfg.epochs, "state": _clone_state(judged)}
     best_rec = next((h for h in history if h["epoch"] == best["epoch"]), {})
     export_paired(cfg, best["state"], cfg.out, extra={"epoch": best["epoch"]})
     return {
@@ -436,6 +466,8 @@ def record_paired(cfg: PairedConfig, result: dict[str, Any], command: str,
         "batch": cfg.batch,
         "lr": cfg.resolved_lr(),
         "lr_schedule": "cosine to lr/100 over all steps",
+        **({"init": Path(cfg.init).name} if cfg.init else {}),
+        **({"ema_decay": cfg.ema} if cfg.ema > 0 else {}),
         "loss_weights": cfg.resolved_weights(),
         **({"perceptual_substitute": "mean |out - target| + (1 - SSIM per RGB channel) + mean |grad out - grad target| "
                                      "(the paper's VGG16 term needs ImageNet weights, not available offline)"}

@@ -290,3 +290,43 @@ def test_resume_with_no_epochs_left_exports_the_best_epoch_again(tmp_path):
     a = torch.load(cfg.out, weights_only=True)["state_dict"]
     b = torch.load(again.out, weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fine_tuning_starts_from_the_given_weights(tmp_path):
+    low, high = _make_pairs(tmp_path / "d")
+    first = _cfg(tmp_path, low, high, "nafnet", 1, "a")
+    train_paired(first, progress=False, log=lambda s: None)
+    # one epoch at a learning rate too small to move the weights measurably: the
+    # validation figures are those of the initial checkpoint, not of random weights
+    tuned = _cfg(tmp_path, low, high, "nafnet", 1, "b", init=first.out, lr=1e-12)
+    res = train_paired(tuned, progress=False, log=lambda s: None)
+    fresh = train_paired(_cfg(tmp_path, low, high, "nafnet", 1, "c", lr=1e-12), progress=False, log=lambda s: None)
+    a = torch.load(first.out, weights_only=True)["state_dict"]
+    b = torch.load(tuned.out, weights_only=True)["state_dict"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert res["history"][0]["psnr"] != fresh["history"][0]["psnr"]
+    with pytest.raises(Exception, match="not a mirnetv2 checkpoint"):
+        train_paired(_cfg(tmp_path, low, high, "mirnetv2", 1, "d", init=first.out), progress=False,
+                     log=lambda s: None)
+
+
+def test_ema_validates_and_exports_the_averaged_weights_and_resumes(tmp_path):
+    low, high = _make_pairs(tmp_path / "d")
+    full = train_paired(_cfg(tmp_path, low, high, "nafnet", 3, "a", ema=0.9, lr=3e-3), progress=False,
+                        log=lambda s: None)
+    plain = train_paired(_cfg(tmp_path, low, high, "nafnet", 3, "p", lr=3e-3), progress=False,
+                         log=lambda s: None)
+    assert [h["psnr"] for h in full["history"]] != [h["psnr"] for h in plain["history"]]
+    # the exported weights are the average, not the last raw weights
+    st = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    ck = torch.load(tmp_path / "a" / "nafnet.pt", weights_only=True)
+    assert full["best_epoch"] == 3  # the easy task improves every epoch
+    assert all(torch.equal(ck["state_dict"][k], st["ema_state"][k]) for k in ck["state_dict"])
+    assert not all(torch.equal(st["model"][k], st["ema_state"][k]) for k in ck["state_dict"])
+    # resumed runs carry the average on
+    _train_epochs(_cfg(tmp_path, low, high, "nafnet", 3, "b", ema=0.9, lr=3e-3), stop_after=2)
+    res = train_paired(_cfg(tmp_path, low, high, "nafnet", 3, "b", ema=0.9, lr=3e-3, resume=True),
+                       progress=False, log=lambda s: None)
+    assert _same_but_timing(res["history"], full["history"])
+    with pytest.raises(Exception, match="EMA decay"):
+        train_paired(_cfg(tmp_path, low, high, "nafnet", 1, "e", ema=1.0), progress=False, log=lambda s: None)
