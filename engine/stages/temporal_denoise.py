@@ -229,6 +229,7 @@ class TemporalDenoiser:
     def reset(self) -> None:
         """Forget the previous frame; the next one passes through."""
         self._state: np.ndarray | None = None   # float32 (H, W, 3) denoised frame
+        self._stale = False  # _state is not filled in: it is exactly _prev's levels
         self._prev: np.ndarray | None = None    # uint8 copy of it
         self._cur: np.ndarray | None = None     # float32 buffer for the input
         self._lut: np.ndarray | None = None
@@ -351,6 +352,16 @@ class TemporalDenoiser:
         worse = np.count_nonzero(r0 < rt - margin)
         return better > _SHIFT_VOTES * worse
 
+    def _fill_state(self) -> np.ndarray:
+        """The float state, filled in from ``_prev`` when an idle frame left it stale (an
+        idle filter's state is just the previous frame: converting every idle frame cost a
+        full-frame pass that only the next active one needs)."""
+        assert self._state is not None and self._prev is not None
+        if self._stale:
+            levels_to_float(self._prev, self._state)
+            self._stale = False
+        return self._state
+
     def _follow_camera(self, gray: np.ndarray) -> None:
         """Move the state (and the residual-variance map) along the camera's shift from
         the previous frame to this one (its luma ``gray``, uint8 (H, W))."""
@@ -358,8 +369,7 @@ class TemporalDenoiser:
         self.shift = (dx, dy)
         if dx == 0.0 and dy == 0.0:
             return
-        assert self._state is not None and self._prev is not None
-        self._state = _translate(self._state, dx, dy)
+        self._state = _translate(self._fill_state(), dx, dy)
         # the uint8 copy moved on its own: a quarter of the memory traffic of re-rounding
         # the moved float state, and within a grey level of it
         self._prev = _translate(self._prev, dx, dy)
@@ -374,9 +384,10 @@ class TemporalDenoiser:
             return frame
         if self._state is None or self._state.shape != frame.shape:
             self.reset()
-            self._state = frame.astype(np.float32)
+            self._state = np.empty(frame.shape, np.float32)
             self._cur = np.empty_like(self._state)
             self._prev = np.ascontiguousarray(frame).copy()
+            self._stale = True
             return frame
         assert self._prev is not None and self._cur is not None
         gray: np.ndarray | None = None  # BT.601 luma, for the shift and the motion test
@@ -394,7 +405,8 @@ class TemporalDenoiser:
         gain = _gain(frame, self._prev)
         self.gain = gain
         if abs(gain - 1.0) > 0.01:
-            cv2.addWeighted(self._state, gain, self._state, 0.0, 0.0, dst=self._state)
+            state = self._fill_state()
+            cv2.addWeighted(state, gain, state, 0.0, 0.0, dst=state)
             self._prev = cv2.convertScaleAbs(self._prev, alpha=gain)
         # noise scale (drives the fade-in): box3×3 of the per-pixel luma difference
         diff = cv2.absdiff(frame, self._prev)
@@ -409,8 +421,8 @@ class TemporalDenoiser:
         amount = float(denoise) * min(1.0, max(0.0, (self.noise_level - _CLEAN) / _RAMP))
         self.effective = amount
         if amount <= 0.0:
-            levels_to_float(frame, self._state)
             self._prev = np.ascontiguousarray(frame).copy()
+            self._stale = True
             self.moving_fraction = 0.0
             self._var = self.noise_ratio = None
             self._motion_fresh = True  # the motion test is skipped while idle
@@ -433,7 +445,7 @@ class TemporalDenoiser:
         levels_to_float(frame, self._cur)
         # 1 − w by a second 256-entry LUT: the same float32 values as a full-frame subtraction;
         # blended in place (per element), no new 11 MB buffer per 720p frame
-        cv2.blendLinear(self._cur, self._state, w, cv2.LUT(mk, self._lut_rest), dst=self._state)
+        cv2.blendLinear(self._cur, self._fill_state(), w, cv2.LUT(mk, self._lut_rest), dst=self._state)
         out = cv2.convertScaleAbs(self._state)  # rounds and saturates to uint8
         self._prev = out
         return out

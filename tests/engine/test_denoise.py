@@ -515,3 +515,38 @@ def test_a_long_thin_frame_is_denoised_without_error() -> None:
     for _ in range(4):
         f = np.clip(60 + rng.normal(0, 6, (1, 1000, 3)), 0, 255).astype(np.uint8)
         assert d.process(f, 0.5).shape == f.shape
+
+
+class _EagerDenoiser(TemporalDenoiser):
+    """The filter with its float state always filled in (as before the lazy fill)."""
+
+    def process(self, frame: np.ndarray, denoise: float) -> np.ndarray:
+        out = super().process(frame, denoise)
+        if self._state is not None and self._state.shape == frame.shape:
+            self._fill_state()
+        return out
+
+
+def test_an_idle_filter_fills_its_state_only_when_needed_and_gives_the_same_frames() -> None:
+    """Clean and noisy stretches (idle and active filter), exposure steps and a pan: the
+    lazily filled state gives exactly the frames of an always filled one."""
+    import cv2
+
+    rng = np.random.default_rng(1)
+    base = cv2.resize(rng.uniform(0, 1, (30, 40, 3)).astype(np.float32), (160, 120)) * 120 + 20
+    lazy, eager = TemporalDenoiser(), _EagerDenoiser()
+    idle = changes = 0
+    was = None
+    for t in range(300):
+        shift = (t % 40) * 0.7 if t > 150 else 0.0
+        m = np.float32([[1, 0, shift], [0, 1, 0.3 * shift]])
+        img = cv2.warpAffine(base, m, (160, 120), borderMode=cv2.BORDER_REFLECT) * (1.0 + 0.03 * (t % 2))  # an exposure step on every frame
+        if (t // 50) % 2 == 1:
+            img = img + rng.normal(0, 6, img.shape)
+        f = np.clip(img, 0, 255).round().astype(np.uint8)
+        np.testing.assert_array_equal(lazy.process(f, 0.5), eager.process(f, 0.5))
+        active = lazy.effective > 0
+        idle += not active
+        changes += was is not None and active != was
+        was = active
+    assert idle > 20 and changes >= 2  # both regimes and the switches between them were run
