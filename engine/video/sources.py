@@ -153,9 +153,8 @@ class VideoFileSource(Source):
             self._legacy_rotate = _legacy_rotation(self._stream)
             self._t0 = 0.0
             self._pts_offset = _stream_start(self._stream)
-            if start is not None and start > 0:
-                self._seek_raw(start)
-            first = self._next_av_frame(skip_before=start)
+            first = (self._seek_to(start, start) if start is not None and start > 0
+                     else self._next_av_frame(skip_before=start))
             if first is None:
                 if self.problems:
                     raise VideoError(f"{self.path}: no decodable video frame ({self.problems[0]})")
@@ -211,6 +210,38 @@ class VideoFileSource(Source):
             self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
         except Exception as exc:
             raise VideoError(f"{self.path}: cannot seek to {seconds:g} s ({_av_message(exc)})") from exc
+        self._packets = self._container.demux(self._stream)
+        self._pending = []
+        self._eof = False
+
+    def _seek_to(self, seconds: float, skip_before: float) -> Any:
+        """Seek to ``seconds`` and return the first decoded frame at or after ``skip_before``
+        (None at the end). A demuxer may land *after* the target: MPEG-TS has no index, and
+        FFmpeg's timestamp search in a stream with few keyframes overshot by seconds (a
+        trimmed .ts export then began late, or found no frames at all). Then the stream is
+        read again from its start, decoding forward to the target."""
+        self._seek_raw(seconds)
+        first = self._next_av_frame(skip_before=skip_before)
+        rate = float(self._stream.average_rate or self._stream.guessed_rate or 0) or 25.0
+        t = self._seconds(first) if first is not None else None
+        if first is None or (t is not None and t > seconds + 1.5 / rate):
+            self._rewind()
+            earliest = self._next_av_frame()
+            t0 = self._seconds(earliest) if earliest is not None else None
+            if earliest is not None and (t0 is None or t0 < skip_before - 1e-6):
+                earliest = self._next_av_frame(skip_before=skip_before)
+            if earliest is not None or first is None:
+                first = earliest
+        return first
+
+    def _rewind(self) -> None:
+        """Back to the first packet: a seek to byte 0 (the timestamp search overshot even a
+        seek to 0 s in MPEG-TS), else to 0 s."""
+        try:
+            self._container.seek(0, unsupported_byte_offset=True)
+        except Exception:
+            self._seek_raw(0.0)
+            return
         self._packets = self._container.demux(self._stream)
         self._pending = []
         self._eof = False
@@ -337,9 +368,8 @@ class VideoFileSource(Source):
             if self._closed:
                 raise VideoError(f"{self.path}: closed")
             s = max(float(seconds), self.start or 0.0)
-            self._seek_raw(s)
             # half a frame of tolerance so asking for a frame's own time returns it
-            f = self._next_av_frame(skip_before=s - 0.5 / max(self._info.fps, 1e-3))
+            f = self._seek_to(s, s - 0.5 / max(self._info.fps, 1e-3))
             self._peeked = f
             self._index = int(round((s - (self.start or 0.0)) * self._info.fps))
             self._checked_end = False

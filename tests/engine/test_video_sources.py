@@ -196,3 +196,39 @@ def test_demo_clip_is_cached_atomically(tmp_path, monkeypatch):
     with open_source("demo") as src:
         assert src.info.source_id == "demo" and src.info.has_audio
         assert len(list(src)) == 8
+
+
+def _late_ts(tmp_path: Path) -> Path:
+    """An MPEG-TS clip whose timestamps start at 1.4 s (as FFmpeg's TS muxer writes them),
+    3 s at 10 fps with one keyframe and AAC audio: FFmpeg's timestamp search in it lands
+    seconds after a seek target, even after a seek to 0 s."""
+    return make_clip(tmp_path / "late.ts", pts_ms=[1400 + 100 * i for i in range(30)], fps=10,
+                     width=64, height=48)
+
+
+def test_trim_and_seek_in_a_ts_whose_search_overshoots(tmp_path):
+    src = VideoFileSource(_late_ts(tmp_path), start=1.0, end=2.0)
+    times = []
+    while (f := src.read()) is not None:
+        times.append(round(f.pts, 3))
+    assert times == [round(1.0 + 0.1 * i, 3) for i in range(10)]
+    src = VideoFileSource(tmp_path / "late.ts")
+    for t in (2.0, 0.5, 2.5, 0.0):
+        src.seek(t)
+        assert src.read().pts == pytest.approx(t, abs=1e-6)
+
+
+def test_a_trimmed_ts_exports_its_frames_and_audio(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.engine.video_clips import probe
+
+    clip = _late_ts(tmp_path)
+    out = tmp_path / "out.mp4"
+    r = subprocess.run([sys.executable, "-m", "engine", "enhance", str(clip), "-o", str(out), "-m", "gamma",
+                        "--start", "1", "--end", "2"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    info = probe(out)
+    assert info["frames"] == 10 and info["audio"] is not None
+    assert info["audio_end"] - info["audio_start"] == pytest.approx(1.0, abs=0.1)
