@@ -216,23 +216,40 @@ class VideoFileSource(Source):
 
     def _seek_to(self, seconds: float, skip_before: float) -> Any:
         """Seek to ``seconds`` and return the first decoded frame at or after ``skip_before``
-        (None at the end). A demuxer may land *after* the target: MPEG-TS has no index, and
-        FFmpeg's timestamp search in a stream with few keyframes overshot by seconds (a
-        trimmed .ts export then began late, or found no frames at all). Then the stream is
-        read again from its start, decoding forward to the target."""
-        self._seek_raw(seconds)
-        first = self._next_av_frame(skip_before=skip_before)
+        (None at the end).
+
+        A demuxer may land *after* the target: MPEG-TS has no index, and FFmpeg's timestamp
+        search in a stream with few keyframes overshot by seconds, even for a seek to 0 s (a
+        trimmed .ts export then found no frames at all). Then earlier targets are tried
+        (2, 8, 30, 120 s before), and at last the stream is read again from its first byte,
+        decoding forward to the target: the cost is the decoding of what lies between."""
         rate = float(self._stream.average_rate or self._stream.guessed_rate or 0) or 25.0
-        t = self._seconds(first) if first is not None else None
-        if first is None or (t is not None and t > seconds + 1.5 / rate):
-            self._rewind()
-            earliest = self._next_av_frame()
-            t0 = self._seconds(earliest) if earliest is not None else None
-            if earliest is not None and (t0 is None or t0 < skip_before - 1e-6):
-                earliest = self._next_av_frame(skip_before=skip_before)
-            if earliest is not None or first is None:
-                first = earliest
-        return first
+        slack = 1.5 / rate
+        for back in (0.0, 2.0, 8.0, 30.0, 120.0):
+            at = seconds - back
+            if at <= 0.0:
+                break
+            self._seek_raw(at)
+            first = self._next_av_frame()
+            if first is None:
+                if back == 0.0 and self._past_the_end(seconds):
+                    return None
+                continue
+            t = self._seconds(first)
+            if t is None or t <= seconds + slack:
+                if t is None or t >= skip_before - 1e-6:
+                    return first
+                return self._next_av_frame(skip_before=skip_before)
+        self._rewind()
+        return self._next_av_frame(skip_before=skip_before)
+
+    def _past_the_end(self, seconds: float) -> bool:
+        """Whether ``seconds`` lies at or after the end the header announces."""
+        st = self._stream
+        if st.duration:
+            return seconds >= float(st.duration * self.time_base)
+        dur = self._container.duration
+        return dur is not None and seconds >= dur / 1_000_000.0
 
     def _rewind(self) -> None:
         """Back to the first packet: a seek to byte 0 (the timestamp search overshot even a

@@ -216,6 +216,8 @@ def test_trim_and_seek_in_a_ts_whose_search_overshoots(tmp_path):
     for t in (2.0, 0.5, 2.5, 0.0):
         src.seek(t)
         assert src.read().pts == pytest.approx(t, abs=1e-6)
+    src.seek(5.0)  # past the end: nothing, found without decoding the clip again
+    assert src.read() is None
 
 
 def test_a_trimmed_ts_exports_its_frames_and_audio(tmp_path):
