@@ -340,6 +340,11 @@ class JoinedOutput:
     encoder: str
 
 
+def _segment_ext(options: Any) -> str:
+    """The segments' container: .mov (fine timestamps), .mkv for FFV1, which .mov cannot hold."""
+    return ".mkv" if getattr(options, "codec", None) == "ffv1" else ".mov"
+
+
 class SegmentedExport:
     """One resumable export of the video file ``src_path`` into the video file ``target``
     (see the module docstring): its work folder and journal, the pipeline parts that encode
@@ -387,6 +392,7 @@ class SegmentedExport:
                 if journal is not None and (journal.get("version") != JOURNAL_VERSION or journal.get("input") != ident
                                             or journal.get("key") != key
                                             or journal.get("target") != os.path.abspath(target)
+                                            or journal.get("segment_ext") != _segment_ext(options)
                                             or not all((folder / s["file"]).is_file()
                                                        for s in journal.get("segments", []))):
                     journal = None  # another input or other settings: start over
@@ -410,7 +416,7 @@ class SegmentedExport:
             per_seg = max(1, int(round(segment_seconds * (info.fps or 30.0))))
             journal = {"version": JOURNAL_VERSION, "input": ident, "key": key,
                        "target": os.path.abspath(target), "frames_per_segment": per_seg,
-                       "segment_ext": ".mov", "segments": [], "ended": False}
+                       "segment_ext": _segment_ext(options), "segments": [], "ended": False}
             try:
                 _write_journal(folder, journal)
             except OSError as exc:

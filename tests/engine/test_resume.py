@@ -251,3 +251,30 @@ def test_segmented_export_without_a_method_copies_the_frames(clip: Path, tmp_pat
     fb, ab, meta = decode_all(tmp_path / "s.mp4")
     assert [t for t, _ in fa] == [t for t, _ in fb] and aa == ab
     assert json.loads(meta["comment"].split(" ", 1)[1])["method"] is None
+
+
+def test_ffv1_exports_in_segments_and_resumes(clip: Path, tmp_path: Path) -> None:
+    """FFV1 segments go in .mkv (a .mov cannot hold FFV1: the segmented export used to fail
+    on its first segment); the joined file is lossless, equal to a second run, and a
+    leftover journal of .mov segments is started over."""
+    opts = ExportOptions(codec="ffv1")
+    plain = export_video(clip, tmp_path / "plain.mkv", method="gamma", options=opts)
+    seg = export_video(clip, tmp_path / "seg.mkv", method="gamma", options=opts, segment_seconds=1.0)
+    assert seg.frames == plain.frames == 30
+    fa, _, _ = decode_all(tmp_path / "plain.mkv")
+    fb, _, _ = decode_all(tmp_path / "seg.mkv")
+    assert [t for t, _ in fa] == [t for t, _ in fb]
+    assert all(np.array_equal(x, y) for (_, x), (_, y) in zip(fa[:10], fb[:10]))  # the first segment
+    again = tmp_path / "again.mkv"
+    work = work_folder(again)
+    work.mkdir()
+    (work / JOURNAL_NAME).write_text(json.dumps({"segment_ext": ".mov", "segments": []}))
+    export_video(clip, again, method="gamma", options=opts, segment_seconds=1.0)
+    assert_same_video(tmp_path / "seg.mkv", again)
+
+
+def assert_same_video(a: Path, b: Path) -> None:
+    fa, _, _ = decode_all(a)
+    fb, _, _ = decode_all(b)
+    assert [t for t, _ in fa] == [t for t, _ in fb]
+    assert all(np.array_equal(x, y) for (_, x), (_, y) in zip(fa, fb))
