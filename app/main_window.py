@@ -299,7 +299,8 @@ class MainWindow(QMainWindow):
         self.fps_label.setToolTip("Rendered frames per second")
         self.latency_label.setToolTip("Time from reading a frame to having it enhanced")
         self.dropped_label.setToolTip("Frames skipped in the last 10 seconds of playing because "
-                                      "enhancement or display fell behind (the total since opening "
+                                      "enhancement or display fell behind, or a stream's frames "
+                                      "came faster than they were taken (the total since opening "
                                       "is in the tooltip of the figures once playing)")
         self.device_label.setToolTip("Backend and device of the method(s) in use")
         for w in (self.fps_label, self.latency_label, self.dropped_label, self.device_label):

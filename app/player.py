@@ -144,7 +144,8 @@ class PlayerStats:
     Attributes:
         fps: rendered frames per second (moving average over about one second; 0 while paused).
         latency_ms: read-to-rendered time of the last frame, milliseconds.
-        dropped: frames skipped since the source was opened (enhancement too slow).
+        dropped: frames skipped since the source was opened (enhancement too slow, or a
+            stream's frames that a newer one replaced before the player took them).
         runtime: ``enhancer.runtime_label()`` of method A ("" when none).
         runtime_b: same for method B when A/B is on, else "".
         dropped_recent: frames skipped in the last :data:`DROP_WINDOW_S` seconds.
@@ -206,6 +207,7 @@ class Player(QThread):
         self._last: Frame | None = None
         self._clock0: float | None = None  # wall time at which pts 0 is due
         self._dropped = 0
+        self._replaced_seen = 0  # the source's ``replaced`` count already counted
         self._serial = 0
         self._fps = 0.0
         self._fps_t: list[float] = []
@@ -436,6 +438,7 @@ class Player(QThread):
         self._set_playing(False)
         self._last = None
         self._dropped = 0
+        self._replaced_seen = 0
         src = factory()
         self._source = src
         self._info = src.info
@@ -463,11 +466,19 @@ class Player(QThread):
         """Next frame from the source; a read failure pauses and reports."""
         assert self._source is not None
         try:
-            return self._source.read()
+            frame = self._source.read()
         except Exception as exc:  # noqa: BLE001 - camera unplugged, corrupt data...
             self._set_playing(False)
             self._report(exc)
             return None
+        # a stream read on its own thread (LatestFrameSource) replaces the frames the
+        # player was too slow to take: those are dropped frames too
+        replaced = int(getattr(self._source, "replaced", 0) or 0)
+        if self._playing:  # frames replaced while paused were not missed
+            for _ in range(max(0, replaced - self._replaced_seen)):
+                self._count_drop()
+        self._replaced_seen = replaced
+        return frame
 
     def _advance(self) -> None:
         t_read = time.perf_counter()

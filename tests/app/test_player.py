@@ -128,3 +128,36 @@ def test_a_frame_waiting_for_its_second_half_at_a_seek_is_not_shown(qtbot, monke
         release.set()
         assert p.stop(3000)
     assert not _finish_threads_alive()
+
+
+class _ReplacingLiveSource(FakeSource):
+    """A live stream read on its own thread (as LatestFrameSource): every read finds 3
+    newer frames having replaced the ones the player did not take in time."""
+
+    def __init__(self) -> None:
+        super().__init__(frames=10, live=True)
+        self.replaced = 0
+
+    def read(self):
+        f = super().read()
+        self.replaced += 3
+        return f
+
+
+def test_frames_a_stream_replaced_before_the_player_took_them_count_as_dropped(qtbot) -> None:
+    from app.player import PlayerStats
+
+    p = Player()
+    stats: list[PlayerStats] = []
+    p.frame_ready.connect(lambda b: p.frame_shown())
+    p.stats_changed.connect(stats.append)
+    p.start()
+    try:
+        src = _ReplacingLiveSource()
+        p.open_source(lambda: src)
+        qtbot.waitUntil(lambda: any(s.playing and s.dropped >= 30 for s in stats), timeout=20000)
+        s = [s for s in stats if s.playing][-1]
+        # every read after the first counted the 3 frames replaced since the one before
+        assert s.dropped >= 3 * (s.shown_recent - 1) and s.dropped_recent > 0
+    finally:
+        assert p.stop(3000)
