@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 __all__ = ["COMMAND", "HELP", "register", "run", "run_studio", "main", "platform_problem",
-           "finish_process", "XCB_PACKAGES"]
+           "binding_problem", "finish_process", "XCB_PACKAGES"]
 
 COMMAND = "studio"
 HELP = "open the studio (GUI) on a video file, folder, camera:N or the demo clip"
@@ -74,6 +74,38 @@ def platform_problem(environ: Mapping[str, str] | None = None,
                 f"install: sudo apt install {pkgs} (Debian/Ubuntu; without a display use "
                 "lowlight demo --cli or lowlight enhance)")
     return None
+
+
+def binding_problem(emit: Callable[[], object] | None = None, times: int = 64) -> str | None:
+    """One line when the installed PySide6 loses a reference to ``True`` on every signal
+    emission (6.12.0's ``SignalInstance.emit`` returns it without one): the studio emits
+    several signals a frame, and once True's count reaches zero the interpreter aborts
+    ("bool_dealloc"), during playback or at exit. None when the binding is sound.
+
+    ``emit`` performs one emission (default: a signal of a probe object); the references a
+    faulty binding took during the probe are given back."""
+    if emit is None:
+        from PySide6.QtCore import QObject, Signal
+
+        class _Probe(QObject):
+            ping = Signal()
+
+        probe = _Probe()
+        emit = probe.ping.emit
+    before = sys.getrefcount(True)
+    for _ in range(times):
+        emit()
+    lost = before - sys.getrefcount(True)
+    for _ in range(max(0, lost)):
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))
+    if lost < times // 2:
+        return None
+    import PySide6
+
+    v = PySide6.__version__
+    return (f"lowlight studio: PySide6 {v} loses a reference to True on every signal, which aborts "
+            f"the studio after a few thousand frames; install another release: "
+            f"pip install 'PySide6-Essentials!={v}'")
 
 
 def finish_process(status: int, timeout_s: float = EXIT_WAIT_S) -> int:
@@ -143,7 +175,7 @@ def run_studio(source: str = "demo", *, method: str | None = None, view: str | N
 
     app = QApplication.instance()
     if app is None:
-        problem = platform_problem()
+        problem = platform_problem() or binding_problem()
         if problem:
             print(problem, file=sys.stderr)
             return 1
