@@ -47,9 +47,10 @@ def _xcb_plugin() -> Path | None:
 def platform_problem(environ: Mapping[str, str] | None = None,
                      load: Callable[[str], object] = ctypes.CDLL,
                      plugin: Path | None | bool = True) -> str | None:
-    """One line saying what to install when Qt's xcb platform plugin cannot load here (Qt
-    itself would abort with a long message); None when it loads or Qt will not use it
-    (another ``QT_QPA_PLATFORM``, a Wayland session, not Linux).
+    """One line saying what is wrong when Qt's xcb platform plugin cannot start here (Qt
+    itself would abort with a long message): no ``DISPLAY``, or a library the plugin needs
+    is missing (and what to install); None when it loads or Qt will not use it (another
+    ``QT_QPA_PLATFORM``, a Wayland session, not Linux).
 
     ``load`` opens a shared library (raises OSError naming the missing dependency);
     ``plugin`` is the plugin's path (True: PySide6's own)."""
@@ -61,6 +62,10 @@ def platform_problem(environ: Mapping[str, str] | None = None,
         return None
     if not wanted and env.get("WAYLAND_DISPLAY") and env.get("XDG_SESSION_TYPE") == "wayland":
         return None
+    if not env.get("DISPLAY"):  # Qt would abort with a page about plugins and libraries
+        return ("lowlight studio: no display to show the window on (DISPLAY is not set); without a "
+                "display use lowlight demo --cli or lowlight enhance, or run it on a virtual one "
+                "(xvfb-run lowlight studio)")
     path = _xcb_plugin() if plugin is True else plugin
     if not path:
         return None

@@ -141,6 +141,15 @@ def test_missing_xcb_library_is_one_line_that_says_what_to_install():
     assert cli_studio.platform_problem(env) is None
 
 
+def test_no_display_is_one_line_instead_of_a_qt_abort():
+    line = cli_studio.platform_problem({}, load=lambda p: None, plugin="/x/libqxcb.so")
+    assert line is not None and "\n" not in line and "no display" in line and "--cli" in line
+    assert "no display" in cli_studio.platform_problem({"QT_QPA_PLATFORM": "xcb"}, load=lambda p: None,
+                                                       plugin="/x/libqxcb.so")
+    wayland = {"WAYLAND_DISPLAY": "wayland-0", "XDG_SESSION_TYPE": "wayland"}
+    assert cli_studio.platform_problem(wayland, load=lambda p: None, plugin="/x/libqxcb.so") is None
+
+
 def test_launcher_prints_the_line_and_exits(monkeypatch, capsys):
     monkeypatch.setattr(cli_studio, "platform_problem", lambda: "lowlight studio: install libxcb-cursor0")
     from PySide6.QtWidgets import QApplication
