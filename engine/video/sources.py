@@ -168,16 +168,11 @@ class VideoFileSource(Source):
                 _check_memory(self.path, w, h)
             if rot_ccw % 180 != 0:
                 w, h = h, w
-            fps = float(self._stream.average_rate or self._stream.guessed_rate or 0) or 25.0
+            fps = self._stream_rate()
             self._last_t: float | None = None
             self._checked_end = False
             self._truncated = False
-            duration = None
-            if self._stream.duration:
-                duration = float(self._stream.duration * self.time_base)
-            elif self._container.duration:
-                duration = self._container.duration / 1_000_000.0
-            self._file_duration = duration
+            duration = self._file_duration = self._header_duration()
             count = int(self._stream.frames or 0) or (round(duration * fps) if duration else None)
             if (start or end) and duration is not None:
                 lo = max(0.0, start or 0.0)
@@ -210,9 +205,25 @@ class VideoFileSource(Source):
             self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
         except Exception as exc:
             raise VideoError(f"{self.path}: cannot seek to {seconds:g} s ({_av_message(exc)})") from exc
+        self._restart_demux()
+
+    def _restart_demux(self) -> None:
+        """After a seek: packets from the new position, nothing decoded pending."""
         self._packets = self._container.demux(self._stream)
         self._pending = []
         self._eof = False
+
+    def _stream_rate(self) -> float:
+        """The stream's frame rate (average, else guessed, else 25), frames per second."""
+        return float(self._stream.average_rate or self._stream.guessed_rate or 0) or 25.0
+
+    def _header_duration(self) -> float | None:
+        """The duration the header announces (the stream's, else the container's), s."""
+        if self._stream.duration:
+            return float(self._stream.duration * self.time_base)
+        if self._container.duration:
+            return self._container.duration / 1_000_000.0
+        return None
 
     def _seek_to(self, seconds: float, skip_before: float) -> Any:
         """Seek to ``seconds`` and return the first decoded frame at or after ``skip_before``
@@ -223,8 +234,7 @@ class VideoFileSource(Source):
         trimmed .ts export then found no frames at all). Then earlier targets are tried
         (2, 8, 30, 120 s before), and at last the stream is read again from its first byte,
         decoding forward to the target: the cost is the decoding of what lies between."""
-        rate = float(self._stream.average_rate or self._stream.guessed_rate or 0) or 25.0
-        slack = 1.5 / rate
+        slack = 1.5 / self._stream_rate()
         for back in (0.0, 2.0, 8.0, 30.0, 120.0):
             at = seconds - back
             if at <= 0.0:
@@ -232,24 +242,16 @@ class VideoFileSource(Source):
             self._seek_raw(at)
             first = self._next_av_frame()
             if first is None:
-                if back == 0.0 and self._past_the_end(seconds):
-                    return None
+                end = self._header_duration()
+                if back == 0.0 and end is not None and seconds >= end:
+                    return None  # past the end the header announces
                 continue
             t = self._seconds(first)
-            if t is None or t <= seconds + slack:
-                if t is None or t >= skip_before - 1e-6:
-                    return first
+            if t is None or t <= seconds + slack:  # not after the target: decode on from here
+                self._pending.insert(0, first)
                 return self._next_av_frame(skip_before=skip_before)
         self._rewind()
         return self._next_av_frame(skip_before=skip_before)
-
-    def _past_the_end(self, seconds: float) -> bool:
-        """Whether ``seconds`` lies at or after the end the header announces."""
-        st = self._stream
-        if st.duration:
-            return seconds >= float(st.duration * self.time_base)
-        dur = self._container.duration
-        return dur is not None and seconds >= dur / 1_000_000.0
 
     def _rewind(self) -> None:
         """Back to the first packet: a seek to byte 0 (the timestamp search overshot even a
@@ -259,9 +261,7 @@ class VideoFileSource(Source):
         except Exception:
             self._seek_raw(0.0)
             return
-        self._packets = self._container.demux(self._stream)
-        self._pending = []
-        self._eof = False
+        self._restart_demux()
 
     def _decode_more(self) -> bool:
         """Decode the next packet into ``_pending``; False at the end of the stream."""
