@@ -216,10 +216,9 @@ def scene_mean(frame: np.ndarray) -> float:
     """:func:`scene_stat` of a uint8 (H, W, 3) frame: its mean luma over every pixel
     (:func:`mean_luma`) blended with the log part over its area cells
     (:func:`area_samples`), 0..1."""
-    m = mean_luma(frame)
     if SCENE_LOG_WEIGHT <= 0.0:  # the plain mean: no cells to sample
-        return m
-    return _blend(m, luma_of(area_samples(frame).astype(np.float64) / 255.0))
+        return mean_luma(frame)
+    return frame_cells(frame)[0]
 
 
 def frame_cells(frame: np.ndarray) -> tuple[float, np.ndarray]:

@@ -295,9 +295,9 @@ class SCIEnhancer(LearnedEnhancer):
         s = float(p.strength)
         if p.exposure <= 0.0:
             return to_uint8(x * np.exp(-s * log_i))
-        m = ex.scene_mean(frame)
+        cells = ex.frame_cells(frame)
         r = np.concatenate(rs, axis=2)
-        goal = ex.goal_mean(m, self._log_gain(frame, r, float(p.exposure)))
+        goal = ex.goal_mean(cells[0], self._log_gain(frame, r, float(p.exposure), cells))
         xs, rs = ex.area_samples(x).astype(np.float64), ex.area_samples(r).astype(np.float64)
         c = self._cells_control(xs, rs, goal)
         se = ex.strong_control(self._luma_model(xs, rs), xs, c, s, 2.0 * self.max_control) if s > 1.0 else s * c

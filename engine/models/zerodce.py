@@ -231,8 +231,8 @@ class _CurveEnhancer(LearnedEnhancer):
         n, s = int(p.iterations), float(p.strength)
         if p.exposure <= 0.0:
             return to_uint8(enhance_curve(x, maps, n, s))
-        m = ex.scene_mean(frame)
-        goal = ex.goal_mean(m, self._log_gain(frame, a, n, float(p.exposure)))
+        cells = ex.frame_cells(frame)
+        goal = ex.goal_mean(cells[0], self._log_gain(frame, a, n, float(p.exposure), cells))
         xs, cs = ex.area_samples(x).astype(np.float64), ex.area_samples(a).astype(np.float64)
         c = self._control(xs, cs, n, goal)
         se = ex.strong_control(self._luma_model(xs, cs, n), xs, c, s, 2.0 * self.max_control) if s > 1.0 else s * c

@@ -182,8 +182,10 @@ def test_guard_is_off_at_strength_zero(name: str) -> None:
 def test_frame_cells_are_the_statistic_and_the_cells() -> None:
     img = np.random.default_rng(3).integers(0, 256, (90, 160, 3), dtype=np.uint8)
     m, x = ex.frame_cells(img)
-    assert m == ex.scene_mean(img)
-    np.testing.assert_array_equal(x, ex.area_samples(img).astype(np.float64) / 255.0)
+    cells = ex.area_samples(img).astype(np.float64) / 255.0
+    # the statistic from its parts: the plain mean over every pixel blended with the cells' log part
+    assert m == ex._blend(ex.mean_luma(img), ex.luma_of(cells)) == ex.scene_mean(img)
+    np.testing.assert_array_equal(x, cells)
 
 
 @pytest.mark.parametrize("method", LEARNED)
