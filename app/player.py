@@ -427,10 +427,10 @@ class Player(QThread):
             self._shown_t.clear()
             self._window_t0 = time.perf_counter()
 
-    def _count_drop(self) -> None:
+    def _count_drop(self, n: int = 1) -> None:
         with self._stats_lock:
-            self._dropped += 1
-            self._drop_t.append(time.perf_counter())
+            self._dropped += n
+            self._drop_t.extend([time.perf_counter()] * n)
 
     def _open(self, factory: SourceFactory, play: bool | None = None) -> None:
         keep_playing = self._playing if play is None else play
@@ -474,9 +474,8 @@ class Player(QThread):
         # a stream read on its own thread (LatestFrameSource) replaces the frames the
         # player was too slow to take: those are dropped frames too
         replaced = int(getattr(self._source, "replaced", 0) or 0)
-        if self._playing:  # frames replaced while paused were not missed
-            for _ in range(max(0, replaced - self._replaced_seen)):
-                self._count_drop()
+        if self._playing and replaced > self._replaced_seen:  # replaced while paused: not missed
+            self._count_drop(replaced - self._replaced_seen)
         self._replaced_seen = replaced
         return frame
 
