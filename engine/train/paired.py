@@ -341,7 +341,7 @@ def train_paired(cfg: PairedConfig, progress: bool = True,
     inf = inference_module(cfg.method, net)
     # The averaged copy is what validation sees and what is exported when EMA is on.
     ema_net = copy.deepcopy(inf).eval() if cfg.ema > 0 else None
-    if ema_net is not None and cfg.resume and ema_resumed is not None:
+    if ema_net is not None and ema_resumed is not None:
         ema_net.load_state_dict(ema_resumed)
     judged = ema_net if ema_net is not None else inf
     net.train()
