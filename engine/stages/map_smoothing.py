@@ -49,6 +49,7 @@ import cv2
 import numpy as np
 
 from engine.enhancer import ParamMap, downscale
+from engine.stages.robust import median
 
 __all__ = ["TemporalFilter", "DEFAULT_SMOOTHING", "base_weight"]
 
@@ -245,7 +246,7 @@ class TemporalFilter:
         self._kind = pmap.kind
         self._ref = None if y is None else y.copy()
         self._prev = self._ref
-        self._prev_median = 0.0 if y is None else float(np.median(y))
+        self._prev_median = 0.0 if y is None else median(y)
         self._prev_hist = None if y is None else _norm_hist(y, self._prev_median)
         self._extra = {k: float(v) for k, v in pmap.extra.items()
                        if isinstance(v, Real) and not isinstance(v, bool)}
@@ -259,11 +260,11 @@ class TemporalFilter:
         """Per-pixel EMA weight (hs, ws) for this frame, or None for a scene cut; ``carry``:
         the map is carried along the exposure (accumulate this frame's exposure step)."""
         assert self._prev is not None and self._ref is not None
-        med_y = float(np.median(y))
+        med_y = median(y)
         # --- against the previous frame: noise estimate and cut detection
         g_prev = (med_y + 1.0) / (self._prev_median + 1.0)
         d_prev = np.abs(y - g_prev * self._prev)
-        sigma_now = max(0.5, float(np.median(d_prev)) / 0.6745 / math.sqrt(2.0))
+        sigma_now = max(0.5, median(d_prev) / 0.6745 / math.sqrt(2.0))
         if self._sigma is None:
             self._sigma = sigma_now
         changed = float(np.mean(d_prev > self._threshold(np.maximum(y, g_prev * self._prev))))
@@ -280,10 +281,10 @@ class TemporalFilter:
         # the frames' mean or median brightness took them for exposure changes and the
         # carried LIME map flickered: dev clip BFI 0.38 % against 0.27 % this way)
         if carry:
-            self._carry *= float(np.median((y + 1.0) / (self._prev + 1.0)))
+            self._carry *= median((y + 1.0) / (self._prev + 1.0))
         self._prev, self._prev_hist, self._prev_median = y, hist, med_y
         # --- against the reference the state was built on: motion and light changes
-        ref_median = float(np.median(self._ref))
+        ref_median = median(self._ref)
         g_ref = (med_y + 1.0) / (ref_median + 1.0)
         ref_g = g_ref * self._ref
         d_ref = np.abs(y - ref_g)
