@@ -58,7 +58,8 @@ __all__ = ["DEFAULT_EXPOSURE", "KNEE", "MAX_GAIN", "knee", "mean_luma", "subsamp
            "HIGHLIGHT_FROM", "highlight_limit", "limited_log_gain", "frame_log_gain", "LOG_LEVEL",
            "output_level", "level_log_gain", "SMOOTH_HEADROOM", "SCENE_LOG_WEIGHT", "NORMAL_SOFTNESS",
            "scene_mean", "scene_stat", "SCENE_DARK_FRACTION", "MAX_MEAN_GAIN", "SOFTNESS_POWER",
-           "SHADOW_MAX_GAIN", "shadow_log_gain", "CELLS", "frame_cells"]
+           "SHADOW_MAX_GAIN", "shadow_log_gain", "CELLS", "frame_cells", "SOLVED", "frame_control",
+           "solved_control"]
 
 #: Default target: the shadow statistic of the learned methods (:func:`scene_stat`) and the
 #: plain mean of gamma. On the LOL validation pairs 0.36–0.42 tie within 0.1 dB for
@@ -118,6 +119,12 @@ LOG_LEVEL = "log_level"
 #: (:func:`frame_cells`), measured once in ``estimate`` for ``apply``'s control (a tuple, so
 #: the temporal filter passes it through unsmoothed: the small frame is not smoothed either).
 CELLS = "small_cells"
+#: ``ParamMap.extra`` key of ``(level, key, c)``: the control c that ``estimate`` found for
+#: its own output level (:func:`frame_control`; ``key`` names what else the control depends
+#: on, e.g. the iterations). ``apply`` takes it instead of solving again while the smoothed
+#: level is still exactly that level (:func:`solved_control`): per frame (no smoothing) and
+#: on a stream's first frame. A tuple, so the temporal filter passes it through unsmoothed.
+SOLVED = "solved_control"
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 _SAMPLES = 2048          # pixels the control is solved on (enough for a mean to ~0.2 %)
@@ -374,6 +381,13 @@ def limited_log_gain(out_luma: Callable[[float], np.ndarray], in_luma: np.ndarra
     output level; solved in ``apply`` per frame it made the output mean jump with the count of
     samples near the level (SCI on the dev clip, default smoothing: BFI 0.11 → 1.0 %;
     0.16 % this way)."""
+    return _limited(out_luma, in_luma, mean_in, log_gain, c_max)[0]
+
+
+def _limited(out_luma: Callable[[float], np.ndarray], in_luma: np.ndarray, mean_in: float,
+             log_gain: float, c_max: float) -> tuple[float, float | None]:
+    """:func:`limited_log_gain` and the control that reaches it (None when the lowered
+    gain was clamped at 0, where the control is whatever leaves the frame as it is)."""
     out_luma = _remembered(out_luma)  # the solves and the limit revisit 0, c_max and c
     goal = goal_mean(mean_in, log_gain)
     c = c_wanted = solve_control(lambda v: scene_stat(out_luma(v)), goal, c_max)
@@ -385,9 +399,12 @@ def limited_log_gain(out_luma: Callable[[float], np.ndarray], in_luma: np.ndarra
             c = min(c, solve_control(lambda v: float(out_luma(v).mean()), plain, c_max))
     c_lim = highlight_limit(out_luma, in_luma, c)
     if c_lim >= c_wanted:
-        return log_gain
+        return log_gain, c_wanted
     reached = scene_stat(out_luma(c_lim))
-    return min(log_gain, max(0.0, math.log((reached * 255.0 + 1.0) / (mean_in * 255.0 + 1.0))))
+    lowered = math.log((reached * 255.0 + 1.0) / (mean_in * 255.0 + 1.0))
+    if lowered >= log_gain:  # as limited_log_gain's min() would read it
+        return log_gain, c_wanted
+    return (lowered, c_lim) if lowered > 0.0 else (0.0, None)
 
 
 def _remembered(fn: Callable[[float], np.ndarray]) -> Callable[[float], np.ndarray]:
@@ -414,9 +431,31 @@ def frame_log_gain(img: np.ndarray, data: np.ndarray, exposure: float,
         c_max: upper bound of the method's control.
         cells: :func:`frame_cells` of ``img`` when the caller has them.
     """
+    return frame_control(img, data, exposure, luma_model, c_max, cells)[0]
+
+
+def frame_control(img: np.ndarray, data: np.ndarray, exposure: float,
+                  luma_model: Callable[[np.ndarray, np.ndarray], Callable[[float], np.ndarray]],
+                  c_max: float, cells: tuple[float, np.ndarray] | None = None) -> tuple[float, float | None]:
+    """:func:`frame_log_gain` (arguments the same) and the control c that gives it on the
+    cells: the root the mean target's solve found, or the highlight limit's when that
+    lowered the gain; None when the gain was lowered to 0."""
     m, x = cells if cells is not None else frame_cells(img)
     out = luma_model(x, area_samples(data).astype(np.float64))
-    return limited_log_gain(out, luma_of(x), m, shadow_log_gain(m, exposure), c_max)
+    return _limited(out, luma_of(x), m, shadow_log_gain(m, exposure), c_max)
+
+
+def solved_control(pmap: "ParamMap", key: object = None) -> float | None:
+    """The control ``estimate`` solved for ``pmap``'s output level (:data:`SOLVED`) when the
+    map still asks for exactly that level and was solved for ``key``; None otherwise (a
+    smoothed level, another key, none recorded): then the caller solves."""
+    solved = pmap.extra.get(SOLVED)
+    if not isinstance(solved, tuple) or LOG_LEVEL not in pmap.extra:
+        return None
+    level, k, c = solved
+    if c is None or k != key or float(pmap.extra[LOG_LEVEL]) != level:
+        return None
+    return float(c)
 
 
 _TOL = 0.05 / 255.0  # solve_control's default tolerance (output luma 0..1)

@@ -198,8 +198,10 @@ class SCIEnhancer(LearnedEnhancer):
         e = float(self.descriptor.clamp(params).exposure)
         if e > 0.0:
             cells = ex.frame_cells(small)
-            extra[ex.LOG_LEVEL] = ex.output_level(cells[0], self._log_gain(small, data, e, cells))
+            d, c = ex.frame_control(small, data, e, self._luma_model, self.max_control, cells)
+            extra[ex.LOG_LEVEL] = level = ex.output_level(cells[0], d)
             extra[ex.CELLS] = cells
+            extra[ex.SOLVED] = (level, None, c)
         return ParamMap(data, "sci_residual", frame.shape[:2], small, extra)
 
     def _log_gain(self, img: np.ndarray, r: np.ndarray, exposure: float,
@@ -212,10 +214,14 @@ class SCIEnhancer(LearnedEnhancer):
     def exposure_control(self, pmap: ParamMap, exposure: float, strength: float = 1.0) -> float:
         """The gain exponent multiplier for ``pmap`` at ``strength`` s: s·c with the control c
         (solved on ``pmap.small`` for the smoothed ``extra["log_level"]``, recomputed from
-        the small frame when absent; kept in ``last_control``), above s = 1 no further than
+        the small frame when absent; the estimate's own solution while the level is
+        unsmoothed, :func:`~engine.models.exposure.solved_control`; kept in ``last_control``), above s = 1 no further than
         :func:`engine.models.exposure.strong_control` allows."""
-        x, r, goal = ex.control_problem(pmap, exposure, "SCI")
-        c = self._cells_control(x, r, goal)
+        c = ex.solved_control(pmap)
+        if c is None or strength > 1.0:
+            x, r, goal = ex.control_problem(pmap, exposure, "SCI")
+            if c is None:
+                c = self._cells_control(x, r, goal)
         self.last_control = c
         if strength > 1.0:
             return ex.strong_control(self._luma_model(x, r), x, c, strength, 2.0 * self.max_control)

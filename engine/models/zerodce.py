@@ -182,9 +182,12 @@ class _CurveEnhancer(LearnedEnhancer):
         maps = self._maps(to_unit(small))
         if p.exposure > 0.0:
             cells = ex.frame_cells(small)
-            d = self._log_gain(small, maps, int(p.iterations), float(p.exposure), cells)
-            extra[ex.LOG_LEVEL] = ex.output_level(cells[0], d)
+            n = int(p.iterations)
+            d, c = ex.frame_control(small, maps, float(p.exposure), lambda x, cs: self._luma_model(x, cs, n),
+                                    self.max_control, cells)
+            extra[ex.LOG_LEVEL] = level = ex.output_level(cells[0], d)
             extra[ex.CELLS] = cells
+            extra[ex.SOLVED] = (level, n, c)
         return ParamMap(maps, "curve", frame.shape[:2], small, extra)
 
     def _log_gain(self, img: np.ndarray, a: np.ndarray, n: int, exposure: float,
@@ -214,10 +217,14 @@ class _CurveEnhancer(LearnedEnhancer):
     def exposure_control(self, pmap: ParamMap, exposure: float, n: int, strength: float = 1.0) -> float:
         """The effective strength for ``pmap`` at ``strength`` s: s·c with the control c
         (solved on ``pmap.small`` for the smoothed ``extra["log_level"]``, recomputed from
-        the small frame when absent; kept in ``last_control``), above s = 1 no further than
+        the small frame when absent; the estimate's own solution while the level is
+        unsmoothed, :func:`~engine.models.exposure.solved_control`; kept in ``last_control``), above s = 1 no further than
         :func:`engine.models.exposure.strong_control` allows."""
-        x, cells, goal = ex.control_problem(pmap, exposure, "Zero-DCE")
-        c = self._control(x, cells, n, goal)
+        c = ex.solved_control(pmap, n)
+        if c is None or strength > 1.0:
+            x, cells, goal = ex.control_problem(pmap, exposure, "Zero-DCE")
+            if c is None:
+                c = self._control(x, cells, n, goal)
         self.last_control = c
         if strength > 1.0:
             return ex.strong_control(self._luma_model(x, cells, n), x, c, strength, 2.0 * self.max_control)
