@@ -234,3 +234,30 @@ def test_limited_log_gain_skips_only_solves_that_cannot_matter(seed, level, rati
     m = ex.scene_stat(y)
     want = ex.shadow_log_gain(m, 0.42)
     assert ex.limited_log_gain(out_luma, y, m, want, 4.0) == _limited_log_gain_plainly(out_luma, y, m, want, 4.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), h=st.integers(1, 40), w=st.integers(1, 40), k=st.integers(1, 9),
+       spread=st.sampled_from([0.4, 30.0, 120.0, 300.0]))
+def test_guard_add_follows_the_upsampled_change(seed: int, h: int, w: int, k: int, spread: float) -> None:
+    """ChromaGuard.add is out + the bilinearly upsampled correction, within a grey level of
+    float arithmetic: saturated once at the end on its usual path (a change that fits one
+    offset uint8 plane), and wherever nothing saturates on the path of larger changes;
+    thin and 1-pixel frames included."""
+    rng = np.random.default_rng(seed)
+    out = rng.integers(0, 256, (h * k, w * k, 3)).astype(np.uint8)
+    delta = np.clip(rng.normal(0.0, spread, (h, w, 3)), -255.0, 255.0).astype(np.float32)  # levels
+    got = ChromaGuard.add(out, delta).astype(np.int64)
+    if float(np.abs(delta).max()) < 0.5:
+        assert ChromaGuard.add(out, None) is out
+    up = cv2.resize(delta, (w * k, h * k), interpolation=cv2.INTER_LINEAR) if h * w > 1 else \
+        np.broadcast_to(delta, out.shape)
+    want = out + up.astype(np.float64)
+    reach = cv2.resize(np.abs(delta), (w * k, h * k), interpolation=cv2.INTER_LINEAR) if h * w > 1 else \
+        np.broadcast_to(np.abs(delta), out.shape)
+    inside = (out + reach < 254.0) & (out - reach > 1.0)  # no partial sum saturates
+    assert got.shape == out.shape
+    if float(delta.min()) >= -128.0 and float(delta.max()) <= 127.0:  # one offset plane: saturation too
+        assert np.all(np.abs(got - np.clip(np.rint(want), 0, 255)) <= 1)
+    else:
+        assert np.all(np.abs(got - np.rint(want))[inside] <= 1)
