@@ -125,9 +125,15 @@ def _small_of(frame: np.ndarray, long_side: int) -> np.ndarray:
 
 def _resize_area(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Area reduction of ``img`` to ``size`` (w, h); large whole-number factors go first
-    through OpenCV's fast integer path (its general area resize is several times slower)."""
+    through OpenCV's fast integer path (its general area resize is several times slower),
+    and an even factor of even sides first through halvings: OpenCV's 2× area step is
+    vectorised, its k× one is not (720p → 160×90: 0.3 against 0.75 ms; the cells are the
+    same, the rounding of each step keeps the result within a grey level)."""
     h, w = img.shape[:2]
     k = int(min(w / size[0], h / size[1]))
+    while k % 2 == 0 and k >= 2 and w % 2 == 0 and h % 2 == 0:
+        w, h, k = w // 2, h // 2, k // 2
+        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
     if k >= 2:
         img = cv2.resize(img, (w // k, h // k), interpolation=cv2.INTER_AREA)
     if img.shape[1] == size[0] and img.shape[0] == size[1]:
