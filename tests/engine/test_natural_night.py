@@ -261,3 +261,17 @@ def test_guard_add_follows_the_upsampled_change(seed: int, h: int, w: int, k: in
         assert np.all(np.abs(got - np.clip(np.rint(want), 0, 255)) <= 1)
     else:
         assert np.all(np.abs(got - np.rint(want))[inside] <= 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), tw=st.integers(1, 30), th=st.integers(1, 30), k=st.integers(1, 16))
+def test_guard_analysis_copy_is_an_area_average(seed: int, tw: int, th: int, k: int) -> None:
+    """The guard's analysis copy of a frame k times its size is its k×k area average (what
+    one OpenCV area resize gives) within the rounding of the halving steps it takes."""
+    from engine.stages.chroma import _resize_area
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, (th * k, tw * k, 3)).astype(np.uint8)
+    got = _resize_area(img, (tw, th)).astype(np.int64)
+    want = img.reshape(th, k, tw, k, 3).mean(axis=(1, 3))
+    assert got.shape == (th, tw, 3)
+    assert np.all(np.abs(got - want) <= 1.5)
