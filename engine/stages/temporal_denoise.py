@@ -83,6 +83,7 @@ _SHIFT_MARGIN = 0.25     # "clearly": by this fraction of the median unmoved dif
 _SHIFT_MIN = 0.25        # shifts shorter than this (full-size pixels) are not worth resampling
 _SHIFT_BOX = 5           # box (small-size pixels) averaged before that difference
 _SHIFT_STEPS = 3         # Gauss-Newton steps refining the flow's median shift
+_ODDS_MAX = 1e7         # w / (1 − w) of a moving pixel (w = 1): the state's share 1e-7
 _SHIFT_BORDER = 4        # band (small-size pixels) left out: Sobel edges, the moved copy's replicated edge
 
 
@@ -235,6 +236,8 @@ class TemporalDenoiser:
         self._cur: np.ndarray | None = None     # float32 buffer for the input
         self._lut: np.ndarray | None = None
         self._lut_rest: np.ndarray | None = None
+        self._lut_odds: np.ndarray | None = None
+        self._ones: np.ndarray | None = None    # float32 (H, W) plane of ones, the state's blend weight
         self._lut_key: tuple[float, float] | None = None
         self._var: np.ndarray | None = None     # float32 (h/2, w/2) residual noise variance, × the input's
         self.noise_ratio: np.ndarray | None = None
@@ -262,6 +265,9 @@ class TemporalDenoiser:
             ramp = np.clip((d - _LOW * m) / ((_HIGH - _LOW) * m), 0.0, 1.0)
             self._lut = (wmin + (1.0 - wmin) * ramp).astype(np.float32)
             self._lut_rest = np.float32(1.0) - self._lut  # the state's weight, by the same LUT
+            # the new frame's weight against the state's 1 (blendLinear divides by their sum):
+            # one per-pixel plane instead of two; w = 1 (moving) stays finite
+            self._lut_odds = np.minimum(self._lut / np.maximum(self._lut_rest, 1e-12), _ODDS_MAX).astype(np.float32)
             self._lut_key = key
         assert self._lut is not None
         return self._lut
@@ -440,14 +446,16 @@ class TemporalDenoiser:
         self._motion_fresh = False
         self.motion_noise = self._motion_level / _SCALE
         lut = self._weights_lut(self._motion_level, amount)
-        w = cv2.LUT(mk, lut)
         self._track_variance(mk, lut)
         first_moving = int(np.argmax(lut > lut[0] + 1e-6)) if lut[-1] > lut[0] + 1e-6 else 256
         self.moving_fraction = float(mhist[first_moving:].sum()) / max(1, int(mhist.sum()))
         levels_to_float(frame, self._cur)
-        # 1 − w by a second 256-entry LUT: the same float32 values as a full-frame subtraction;
-        # blended in place (per element), no new 11 MB buffer per 720p frame
-        cv2.blendLinear(self._cur, self._fill_state(), w, cv2.LUT(mk, self._lut_rest), dst=self._state)
+        # w · in + (1 − w) · state as (odds · in + 1 · state) / (odds + 1), odds = w / (1 − w)
+        # by a 256-entry LUT against a constant plane of ones: one per-pixel plane made per
+        # frame instead of w and 1 − w; blended in place, no new 11 MB buffer per 720p frame
+        if self._ones is None or self._ones.shape != mk.shape:
+            self._ones = np.ones(mk.shape, np.float32)
+        cv2.blendLinear(self._cur, self._fill_state(), cv2.LUT(mk, self._lut_odds), self._ones, dst=self._state)
         out = cv2.convertScaleAbs(self._state)  # rounds and saturates to uint8
         self._prev = out
         return out
