@@ -43,7 +43,7 @@ import numpy as np
 
 from engine.enhancer import ParamMap
 
-__all__ = ["ChromaGuard", "measure_cast", "with_cast", "CAST_KEYS", "NOISE_KEY", "DARK_LEVEL",
+__all__ = ["ChromaGuard", "measure_cast", "with_cast", "chroma_shift", "CAST_KEYS", "NOISE_KEY", "DARK_LEVEL",
            "CHROMA_GAIN_CAP", "NOISE_CHROMA", "ANALYSIS_SIDE",
            "LIGHT_SATURATION", "LIGHT_LEVEL", "COLOUR_MAPS"]
 
@@ -139,6 +139,19 @@ def _resize_area(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if img.shape[1] == size[0] and img.shape[0] == size[1]:
         return img
     return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+
+def chroma_shift(delta: np.ndarray) -> np.ndarray | None:
+    """A correction from :meth:`ChromaGuard.plan` (float32 (h, w, 3) RGB levels) as the change
+    of YCrCb chroma it makes, float32 (h, w, 2) (ΔCr, ΔCb; BT.601, OpenCV's factors), when it
+    leaves the luma alone (under half a level everywhere: no coloured light held); None when
+    it changes the luma. A stage that replaces the chroma by a low-resolution copy anyway
+    (the spatial denoiser) adds it there instead of to the full frame."""
+    dy = _luma(delta)
+    if float(np.abs(dy).max(initial=0.0)) >= 0.5:
+        return None
+    return np.stack([(delta[:, :, 0] - dy) * np.float32(0.713),
+                     (delta[:, :, 2] - dy) * np.float32(0.564)], axis=2)
 
 
 class ChromaGuard:

@@ -334,7 +334,11 @@ class FrameProcessor:
             if not staged.planned:
                 plan = self._plan(staged.frame, applied, staged.pmap, params)
             tp = time.perf_counter()
-            out = self._chroma.add(applied, plan)
+            correction = None
+            if staged.input_denoised:  # nothing in between: the spatial stage adds the correction
+                out, correction = applied, plan
+            else:
+                out = self._chroma.add(applied, plan)
             t3 = time.perf_counter()
             if staged.input_denoised:
                 self._out_denoiser.reset()
@@ -343,7 +347,7 @@ class FrameProcessor:
                 out = self._out_denoiser.process(out, params.denoise)
                 ratio = self._out_denoiser.noise_ratio
             t4 = time.perf_counter()
-            out = self._spatial.process(out, params.denoise, ratio)
+            out = self._spatial.process(out, params.denoise, ratio, correction)
             t5 = time.perf_counter()
             self._note("back", (t5 - tp) * 1e3)
         dn, est, sm, ap = staged.front_ms

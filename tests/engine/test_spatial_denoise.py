@@ -241,3 +241,53 @@ def test_on_video_the_spatial_stage_reads_what_the_temporal_stage_left() -> None
     assert proc.denoiser.effective > 0.0
     assert levels[-1] < 0.75 * levels[0], levels
 
+
+
+def _violet_shift(h: int, w: int, luma: float = 0.0) -> np.ndarray:
+    """A smooth guard correction on a (h, w) grid: violet removed (R and B down, G up, no
+    luma), plus ``luma`` levels of luma in one corner (a held light)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    amp = 6.0 + 4.0 * np.sin(xx / max(1, w) * 3.0) * np.cos(yy / max(1, h) * 2.0)
+    d = np.stack([-amp, amp * (0.299 + 0.114) / 0.587, -amp], axis=2).astype(np.float32)
+    d[: max(1, h // 4), : max(1, w // 4)] += luma
+    return d
+
+
+@pytest.mark.parametrize("denoise", [0.5, 1.0])
+def test_correction_added_at_quarter_size_matches_adding_it_first(denoise: float) -> None:
+    """A luma-free guard correction handed to the spatial stage (added to its quarter-size
+    chroma) gives the frame that adding it to the full frame first gives, within a few grey
+    levels and the same on average."""
+    from engine.stages.chroma import ChromaGuard
+    frame = _noisy(np.full((180, 320, 3), 70.0), 6.0, seed=5)
+    corr = _violet_shift(45, 80)
+    got = SpatialDenoiser().process(frame, denoise, None, corr).astype(np.int64)
+    want = SpatialDenoiser().process(ChromaGuard.add(frame, corr), denoise).astype(np.int64)
+    plain = SpatialDenoiser().process(frame, denoise).astype(np.int64)
+    assert np.abs(got - want).max() <= 4
+    assert abs(float((got - want).mean())) < 0.05
+    assert np.abs(plain - want).mean() > 3.0  # the correction matters: the comparison means something
+
+
+@pytest.mark.parametrize("case", ["luma", "weak", "off", "tiny", "clean"])
+def test_correction_falls_back_to_adding_it_first(case: str) -> None:
+    """Where the quarter-size shortcut would not be the same (the correction changes the luma,
+    the stage keeps part of the full frame's chroma or does not run), the stage adds the
+    correction to the frame first: exactly the frame of adding it before."""
+    from engine.stages.chroma import ChromaGuard
+    shape, sigma, denoise, luma = (180, 320), 6.0, 0.5, 0.0
+    if case == "luma":
+        luma = 12.0
+    elif case == "weak":
+        denoise = 0.2
+    elif case == "off":
+        denoise = 0.0
+    elif case == "tiny":
+        shape = (2, 5)
+    else:
+        sigma = 0.0
+    frame = _noisy(np.full(shape + (3,), 70.0), sigma, seed=6)
+    corr = _violet_shift(max(1, shape[0] // 4), max(1, shape[1] // 4), luma)
+    got = SpatialDenoiser().process(frame, denoise, None, corr)
+    want = SpatialDenoiser().process(ChromaGuard.add(frame, corr), denoise)
+    assert np.array_equal(got, want)
