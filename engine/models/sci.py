@@ -221,7 +221,7 @@ class SCIEnhancer(LearnedEnhancer):
         if c is None or strength > 1.0:
             x, r, goal = ex.control_problem(pmap, exposure, "SCI")
             if c is None:
-                c = self._cells_control(x, r, goal)
+                c = self._cells_control(x, r, goal, ex.solved_control(pmap, exact=False))
         self.last_control = c
         if strength > 1.0:
             return ex.strong_control(self._luma_model(x, r), x, c, strength, 2.0 * self.max_control)
@@ -238,12 +238,12 @@ class SCIEnhancer(LearnedEnhancer):
             y = y / i
         return lambda c: ex.luma_of(ex.knee(x, x * np.exp(c * log_g)))
 
-    def _cells_control(self, x: np.ndarray, r: np.ndarray, goal: float) -> float:
+    def _cells_control(self, x: np.ndarray, r: np.ndarray, goal: float, guess: float | None = None) -> float:
         """The control c with mean output luma = ``goal`` for area-averaged cells x (n, 3)
         in [0, 1] and residuals r (n, 3K) (the same arithmetic on the fast and the
-        reference path)."""
+        reference path); ``guess``: a control near it (see ``solve_control``)."""
         out = self._luma_model(x, r)
-        return ex.solve_control(lambda c: ex.scene_stat(out(c)), goal, self.max_control)
+        return ex.solve_control(lambda c: ex.scene_stat(out(c)), goal, self.max_control, guess=guess)
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         self.check(frame)

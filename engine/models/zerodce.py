@@ -208,11 +208,11 @@ class _CurveEnhancer(LearnedEnhancer):
         maps = [np.ascontiguousarray(a[:, 3 * k:3 * k + 3]) for k in range(a.shape[1] // 3)]
         return lambda c: ex.luma_of(ex.knee(x, self._predict_curve(x, maps, n, c)))
 
-    def _control(self, x: np.ndarray, a: np.ndarray, n: int, goal: float) -> float:
+    def _control(self, x: np.ndarray, a: np.ndarray, n: int, goal: float, guess: float | None = None) -> float:
         """Solve c with mean luma of knee(x, curve_c(x)) = ``goal``; x (m, 3) and curve
-        maps a (m, 3K) float64 samples."""
+        maps a (m, 3K) float64 samples; ``guess``: a control near it (see ``solve_control``)."""
         out = self._luma_model(x, a, n)
-        return ex.solve_control(lambda c: ex.scene_stat(out(c)), goal, self.max_control)
+        return ex.solve_control(lambda c: ex.scene_stat(out(c)), goal, self.max_control, guess=guess)
 
     def exposure_control(self, pmap: ParamMap, exposure: float, n: int, strength: float = 1.0) -> float:
         """The effective strength for ``pmap`` at ``strength`` s: s·c with the control c
@@ -224,7 +224,7 @@ class _CurveEnhancer(LearnedEnhancer):
         if c is None or strength > 1.0:
             x, cells, goal = ex.control_problem(pmap, exposure, "Zero-DCE")
             if c is None:
-                c = self._control(x, cells, n, goal)
+                c = self._control(x, cells, n, goal, ex.solved_control(pmap, n, exact=False))
         self.last_control = c
         if strength > 1.0:
             return ex.strong_control(self._luma_model(x, cells, n), x, c, strength, 2.0 * self.max_control)

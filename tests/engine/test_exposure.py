@@ -95,6 +95,49 @@ def test_solve_control_reaches_goal_and_clamps() -> None:
     assert ex.solve_control(f, 0.9, 4.0) == 4.0   # unreachable: the cap
 
 
+@settings(max_examples=200, deadline=None)
+@given(base=st.floats(0.0, 0.3), span=st.floats(0.0, 0.8), rate=st.floats(0.05, 5.0),
+       goal=st.floats(0.0, 1.0), guess=st.one_of(st.none(), st.floats(-1.0, 5.0)))
+def test_solve_control_with_a_guess_keeps_its_promises(base: float, span: float, rate: float,
+                                                       goal: float, guess: float | None) -> None:
+    """With or without a guess (anywhere, outside [0, c_max] too) the solver returns 0 for a
+    goal already met, c_max for one out of reach, and otherwise a c whose prediction is
+    within the tolerance of the goal; a guess only saves evaluations."""
+    calls = []
+
+    def f(c: float) -> float:
+        calls.append(c)
+        return base + span * (1.0 - math.exp(-rate * c))
+
+    tol, c_max = 0.05 / 255.0, 4.0
+    c = ex.solve_control(f, goal, c_max, guess=guess)
+    assert 0.0 <= c <= c_max
+    if goal <= f(0.0) + tol:
+        assert abs(f(c) - goal) <= tol or c == 0.0
+    elif goal >= f(c_max):
+        assert c == c_max or abs(f(c) - goal) <= tol
+    else:
+        assert abs(f(c) - goal) <= tol
+    cold = ex.solve_control(f, goal, c_max)
+    assert abs(f(c) - f(cold)) <= 2 * tol or {c, cold} & {0.0, c_max}
+
+
+def test_solve_control_guess_near_the_root_saves_evaluations() -> None:
+    calls = []
+
+    def f(c: float) -> float:
+        calls.append(c)
+        return 0.1 + 0.3 * (1.0 - math.exp(-c))
+
+    root = -math.log(1.0 - 0.2 / 0.3)
+    ex.solve_control(f, 0.3, 4.0)
+    cold = len(calls)
+    calls.clear()
+    c = ex.solve_control(f, 0.3, 4.0, guess=root * 1.02)
+    assert abs(f(c) - 0.3) <= 0.05 / 255
+    assert len(calls) - 1 < cold / 2  # (minus the check's own call)
+
+
 def test_log_gain_round_trip_and_never_darkens() -> None:
     for m in (0.05, 0.1, 0.3):
         assert ex.goal_mean(m, ex.wanted_log_gain(m, 0.45)) == pytest.approx(0.45)
