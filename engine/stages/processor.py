@@ -39,7 +39,9 @@ temporal denoiser and the spatial stage on it. Each half has its own state and l
 threads can run them at once on consecutive frames (``begin`` of frame t+1 while ``finish``
 of frame t), at the cost of one frame of latency. Two steps may run in either half: apply,
 and after it the chroma guard's analysis (:meth:`ChromaGuard.plan`, stateless, a few ms at
-720p; its full-resolution correction always runs in the second half). ``begin`` places them
+720p; its correction always runs in the second half: added to the full frame, or, on a
+noisy source whose input-side temporal denoiser worked, handed to the spatial stage, which
+adds it to the quarter-size chroma it replaces the frame's with). ``begin`` places them
 so that the slower half is as fast as it can be, from running averages of what each step
 and each half's fixed work took over the last frames: with every default on, a
 codec-flattened source makes the second half the heavy one (its output-side temporal
