@@ -215,7 +215,8 @@ class SCIEnhancer(LearnedEnhancer):
         """The gain exponent multiplier for ``pmap`` at ``strength`` s: s·c with the control c
         (solved on ``pmap.small`` for the smoothed ``extra["log_level"]``, recomputed from
         the small frame when absent; the estimate's own solution while the level is
-        unsmoothed, :func:`~engine.models.exposure.solved_control`; kept in ``last_control``), above s = 1 no further than
+        unsmoothed, else solved from it, :func:`~engine.models.exposure.solved_control`;
+        kept in ``last_control``), above s = 1 no further than
         :func:`engine.models.exposure.strong_control` allows."""
         c = ex.solved_control(pmap)
         if c is None or strength > 1.0:

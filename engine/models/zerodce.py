@@ -208,7 +208,8 @@ class _CurveEnhancer(LearnedEnhancer):
         maps = [np.ascontiguousarray(a[:, 3 * k:3 * k + 3]) for k in range(a.shape[1] // 3)]
         return lambda c: ex.luma_of(ex.knee(x, self._predict_curve(x, maps, n, c)))
 
-    def _control(self, x: np.ndarray, a: np.ndarray, n: int, goal: float, guess: float | None = None) -> float:
+    def _control(self, x: np.ndarray, a: np.ndarray, n: int, goal: float,
+                 guess: float | None = None) -> float:
         """Solve c with mean luma of knee(x, curve_c(x)) = ``goal``; x (m, 3) and curve
         maps a (m, 3K) float64 samples; ``guess``: a control near it (see ``solve_control``)."""
         out = self._luma_model(x, a, n)
@@ -218,7 +219,8 @@ class _CurveEnhancer(LearnedEnhancer):
         """The effective strength for ``pmap`` at ``strength`` s: s·c with the control c
         (solved on ``pmap.small`` for the smoothed ``extra["log_level"]``, recomputed from
         the small frame when absent; the estimate's own solution while the level is
-        unsmoothed, :func:`~engine.models.exposure.solved_control`; kept in ``last_control``), above s = 1 no further than
+        unsmoothed, else solved from it, :func:`~engine.models.exposure.solved_control`;
+        kept in ``last_control``), above s = 1 no further than
         :func:`engine.models.exposure.strong_control` allows."""
         c = ex.solved_control(pmap, n)
         if c is None or strength > 1.0:

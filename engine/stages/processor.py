@@ -336,11 +336,9 @@ class FrameProcessor:
             if not staged.planned:
                 plan = self._plan(staged.frame, applied, staged.pmap, params)
             tp = time.perf_counter()
-            correction = None
-            if staged.input_denoised:  # nothing in between: the spatial stage adds the correction
-                out, correction = applied, plan
-            else:
-                out = self._chroma.add(applied, plan)
+            # with nothing in between (the input side averaged), the spatial stage adds it
+            correction = plan if staged.input_denoised else None
+            out = applied if staged.input_denoised else self._chroma.add(applied, plan)
             t3 = time.perf_counter()
             if staged.input_denoised:
                 self._out_denoiser.reset()

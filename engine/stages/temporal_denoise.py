@@ -267,7 +267,8 @@ class TemporalDenoiser:
             self._lut_rest = np.float32(1.0) - self._lut  # the state's weight, by the same LUT
             # the new frame's weight against the state's 1 (blendLinear divides by their sum):
             # one per-pixel plane instead of two; w = 1 (moving) stays finite
-            self._lut_odds = np.minimum(self._lut / np.maximum(self._lut_rest, 1e-12), _ODDS_MAX).astype(np.float32)
+            odds = self._lut / np.maximum(self._lut_rest, 1e-12)
+            self._lut_odds = np.minimum(odds, _ODDS_MAX).astype(np.float32)
             self._lut_key = key
         assert self._lut is not None
         return self._lut
@@ -455,7 +456,8 @@ class TemporalDenoiser:
         # frame instead of w and 1 − w; blended in place, no new 11 MB buffer per 720p frame
         if self._ones is None or self._ones.shape != mk.shape:
             self._ones = np.ones(mk.shape, np.float32)
-        cv2.blendLinear(self._cur, self._fill_state(), cv2.LUT(mk, self._lut_odds), self._ones, dst=self._state)
+        cv2.blendLinear(self._cur, self._fill_state(), cv2.LUT(mk, self._lut_odds), self._ones,
+                        dst=self._state)
         out = cv2.convertScaleAbs(self._state)  # rounds and saturates to uint8
         self._prev = out
         return out
