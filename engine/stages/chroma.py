@@ -256,9 +256,11 @@ class ChromaGuard:
         # keep the colour inside 0..255 around the output's luma by scaling it down rather
         # than letting a channel clip: clipping turned an orange lamp yellow (hue kept)
         up, down = 255.0 - yy, yy
-        for c in range(3):
-            ch = chroma[:, :, c]
-            limit = np.where(ch > 0, up, np.where(ch < 0, down, np.inf)) / np.maximum(np.abs(ch), 1e-6)
-            np.minimum(k, limit, out=k)
+        # the tightest channel on each side (x / d falls as d grows: the same limits as
+        # taking each channel's in turn)
+        pos = np.maximum(np.maximum(chroma[:, :, 0], chroma[:, :, 1]), chroma[:, :, 2])
+        neg = -np.minimum(np.minimum(chroma[:, :, 0], chroma[:, :, 1]), chroma[:, :, 2])
+        np.minimum(k, np.where(pos > 0, up / np.maximum(pos, 1e-6), np.inf), out=k)
+        np.minimum(k, np.where(neg > 0, down / np.maximum(neg, 1e-6), np.inf), out=k)
         np.maximum(k, 0.0, out=k)
         return chroma * k[:, :, None] + yy[:, :, None] - y
