@@ -191,7 +191,7 @@ class SCIEnhancer(LearnedEnhancer):
         return rs, log_i
 
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
-        small = fast_downscale(self.check(frame), self.estimate_size, halve=True)
+        small = fast_downscale(self.check(frame), self.estimate_size)
         rs, _ = self._residuals(to_unit(small), self._stages(params))
         data = np.ascontiguousarray(np.concatenate(rs, axis=2), dtype=np.float32)
         extra: dict = {"stages": len(rs)}
