@@ -127,14 +127,6 @@ def noise_profile(y: np.ndarray) -> tuple[np.ndarray, float]:
     return np.minimum(sigma, local).astype(np.float32), overall
 
 
-def _resize_to(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """float32 (h, w, C) ``img`` bilinearly resized to ``shape`` (H, W), C kept (also 1×1)."""
-    if img.shape[:2] == shape:
-        return img
-    out = cv2.resize(img, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
-    return out.reshape(shape + img.shape[2:])
-
-
 class SpatialDenoiser:
     """Noise-aware spatial denoiser for enhanced uint8 (H, W, 3) RGB frames.
 
@@ -174,14 +166,19 @@ class SpatialDenoiser:
         grey levels of adding it first (the full-size addition rounds and saturates per
         channel)."""
         self.effective = 0.0
-        shift = None if correction is None or _CHROMA_RADIUS <= 0 else chroma_shift(correction)
-        if correction is not None and shift is None:
-            frame, correction = ChromaGuard.add(frame, correction), None
-        if not denoise > 0.0:
-            return frame if correction is None else ChromaGuard.add(frame, correction)
         h, w = frame.shape[:2]
+        shift = None
+        if correction is not None:
+            # the quarter-size copy can replace the chroma only at denoise >= 0.5 (a weaker
+            # amount keeps part of the full frame's) and on frames this stage works on
+            if 2.0 * min(float(denoise), 1.0) >= 1.0 and h >= 3 and w >= 3 and _CHROMA_RADIUS > 0:
+                shift = chroma_shift(correction)
+            if shift is None:
+                frame, correction = ChromaGuard.add(frame, correction), None
+        if not denoise > 0.0:
+            return frame
         if h < 3 or w < 3:
-            return frame if correction is None else ChromaGuard.add(frame, correction)
+            return frame
         y = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)  # BT.601 luma, the Y of YCrCb
         hw, hh = (w + 1) // 2, (h + 1) // 2
         # colour conversions happen on the half-size copy (cheaper than on the full frame)
@@ -198,7 +195,7 @@ class SpatialDenoiser:
         self.noise_level = max(full_level, 0.5 * half_level)
         fade = min(1.0, max(0.0, (self.noise_level - _CLEAN) / (_FULL - _CLEAN)))
         amount = min(float(denoise), 1.0) * fade
-        if correction is not None and 2.0 * amount < 1.0:  # the full frame's chroma shows:
+        if correction is not None and 2.0 * amount < 1.0:  # faded: the full frame's chroma shows
             return self.process(ChromaGuard.add(frame, correction), denoise, noise_ratio)  # measured on it
         if amount <= 0.0:
             return frame
@@ -211,7 +208,8 @@ class SpatialDenoiser:
         if _CHROMA_RADIUS > 0:
             quarter = self._chroma(quarter, amount, None if ratio is None else cv2.resize(
                 ratio, (quarter.shape[1], quarter.shape[0]), interpolation=cv2.INTER_AREA),
-                None if shift is None else _resize_to(shift, quarter.shape[:2]))
+                None if shift is None else cv2.resize(shift, (quarter.shape[1], quarter.shape[0]),
+                                                      interpolation=cv2.INTER_LINEAR))
         up = cv2.resize(quarter, (w, h), interpolation=cv2.INTER_LINEAR)
         wc = min(1.0, 2.0 * amount)
         if wc < 1.0:

@@ -70,6 +70,7 @@ DEFAULT_DENOISE = 0.5
 
 _LOW, _HIGH = 3.0, 6.0   # ramp of w between LOW·m and HIGH·m (m: median motion difference;
                          # for Gaussian noise 3·m ≈ 2 σ and 6·m ≈ 4 σ)
+_ODDS_MAX = 1e7          # w / (1 − w) of a moving pixel (w = 1): the state's share 1e-7
 _MOTION_BOX = 7          # box size (pixels) the lumas are averaged over for the motion test
 _SCALE = 8.0             # motion differences are kept in eighths of a grey level
 _MIN_M = 2.0             # floor of m, eighths of a grey level
@@ -83,7 +84,6 @@ _SHIFT_MARGIN = 0.25     # "clearly": by this fraction of the median unmoved dif
 _SHIFT_MIN = 0.25        # shifts shorter than this (full-size pixels) are not worth resampling
 _SHIFT_BOX = 5           # box (small-size pixels) averaged before that difference
 _SHIFT_STEPS = 3         # Gauss-Newton steps refining the flow's median shift
-_ODDS_MAX = 1e7         # w / (1 − w) of a moving pixel (w = 1): the state's share 1e-7
 _SHIFT_BORDER = 4        # band (small-size pixels) left out: Sobel edges, the moved copy's replicated edge
 
 
