@@ -123,17 +123,24 @@ def _small_of(frame: np.ndarray, long_side: int) -> np.ndarray:
     return _resize_area(frame, (max(1, round(w * scale)), max(1, round(h * scale))))
 
 
-def _resize_area(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def _resize_area(img: np.ndarray, size: tuple[int, int], half: np.ndarray | None = None) -> np.ndarray:
     """Area reduction of ``img`` to ``size`` (w, h); large whole-number factors go first
     through OpenCV's fast integer path (its general area resize is several times slower),
     and an even factor of even sides first through halvings: OpenCV's 2× area step is
     vectorised, its k× one is not (720p → 160×90: 0.3 against 0.75 ms; the cells are the
-    same, the rounding of each step keeps the result within a grey level)."""
+    same, the rounding of each step keeps the result within a grey level).
+
+    ``half``: ``img``'s 2× area reduction when another stage made it already (the spatial
+    denoiser's half-size copy, :func:`~engine.stages.spatial_denoise.half_size`); it is
+    the first halving here whenever there is one, so the result is the same."""
     h, w = img.shape[:2]
     k = int(min(w / size[0], h / size[1]))
     while k % 2 == 0 and k >= 2 and w % 2 == 0 and h % 2 == 0:
         w, h, k = w // 2, h // 2, k // 2
-        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        if half is not None and half.shape[:2] == (h, w):
+            img, half = half, None
+        else:
+            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
     if k >= 2:
         img = cv2.resize(img, (w // k, h // k), interpolation=cv2.INTER_AREA)
     if img.shape[1] == size[0] and img.shape[0] == size[1]:
@@ -175,10 +182,12 @@ class ChromaGuard:
         return self.add(out, self.plan(frame, out, pmap, denoise, strength))
 
     def plan(self, frame: np.ndarray, out: np.ndarray, pmap: ParamMap | None, denoise: float,
-             strength: float = 1.0) -> np.ndarray | None:
+             strength: float = 1.0, out_half: np.ndarray | None = None) -> np.ndarray | None:
         """The correction to add to ``out`` (arguments as :meth:`process`): float32
         (h, w, 3) levels on the analysis grid, already scaled by the amount; None when
-        ``out`` stays as it is."""
+        ``out`` stays as it is. ``out_half``: the spatial stage's half-size copy of ``out``
+        (:func:`~engine.stages.spatial_denoise.half_size`) when made already; the
+        analysis copy of ``out`` then starts from it (the same values)."""
         # strength 0 shows the original: no lift, so no lifted colour to guard
         amount = min(1.0, 2.0 * float(denoise)) * min(1.0, max(0.0, float(strength)))
         if pmap is not None and pmap.kind in COLOUR_MAPS:
@@ -197,7 +206,7 @@ class ChromaGuard:
         else:
             c, sigma = measure_cast(small)
             cast = c.astype(np.float32)
-        delta = self.correction(small, _resize_area(out, (small.shape[1], small.shape[0])), cast, sigma)
+        delta = self.correction(small, _resize_area(out, (small.shape[1], small.shape[0]), out_half), cast, sigma)
         delta *= np.float32(amount)
         if float(np.abs(delta).max(initial=0.0)) < 0.5:
             return None

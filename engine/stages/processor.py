@@ -70,7 +70,7 @@ from engine.stages.temporal_denoise import TemporalDenoiser
 from engine.enhancer import Enhancer, ParamMap
 from engine.params import EnhanceParams
 from engine.stages.chroma import ChromaGuard, with_cast
-from engine.stages.spatial_denoise import SpatialDenoiser
+from engine.stages.spatial_denoise import SpatialDenoiser, half_size
 from engine.stages.map_smoothing import TemporalFilter
 
 __all__ = ["FrameProcessor", "FrameStages", "ProcessTimings", "StagedFrame", "TwoHalfRunner", "TwoStage",
@@ -108,6 +108,9 @@ class StagedFrame:
             None when apply is left to ``finish``.
         planned: the chroma guard's plan was made in the first half (then ``chroma`` is
             it: the correction, or None for none); False leaves it to ``finish``.
+        half: with a plan made in the first half for a frame the spatial stage takes as it
+            is (``input_denoised``), the half-size copy of ``applied`` the plan started
+            from, which the spatial stage reuses; else None.
         enhancer, params: the method and parameters ``begin`` used (``finish`` applies
             with the same ones, whatever was set in between).
         input_denoised: the input-side temporal denoiser averaged this frame (then the
@@ -124,6 +127,7 @@ class StagedFrame:
     applied: np.ndarray | None
     planned: bool
     chroma: np.ndarray | None
+    half: np.ndarray | None
     enhancer: Enhancer
     params: EnhanceParams
     input_denoised: bool
@@ -282,14 +286,15 @@ class FrameProcessor:
             t2 = time.perf_counter()
             self._note("front", (t2 - td) * 1e3)
             moved = self._placement()  # steps that run here: 2 apply and plan, 1 apply, 0 none
-            applied = plan = None
+            denoised = self._denoiser.effective > 0.0
+            applied = plan = half = None
             if moved >= 1:
                 applied = self._apply(enh, frame, pmap, params)
             if moved == 2:
-                plan = self._plan(frame, applied, pmap, params)
+                plan, half = self._plan(frame, applied, pmap, params, denoised)
             t4 = time.perf_counter()
-            return StagedFrame(frame, pmap, applied, moved == 2, plan, enh, params,
-                               self._denoiser.effective > 0.0, self._denoiser.noise_ratio, self._epoch,
+            return StagedFrame(frame, pmap, applied, moved == 2, plan, half, enh, params,
+                               denoised, self._denoiser.noise_ratio, self._epoch,
                                ((t0 - td) * 1e3, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t4 - t2) * 1e3))
 
     def _note(self, step: str, ms: float) -> None:
@@ -313,12 +318,18 @@ class FrameProcessor:
             self._note("apply", (time.perf_counter() - t) * 1e3)
         return out
 
-    def _plan(self, frame: np.ndarray, applied: np.ndarray, pmap: ParamMap,
-              params: EnhanceParams) -> np.ndarray | None:
+    def _plan(self, frame: np.ndarray, applied: np.ndarray, pmap: ParamMap, params: EnhanceParams,
+              shared: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The chroma guard's correction for ``applied``, and, when ``shared`` (the spatial
+        stage will take ``applied`` as it is: the input side averaged), the half-size copy
+        both start from (the spatial stage makes it anyway; the plan's analysis copy is its
+        further halvings); else None."""
         t = time.perf_counter()
-        plan = self._chroma.plan(frame, applied, pmap, params.denoise, params.strength)
+        h, w = applied.shape[:2]
+        half = half_size(applied) if shared and params.denoise > 0.0 and h >= 3 and w >= 3 else None
+        plan = self._chroma.plan(frame, applied, pmap, params.denoise, params.strength, half)
         self._note("plan", (time.perf_counter() - t) * 1e3)
-        return plan
+        return plan, half
 
     def finish(self, staged: StagedFrame) -> np.ndarray:
         """Second half: chroma guard, output-side temporal denoise (when the input side did
@@ -332,9 +343,9 @@ class FrameProcessor:
             applied = staged.applied
             if applied is None:
                 applied = self._apply(staged.enhancer, staged.frame, staged.pmap, params)
-            plan = staged.chroma
+            plan, half = staged.chroma, staged.half
             if not staged.planned:
-                plan = self._plan(staged.frame, applied, staged.pmap, params)
+                plan, half = self._plan(staged.frame, applied, staged.pmap, params, staged.input_denoised)
             tp = time.perf_counter()
             # with nothing in between (the input side averaged), the spatial stage adds it
             correction = plan if staged.input_denoised else None
@@ -347,7 +358,7 @@ class FrameProcessor:
                 out = self._out_denoiser.process(out, params.denoise)
                 ratio = self._out_denoiser.noise_ratio
             t4 = time.perf_counter()
-            out = self._spatial.process(out, params.denoise, ratio, correction)
+            out = self._spatial.process(out, params.denoise, ratio, correction, half)
             t5 = time.perf_counter()
             self._note("back", (t5 - tp) * 1e3)
         dn, est, sm, ap = staged.front_ms

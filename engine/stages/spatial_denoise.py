@@ -54,7 +54,7 @@ import numpy as np
 
 from engine.stages.chroma import ChromaGuard, chroma_shift
 
-__all__ = ["SpatialDenoiser", "noise_profile", "NOISE_BINS"]
+__all__ = ["SpatialDenoiser", "noise_profile", "half_size", "NOISE_BINS"]
 
 #: number of luma bins of the noise level function
 NOISE_BINS = 16
@@ -127,6 +127,14 @@ def noise_profile(y: np.ndarray) -> tuple[np.ndarray, float]:
     return np.minimum(sigma, local).astype(np.float32), overall
 
 
+def half_size(frame: np.ndarray) -> np.ndarray:
+    """The half-size area copy of a uint8 (H, W, 3) frame the stage works on: uint8
+    ((H+1)//2, (W+1)//2, 3). A caller that needs it too (the chroma guard's analysis of the
+    same frame) makes it once and hands it to :meth:`SpatialDenoiser.process`."""
+    h, w = frame.shape[:2]
+    return cv2.resize(frame, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
+
+
 class SpatialDenoiser:
     """Noise-aware spatial denoiser for enhanced uint8 (H, W, 3) RGB frames.
 
@@ -150,7 +158,7 @@ class SpatialDenoiser:
         self.effective = 0.0
 
     def process(self, frame: np.ndarray, denoise: float, noise_ratio: np.ndarray | None = None,
-                correction: np.ndarray | None = None) -> np.ndarray:
+                correction: np.ndarray | None = None, half: np.ndarray | None = None) -> np.ndarray:
         """Denoise one enhanced uint8 (H, W, 3) RGB frame; ``denoise`` in [0, 1] (0 = off).
 
         ``noise_ratio``: optional float32 ((H+1)//2, (W+1)//2) map, >= 1, of how much larger
@@ -164,7 +172,11 @@ class SpatialDenoiser:
         addition would only have reached through the copy (720p: 0.1 instead of 1.1 ms);
         otherwise it is added to ``frame`` first (:meth:`ChromaGuard.add`). Within a few
         grey levels of adding it first (the full-size addition rounds and saturates per
-        channel)."""
+        channel).
+
+        ``half``: :func:`half_size` of ``frame`` when the caller made it already; used
+        only while the stage works on ``frame`` itself (not once a correction was added
+        to it first)."""
         self.effective = 0.0
         h, w = frame.shape[:2]
         shift = None
@@ -174,7 +186,7 @@ class SpatialDenoiser:
             if 2.0 * min(float(denoise), 1.0) >= 1.0 and h >= 3 and w >= 3 and _CHROMA_RADIUS > 0:
                 shift = chroma_shift(correction)
             if shift is None:
-                frame, correction = ChromaGuard.add(frame, correction), None
+                frame, correction, half = ChromaGuard.add(frame, correction), None, None
         if not denoise > 0.0:
             return frame
         if h < 3 or w < 3:
@@ -182,8 +194,9 @@ class SpatialDenoiser:
         y = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)  # BT.601 luma, the Y of YCrCb
         hw, hh = (w + 1) // 2, (h + 1) // 2
         # colour conversions happen on the half-size copy (cheaper than on the full frame)
-        half = cv2.cvtColor(cv2.resize(frame, (hw, hh), interpolation=cv2.INTER_AREA),
-                            cv2.COLOR_RGB2YCrCb)
+        if half is None or half.shape != (hh, hw, 3):
+            half = half_size(frame)
+        half = cv2.cvtColor(half, cv2.COLOR_RGB2YCrCb)
         # The guided filter compares variances on the half-size copy, so the noise is read
         # there: white noise halves, but codec-smoothed (JPEG, H.264) noise does not, and a
         # full-size estimate misses most of it (its high frequencies were quantised away).

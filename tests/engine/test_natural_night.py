@@ -275,3 +275,17 @@ def test_guard_analysis_copy_is_an_area_average(seed: int, tw: int, th: int, k: 
     want = img.reshape(th, k, tw, k, 3).mean(axis=(1, 3))
     assert got.shape == (th, tw, 3)
     assert np.all(np.abs(got - want) <= 1.5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), w=st.integers(1, 200), h=st.integers(1, 120),
+       tw=st.integers(1, 40), th=st.integers(1, 40))
+def test_guard_analysis_copy_from_a_given_half_is_the_same(seed: int, w: int, h: int, tw: int, th: int) -> None:
+    """Starting the guard's analysis copy from the spatial stage's half-size copy gives
+    exactly the copy made from the frame, for any frame and analysis size (odd sides and
+    odd factors take no halving, and the given copy is then left unused)."""
+    from engine.stages.chroma import _resize_area
+    from engine.stages.spatial_denoise import half_size
+    tw, th = min(tw, w), min(th, h)
+    img = np.random.default_rng(seed).integers(0, 256, (h, w, 3)).astype(np.uint8)
+    assert np.array_equal(_resize_area(img, (tw, th), half_size(img)), _resize_area(img, (tw, th)))

@@ -291,3 +291,54 @@ def test_correction_falls_back_to_adding_it_first(case: str) -> None:
     got = SpatialDenoiser().process(frame, denoise, None, corr)
     want = SpatialDenoiser().process(ChromaGuard.add(frame, corr), denoise)
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("case", ["none", "folded", "luma", "weak"])
+def test_a_given_half_size_copy_changes_nothing(case: str) -> None:
+    """The half-size copy a caller made (for the chroma guard's analysis) gives exactly the
+    frame the stage gives making it itself, and is left unused once a correction was added
+    to the frame first (a light's luma, weak denoise): the copy would be of the other frame."""
+    from engine.stages.spatial_denoise import half_size
+    frame = _noisy(np.full((180, 320, 3), 70.0), 6.0, seed=7)
+    denoise = 0.2 if case == "weak" else 0.5
+    corr = None if case == "none" else _violet_shift(45, 80, 12.0 if case == "luma" else 0.0)
+    half = half_size(frame)
+    assert half.shape == (90, 160, 3)
+    got = SpatialDenoiser().process(frame, denoise, None, corr, half)
+    want = SpatialDenoiser().process(frame, denoise, None, corr)
+    assert np.array_equal(got, want)
+    # a wrong copy shows: the stage does read it where it may
+    wrong = SpatialDenoiser().process(frame, denoise, None, corr, np.zeros_like(half))
+    assert np.array_equal(wrong, want) == (case in ("luma", "weak"))
+
+
+@pytest.mark.parametrize("method", ["sci", "zerodce++"])
+def test_processor_shares_the_half_size_copy_exactly(method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a noisy source (the input-side temporal denoiser works, so the spatial stage gets the
+    method's output as it is) the processor makes the half-size copy once, for the guard's
+    analysis and the spatial stage: the frames equal those of each making its own, on one
+    thread and on two."""
+    import engine.stages.processor as proc
+    from engine.lab.bench import synthetic_clip
+    from engine.stages.processor import TwoStage
+    frames = synthetic_clip(160, 90, 8, seed=3)
+    calls: list[bool] = []
+    real = proc.half_size
+
+    def counted(frame: np.ndarray) -> np.ndarray:
+        calls.append(True)
+        return real(frame)
+
+    monkeypatch.setattr(proc, "half_size", counted)
+    enh = registry.create(method, backend="onnx")
+    fp = FrameProcessor(enh)
+    shared = [fp.process(f) for f in frames]
+    two = list(TwoStage(FrameProcessor(enh)).run(frames))
+    assert calls  # the shared copy was made
+    monkeypatch.setattr(proc, "half_size", lambda frame: None)
+    fp = FrameProcessor(enh)
+    own = [fp.process(f) for f in frames]
+    assert fp.denoiser.effective > 0.0
+    for a, b, c in zip(shared, own, two):
+        assert np.array_equal(a, b)
+        assert np.array_equal(c, b)
