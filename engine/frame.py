@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-__all__ = ["Frame", "to_rgb8", "check_rgb8", "levels_to_float"]
+__all__ = ["Frame", "to_rgb8", "check_rgb8", "levels_to_float", "RoundedLevels", "with_levels", "float_levels"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,45 @@ def levels_to_float(image: np.ndarray, out: np.ndarray) -> np.ndarray:
         rows = image.shape[0] if image.ndim > 1 else 1
         cv2.add(image.reshape(rows, -1), 0.0, dst=out.reshape(rows, -1), dtype=cv2.CV_32F)
     return out
+
+
+class RoundedLevels(np.ndarray):
+    """A uint8 frame that carries the float32 levels it is the rounding of.
+
+    A stage that computes a frame in float levels and hands on their rounding (the temporal
+    denoiser's recursive state) can attach the floats, so the next step that needs float
+    levels of the frame anyway (the methods' table apply, :mod:`engine.models.lut2d`) takes
+    them instead of converting the frame again (720p: 0.5 ms; 1080p: 1.2 ms). The frame is
+    a frame like any other (the contract holds); anything made from it (views, copies,
+    arithmetic) is a plain frame, so the floats never outlive the pixels they describe.
+    Make one with :func:`with_levels`, read it with :func:`float_levels`.
+    """
+
+    levels: np.ndarray | None = None
+
+    def __array_finalize__(self, obj: object) -> None:
+        self.levels = None
+
+
+def with_levels(frame: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """``frame`` (uint8) as a :class:`RoundedLevels` carrying ``levels``: float32 of the same
+    shape whose round-to-nearest (saturated to 0..255, as ``cv2.convertScaleAbs`` does for
+    values >= 0) is ``frame``. The caller must not change ``levels`` afterwards."""
+    if levels.shape != frame.shape or levels.dtype != np.float32 or frame.dtype != np.uint8:
+        raise ValueError(f"need uint8 and float32 arrays of one shape, got {frame.dtype} "
+                         f"{frame.shape} and {levels.dtype} {levels.shape}")
+    out = frame.view(RoundedLevels)
+    out.levels = levels
+    return out
+
+
+def float_levels(frame: np.ndarray) -> np.ndarray | None:
+    """The float32 levels ``frame`` is the rounding of (a C-contiguous array of its shape),
+    or None when it carries none."""
+    levels = getattr(frame, "levels", None)
+    if levels is None or levels.shape != frame.shape or not levels.flags.c_contiguous:
+        return None
+    return levels
 
 
 def to_rgb8(image: np.ndarray, *, bgr: bool = False) -> np.ndarray:

@@ -27,7 +27,7 @@ from typing import Callable, Hashable
 import cv2
 import numpy as np
 
-from engine.frame import levels_to_float
+from engine.frame import float_levels, levels_to_float
 
 __all__ = ["Lut2D", "PairLut", "blend_tables"]
 
@@ -189,10 +189,14 @@ class Lut2D(_Gather):
         else:
             cv2.resize(rows_small, (w, h), dst=buf.rows, interpolation=cv2.INTER_LINEAR)
         exact_cols = frame.dtype != np.float32
-        if exact_cols:
-            cols = levels_to_float(frame.reshape(h, w * 3), buf.cols)
-        else:
+        if not exact_cols:
             cols = frame.reshape(h, w * 3)
+        elif not float_out and (levels := float_levels(frame)) is not None:
+            # the floats the frame is the rounding of: the nearest column is the frame's own
+            # level (remap rounds a coordinate as the rounding to uint8 did), no conversion
+            cols = levels.reshape(h, w * 3)
+        else:
+            cols = levels_to_float(frame.reshape(h, w * 3), buf.cols)
         src = self.levels if float_out else self.table
         if src is None:
             raise ValueError("float output needs a table built with floats=True")

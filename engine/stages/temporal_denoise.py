@@ -59,7 +59,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from engine.frame import levels_to_float
+from engine.frame import levels_to_float, with_levels
 from engine.stages.robust import median
 
 __all__ = ["TemporalDenoiser", "DEFAULT_DENOISE", "min_weight"]
@@ -363,10 +363,11 @@ class TemporalDenoiser:
     def _fill_state(self) -> np.ndarray:
         """The float state, filled in from ``_prev`` when an idle frame left it stale (an
         idle filter's state is just the previous frame: converting every idle frame cost a
-        full-frame pass that only the next active one needs)."""
+        full-frame pass that only the next active one needs). Into a new array: a state
+        handed out with a frame (:func:`~engine.frame.with_levels`) is never changed."""
         assert self._state is not None and self._prev is not None
         if self._stale:
-            levels_to_float(self._prev, self._state)
+            self._state = levels_to_float(self._prev, np.empty(self._prev.shape, np.float32))
             self._stale = False
         return self._state
 
@@ -415,7 +416,7 @@ class TemporalDenoiser:
         self.gain = gain
         if abs(gain - 1.0) > 0.01:
             state = self._fill_state()
-            cv2.addWeighted(state, gain, state, 0.0, 0.0, dst=state)
+            self._state = cv2.addWeighted(state, gain, state, 0.0, 0.0)  # new: see _fill_state
             self._prev = cv2.convertScaleAbs(self._prev, alpha=gain)
         # noise scale (drives the fade-in): box3×3 of the per-pixel luma difference
         diff = cv2.absdiff(frame, self._prev)
@@ -453,11 +454,13 @@ class TemporalDenoiser:
         levels_to_float(frame, self._cur)
         # w · in + (1 − w) · state as (odds · in + 1 · state) / (odds + 1), odds = w / (1 − w)
         # by a 256-entry LUT against a constant plane of ones: one per-pixel plane made per
-        # frame instead of w and 1 − w; blended in place, no new 11 MB buffer per 720p frame
+        # frame instead of w and 1 − w
         if self._ones is None or self._ones.shape != mk.shape:
             self._ones = np.ones(mk.shape, np.float32)
-        cv2.blendLinear(self._cur, self._fill_state(), cv2.LUT(mk, self._lut_odds), self._ones,
-                        dst=self._state)
-        out = cv2.convertScaleAbs(self._state)  # rounds and saturates to uint8
+        state = np.empty_like(self._cur)  # a new state each frame: the last one went out with its frame
+        cv2.blendLinear(self._cur, self._fill_state(), cv2.LUT(mk, self._lut_odds), self._ones, dst=state)
+        self._state = state
+        # rounded and saturated to uint8; the frame carries the floats for the method's apply
+        out = with_levels(cv2.convertScaleAbs(state), state)
         self._prev = out
         return out

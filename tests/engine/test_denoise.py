@@ -550,3 +550,28 @@ def test_an_idle_filter_fills_its_state_only_when_needed_and_gives_the_same_fram
         changes += was is not None and active != was
         was = active
     assert idle > 20 and changes >= 2  # both regimes and the switches between them were run
+
+
+def test_denoised_frames_carry_the_levels_they_round_and_keep_them() -> None:
+    """An averaging filter hands out each frame with the float levels it is the rounding of
+    (for the method's apply), and never changes those levels afterwards: a frame still
+    waiting in the second half while the next ones are denoised stays valid, through a
+    camera pan, an exposure change and an idle stretch."""
+    import cv2
+
+    from engine.frame import float_levels
+    from engine.lab.bench import synthetic_clip as panning_clip
+    frames = panning_clip(96, 64, 14, seed=4)
+    frames[8] = cv2.convertScaleAbs(frames[8], alpha=1.3)  # a global exposure step (re-exposed state)
+    d = TemporalDenoiser()
+    held = []
+    for i, f in enumerate(frames):
+        out = d.process(f, 0.0 if i == 10 else 0.5)  # one frame off: the filter restarts
+        levels = float_levels(out)
+        if levels is not None:
+            assert np.array_equal(cv2.convertScaleAbs(levels), out)
+            held.append((out.copy(), levels.copy(), levels))
+    assert len(held) >= 8
+    for frame, before, levels in held:
+        assert np.array_equal(levels, before)  # untouched by the frames after it
+        assert np.array_equal(cv2.convertScaleAbs(levels), frame)

@@ -466,3 +466,36 @@ def test_strength_above_one_stops_at_the_mean_cap(enhancers, method) -> None:
     assert ex.mean_luma(two) <= ceiling + 0.03
     assert np.all(two >= one)
     assert ex.mean_luma(enh.reference(f, params(enh, strength=2.0))) <= ceiling + 0.03
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), h=st.integers(1, 24), w=st.integers(1, 24))
+def test_table_apply_takes_a_frames_levels_exactly(seed: int, h: int, w: int) -> None:
+    """A frame carrying the float levels it rounds (a temporal denoiser's output) gives
+    exactly the table apply of the plain frame: the nearest column is its own level
+    (halves, the ends and values above 255 included); a float chain (float_out) does not
+    take them (it interpolates between columns)."""
+    import cv2
+
+    from engine.frame import float_levels, with_levels
+    rng = np.random.default_rng(seed)
+    levels = rng.uniform(0.0, 255.0, (h, w, 3)).astype(np.float32)
+    levels.flat[:: 7] = np.round(levels.flat[:: 7]) + 0.5  # exact halves
+    levels.flat[1:: 11] = rng.choice(np.float32([0.0, 0.4999, 254.5, 255.0, 255.4, 300.0]), levels.flat[1:: 11].shape)
+    plain = cv2.convertScaleAbs(levels)
+    frame = with_levels(plain, levels)
+    assert float_levels(frame) is levels and float_levels(frame.copy()) is None
+    assert float_levels(frame[:, ::-1]) is None and float_levels(plain) is None
+    lut = Lut2D(64, 0.0, 1.0)
+    lut.build("t", lambda r, x: np.clip(x * (1.0 + 3.0 * r), 0.0, 1.0), floats=True)
+    small = rng.uniform(0.0, 1.0, (max(1, h // 3), max(1, w // 3), 3)).astype(np.float32)
+    assert np.array_equal(lut.apply(frame, small), lut.apply(plain, small))
+    assert np.array_equal(lut.apply(frame, small, float_out=True), lut.apply(plain, small, float_out=True))
+
+
+def test_with_levels_checks_its_arguments() -> None:
+    from engine.frame import with_levels
+    with pytest.raises(ValueError):
+        with_levels(np.zeros((2, 2, 3), np.uint8), np.zeros((2, 3, 3), np.float32))
+    with pytest.raises(ValueError):
+        with_levels(np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2, 3), np.float64))
