@@ -363,7 +363,9 @@ class FrameProcessor:
             self._note("back", (t5 - tp) * 1e3)
         dn, est, sm, ap = staged.front_ms
         self.timings = ProcessTimings(est, sm, ap + (t3 - t2) * 1e3, dn + (t5 - t3) * 1e3, (t5 - t4) * 1e3)
-        return out
+        # a plain frame: one a stage passed through may carry a temporal state's float levels
+        # (engine.frame.with_levels), which a queued output frame should not keep alive
+        return np.asarray(out)
 
 
 T = TypeVar("T")  # what is submitted to a TwoHalfRunner

@@ -575,3 +575,19 @@ def test_denoised_frames_carry_the_levels_they_round_and_keep_them() -> None:
     for frame, before, levels in held:
         assert np.array_equal(levels, before)  # untouched by the frames after it
         assert np.array_equal(cv2.convertScaleAbs(levels), frame)
+
+
+def test_processor_outputs_are_plain_frames() -> None:
+    """The processor hands out plain uint8 frames, never one holding a temporal state's float
+    levels (a queued output would keep them alive), also when the spatial stage passes on
+    the output-side temporal denoiser's frame unchanged (a source too clean for the input
+    side, noisy after the gain)."""
+    rng = np.random.default_rng(3)
+    base = 18.0 + 6.0 * rng.random((48, 64, 1))
+    frames = [np.clip(base + rng.normal(0.0, 0.4, (48, 64, 3)) + 0.5, 0, 255).astype(np.uint8) for _ in range(8)]
+    proc = FrameProcessor(LocalGainEnhancer(), EnhanceParams(denoise=0.5))
+    proc.spatial_denoiser.process = lambda frame, *args, **kwargs: frame  # passes every frame on
+    for f in frames:
+        out = proc.process(f)
+        assert type(out) is np.ndarray and out.dtype == np.uint8 and out.shape == f.shape
+    assert proc.denoiser.effective == 0.0 and proc.output_denoiser.effective > 0.0
