@@ -591,3 +591,23 @@ def test_processor_outputs_are_plain_frames() -> None:
         out = proc.process(f)
         assert type(out) is np.ndarray and out.dtype == np.uint8 and out.shape == f.shape
     assert proc.denoiser.effective == 0.0 and proc.output_denoiser.effective > 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), h=st.integers(1, 40), w=st.integers(1, 40),
+       extreme=st.booleans())
+def test_motion_difference_is_the_box_sum_of_the_luma_difference(seed: int, h: int, w: int,
+                                                                  extreme: bool) -> None:
+    """The motion test's difference is |7×7 box sum of luma(in) − luma(prev)| in eighths of a
+    grey level per pixel, as OpenCV's box filter sums it (reflected edges), for any size
+    down to one pixel and the largest differences."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    frame = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+    prev = (255 - frame) if extreme else rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+    d = TemporalDenoiser()
+    d._prev = prev
+    gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    diff = cv2.subtract(gray, cv2.cvtColor(prev, cv2.COLOR_RGB2GRAY), dtype=cv2.CV_16S)
+    want = cv2.convertScaleAbs(cv2.boxFilter(diff, cv2.CV_16S, (7, 7), normalize=False), alpha=8.0 / 49.0)
+    assert np.array_equal(d._motion_diff(gray), want)
