@@ -66,7 +66,7 @@ from typing import Any, Callable, Generic, Iterable, Iterator, Protocol, TypeVar
 
 import numpy as np
 
-from engine.stages.temporal_denoise import TemporalDenoiser
+from engine.stages.temporal_denoise import ResidualNoise, TemporalDenoiser, VarianceStep
 from engine.enhancer import Enhancer, ParamMap
 from engine.params import EnhanceParams
 from engine.stages.chroma import ChromaGuard, with_cast
@@ -115,7 +115,9 @@ class StagedFrame:
             with the same ones, whatever was set in between).
         input_denoised: the input-side temporal denoiser averaged this frame (then the
             output-side one stays off).
-        noise_ratio: that denoiser's per-pixel noise ratio for the spatial stage, or None.
+        variance: that denoiser's residual-noise update for this frame, or None when it did
+            not average it (:class:`~engine.stages.temporal_denoise.ResidualNoise`: ``finish``
+            applies it, in frame order, for the spatial stage's per-pixel noise ratio).
         epoch: the processor's reset count when it was begun (``finish`` drops its own
             state when the epoch changes: the first frame begun after a reset starts the
             second half afresh).
@@ -131,7 +133,7 @@ class StagedFrame:
     enhancer: Enhancer
     params: EnhanceParams
     input_denoised: bool
-    noise_ratio: np.ndarray | None
+    variance: VarianceStep | None
     epoch: int
     front_ms: tuple[float, float, float, float]
 
@@ -186,7 +188,9 @@ class FrameProcessor:
         self._enhancer = enhancer
         self._params = enhancer.descriptor.clamp(params or enhancer.descriptor.default_params())
         self._temporal = TemporalFilter()
-        self._denoiser = TemporalDenoiser()
+        # the input side's residual-noise map is kept by the second half, which reads it
+        self._denoiser = TemporalDenoiser(defer_noise=True)
+        self._residual = ResidualNoise()
         self._out_denoiser = TemporalDenoiser()
         self._spatial = SpatialDenoiser()
         self._chroma = ChromaGuard()
@@ -264,6 +268,7 @@ class FrameProcessor:
             self._temporal.flush()
             self._denoiser.flush()
             self._out_denoiser.flush()
+            self._residual.reset()
             self._epoch += 1
 
     def process(self, frame: np.ndarray) -> np.ndarray:
@@ -294,7 +299,7 @@ class FrameProcessor:
                 plan, half = self._plan(frame, applied, pmap, params, denoised)
             t4 = time.perf_counter()
             return StagedFrame(frame, pmap, applied, moved == 2, plan, half, enh, params,
-                               denoised, self._denoiser.noise_ratio, self._epoch,
+                               denoised, self._denoiser.variance_step, self._epoch,
                                ((t0 - td) * 1e3, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t4 - t2) * 1e3))
 
     def _note(self, step: str, ms: float) -> None:
@@ -338,6 +343,7 @@ class FrameProcessor:
             params = staged.params
             if staged.epoch != self._back_epoch:
                 self._out_denoiser.reset()
+                self._residual.reset()
                 self._back_epoch = staged.epoch
             t2 = time.perf_counter()
             applied = staged.applied
@@ -351,9 +357,10 @@ class FrameProcessor:
             correction = plan if staged.input_denoised else None
             out = applied if staged.input_denoised else self._chroma.add(applied, plan)
             t3 = time.perf_counter()
+            # the input side's residual noise, for the spatial stage: every frame, in order
+            ratio = self._residual.update(staged.variance)
             if staged.input_denoised:
                 self._out_denoiser.reset()
-                ratio = staged.noise_ratio
             else:  # nothing averaged on the input side: the noise shows after the gain
                 out = self._out_denoiser.process(out, params.denoise)
                 ratio = self._out_denoiser.noise_ratio

@@ -56,13 +56,15 @@ compensation. It runs only while the filter is averaging (not on a clean source)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
 from engine.frame import levels_to_float, with_levels
 from engine.stages.robust import median
 
-__all__ = ["TemporalDenoiser", "DEFAULT_DENOISE", "min_weight"]
+__all__ = ["TemporalDenoiser", "ResidualNoise", "VarianceStep", "DEFAULT_DENOISE", "min_weight"]
 
 #: Default ``denoise``: about a 5-frame average on static pixels (noise figures in
 #: docs/steady-video.md).
@@ -193,6 +195,69 @@ def _translate(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
                           borderMode=cv2.BORDER_REPLICATE)
 
 
+@dataclass(frozen=True)
+class VarianceStep:
+    """One averaging frame's update of the residual noise variance (:class:`ResidualNoise`).
+
+    Attributes:
+        motion: uint8 (H, W), the frame's motion difference ``d`` (eighths of a grey level).
+        w2, rest2: float32 (256,), w² and (1 − w)² by ``d`` (the frame's weight table).
+        shift: (dx, dy), full-size pixels: the camera translation the state was moved by
+            before this frame was blended ((0.0, 0.0): not moved).
+    """
+
+    motion: np.ndarray
+    w2: np.ndarray
+    rest2: np.ndarray
+    shift: tuple[float, float]
+
+
+class ResidualNoise:
+    """The residual noise variance v at half size, as a fraction of the input's, of a
+    temporal filter's output, updated frame by frame (in frame order) from the filter's
+    :class:`VarianceStep`: v is moved with the state, then v ← w² + (1 − w)² v, and
+    ``noise_ratio`` = v / median(v) clipped to [1, 8]: how much noisier than the frame's
+    typical pixel each pixel still is. A pixel that was moving (w = 1) starts again at v = 1
+    and needs several frames to get down to the static level (w_min / (2 − w_min), 0.125 at
+    the default): the area a moving object just left carries the input's noise, more than
+    the frame's noise level says. A frame the filter did not average (``None``) drops v.
+
+    The filter keeps one and updates it as it goes; the two-half processor has the filter
+    hand out its steps instead and updates its own in the second half, where the spatial
+    stage that reads the ratio runs (about 0.8 ms of a 720p frame off the first half).
+    """
+
+    def __init__(self) -> None:
+        self._var: np.ndarray | None = None
+        self.noise_ratio: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self._var = self.noise_ratio = None
+
+    def update(self, step: VarianceStep | None) -> np.ndarray | None:
+        """Apply one frame's step (None: the frame was not averaged); returns
+        ``noise_ratio``, float32 ((H+1)//2, (W+1)//2), or None."""
+        if step is None:
+            self.reset()
+            return None
+        mk = step.motion
+        h, w = mk.shape
+        dx, dy = step.shift
+        if self._var is not None and (dx != 0.0 or dy != 0.0):
+            self._var = _translate(self._var, dx * self._var.shape[1] / w, dy * self._var.shape[0] / h)
+        small = cv2.resize(mk, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
+        w2, rest2 = cv2.LUT(small, step.w2), cv2.LUT(small, step.rest2)
+        if self._var is None or self._var.shape != w2.shape:
+            self._var = np.ones_like(w2)
+        # numpy in place: OpenCV reads an (n, 1) array with n <= 4 as a scalar (thin frames)
+        v = self._var
+        v *= rest2
+        v += w2
+        med = max(1e-3, median(v[::4, ::4]))
+        self.noise_ratio = np.clip(v * np.float32(1.0 / med), 1.0, 8.0)
+        return self.noise_ratio
+
+
 class TemporalDenoiser:
     """Recursive, motion-adaptive temporal filter on uint8 (H, W, 3) RGB frames.
 
@@ -204,6 +269,8 @@ class TemporalDenoiser:
     Args:
         motion_compensation: follow a moving camera (see the module docstring); False
             gives the purely motion-adaptive filter.
+        defer_noise: hand out each frame's residual-noise update (``variance_step``) for
+            the caller's :class:`ResidualNoise` instead of keeping ``noise_ratio`` up to date.
 
     Attributes:
         noise_level: running median of the box3×3 luma |difference|, grey levels.
@@ -216,15 +283,20 @@ class TemporalDenoiser:
             scaled by it first, so exposure flicker and light changes are followed, not
             averaged away: denoising removes noise, the temporal filter handles flicker).
         noise_ratio: float32 ((H+1)//2, (W+1)//2) in [1, 8], or None when the last frame was
-            not filtered: each pixel's residual noise variance over the frame's median (see
-            ``_track_variance``); the spatial stage scales its ε with it.
+            not filtered (always None with ``defer_noise``): each pixel's residual noise
+            variance over the frame's median (:class:`ResidualNoise`); the spatial stage
+            scales its ε with it.
+        variance_step: the last frame's :class:`VarianceStep`, or None when it was not
+            averaged.
         shift: (dx, dy), full-size pixels: the camera translation the previous output was
             moved by for the last frame (it sat at (x + dx, y + dy) in the previous one);
             (0.0, 0.0) when it was not moved.
     """
 
-    def __init__(self, motion_compensation: bool = True) -> None:
+    def __init__(self, motion_compensation: bool = True, defer_noise: bool = False) -> None:
         self.motion_compensation = motion_compensation
+        self.defer_noise = defer_noise
+        self._residual = ResidualNoise()
         self._dis: cv2.DISOpticalFlow | None = None  # made on first use, kept across resets
         self.reset()
 
@@ -239,8 +311,9 @@ class TemporalDenoiser:
         self._lut_odds: np.ndarray | None = None
         self._ones: np.ndarray | None = None    # float32 (H, W) plane of ones, the state's blend weight
         self._lut_key: tuple[float, float] | None = None
-        self._var: np.ndarray | None = None     # float32 (h/2, w/2) residual noise variance, × the input's
+        self._residual.reset()
         self.noise_ratio: np.ndarray | None = None
+        self.variance_step: VarianceStep | None = None
         self.noise_level = 0.0
         self._motion_level = 0.0   # running median of the motion difference, eighths of a level
         self._motion_fresh = True  # the next motion median is taken as it is
@@ -273,25 +346,11 @@ class TemporalDenoiser:
         assert self._lut is not None
         return self._lut
 
-    def _track_variance(self, mk: np.ndarray, lut: np.ndarray) -> None:
-        """Update the residual noise variance v (a fraction of the input's) at half size,
-        v ← w² + (1 − w)² v, and ``noise_ratio`` = v / median(v) clipped to [1, 8]: how much
-        noisier than the frame's typical pixel each pixel still is. A pixel that was
-        moving (w = 1) starts again at v = 1 and needs several frames to get down to the
-        static level (w_min / (2 − w_min), 0.125 at the default): the area a moving object
-        just left carries the input's noise, more than the frame's noise level says."""
-        h, w = mk.shape
-        small = cv2.resize(mk, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
-        assert self._lut_rest is not None
-        w2, rest2 = cv2.LUT(small, lut * lut), cv2.LUT(small, self._lut_rest * self._lut_rest)
-        if self._var is None or self._var.shape != w2.shape:
-            self._var = np.ones_like(w2)
-        # numpy in place: OpenCV reads an (n, 1) array with n <= 4 as a scalar (thin frames)
-        v = self._var
-        v *= rest2
-        v += w2
-        med = max(1e-3, median(v[::4, ::4]))
-        self.noise_ratio = np.clip(v * np.float32(1.0 / med), 1.0, 8.0)
+    def _note_noise(self, step: VarianceStep | None) -> None:
+        """This frame's residual-noise update: kept for the caller (``defer_noise``) or applied."""
+        self.variance_step = step
+        if not self.defer_noise:
+            self.noise_ratio = self._residual.update(step)
 
     def _motion_diff(self, gray: np.ndarray) -> np.ndarray:
         """|box_K(gray) − box_K(luma(prev))| as uint8 in eighths of a grey level (saturating
@@ -385,9 +444,6 @@ class TemporalDenoiser:
         # of a uint8 frame costs more than its float one (720p: 1.1 against 1.0 ms, then
         # 0.07 ms to round), and it is what the state holds rather than a resampled rounding
         self._prev = cv2.convertScaleAbs(self._state)
-        if self._var is not None:
-            self._var = _translate(self._var, dx * self._var.shape[1] / gray.shape[1],
-                                   dy * self._var.shape[0] / gray.shape[0])
 
     def process(self, frame: np.ndarray, denoise: float) -> np.ndarray:
         """Denoise one uint8 (H, W, 3) RGB frame; ``denoise`` in [0, 1] (0 = off)."""
@@ -436,7 +492,7 @@ class TemporalDenoiser:
             self._prev = np.ascontiguousarray(frame).copy()
             self._stale = True
             self.moving_fraction = 0.0
-            self._var = self.noise_ratio = None
+            self._note_noise(None)
             self._motion_fresh = True  # the motion test is skipped while idle
             return frame
         # motion test: on the difference of box-averaged lumas (signed, then absolute), in
@@ -450,7 +506,8 @@ class TemporalDenoiser:
         self._motion_fresh = False
         self.motion_noise = self._motion_level / _SCALE
         lut = self._weights_lut(self._motion_level, amount)
-        self._track_variance(mk, lut)
+        assert self._lut_rest is not None
+        self._note_noise(VarianceStep(mk, lut * lut, self._lut_rest * self._lut_rest, self.shift))
         first_moving = int(np.argmax(lut > lut[0] + 1e-6)) if lut[-1] > lut[0] + 1e-6 else 256
         self.moving_fraction = float(mhist[first_moving:].sum()) / max(1, int(mhist.sum()))
         levels_to_float(frame, self._cur)

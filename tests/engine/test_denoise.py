@@ -611,3 +611,30 @@ def test_motion_difference_is_the_box_sum_of_the_luma_difference(seed: int, h: i
     diff = cv2.subtract(gray, cv2.cvtColor(prev, cv2.COLOR_RGB2GRAY), dtype=cv2.CV_16S)
     want = cv2.convertScaleAbs(cv2.boxFilter(diff, cv2.CV_16S, (7, 7), normalize=False), alpha=8.0 / 49.0)
     assert np.array_equal(d._motion_diff(gray), want)
+
+
+def test_deferred_residual_noise_equals_the_filters_own() -> None:
+    """A filter that hands out its residual-noise steps (as the processor's first half does)
+    and a ResidualNoise fed them in order give exactly the noise ratio the filter keeps
+    itself, through a camera pan, an idle frame and a restart."""
+    from engine.lab.bench import synthetic_clip as panning_clip
+    from engine.stages.temporal_denoise import ResidualNoise
+    frames = panning_clip(96, 64, 16, seed=5)
+    own, deferred, residual = TemporalDenoiser(), TemporalDenoiser(defer_noise=True), ResidualNoise()
+    seen, shifted = 0, False
+    for i, f in enumerate(frames):
+        amount = 0.0 if i == 9 else 0.5
+        if i == 12:
+            own.reset()
+            deferred.reset()
+        own.process(f, amount)
+        deferred.process(f, amount)
+        shifted |= own.shift != (0.0, 0.0) and own.noise_ratio is not None
+        assert deferred.noise_ratio is None
+        ratio = residual.update(deferred.variance_step)
+        if own.noise_ratio is None:
+            assert ratio is None and deferred.variance_step is None
+        else:
+            seen += 1
+            assert np.array_equal(ratio, own.noise_ratio)
+    assert seen >= 8 and shifted  # the map was moved with the camera on some frames
