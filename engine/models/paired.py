@@ -169,7 +169,7 @@ MIRNETV2_NETWORK = register_network(NetworkSpec("mirnetv2", "mirnetv2.pt", build
                                                 train_data="--pairs LOW_DIR HIGH_DIR"))
 # in_conv 3×3 (1) + dilated branches (up to 4) + out_conv 3×3 (1)
 JIN2023_NETWORK = register_network(NetworkSpec("jin2023", "jin2023.pt", build_jin2023, halo=6,
-                                               train_data="--pairs LOW_DIR HIGH_DIR"))
+                                               train_data="--pairs LOW_DIR HIGH_DIR", onnx_layout=False))
 
 
 # --------------------------------------------------------------------------- the grid

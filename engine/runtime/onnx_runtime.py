@@ -37,11 +37,14 @@ class OnnxRuntime:
     Args:
         path: the .onnx file (verify it before, see :func:`engine.runtime.weights.verify`).
         device: ``"cpu"`` or ``"cuda"`` (TensorRT, then CUDA provider).
+        layout: allow the CPU provider's channel-blocked layout (every graph optimisation,
+            ``ORT_ENABLE_ALL``); False stops at ``ORT_ENABLE_EXTENDED`` (the network's
+            :class:`~engine.runtime.selection.NetworkSpec` says which is quicker for it).
     """
 
     backend = "onnx"
 
-    def __init__(self, path: str | os.PathLike[str], device: str = "cpu") -> None:
+    def __init__(self, path: str | os.PathLike[str], device: str = "cpu", layout: bool = True) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -59,7 +62,8 @@ class OnnxRuntime:
         so.intra_op_num_threads = cpu_threads()
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if layout
+                                       else ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
         so.log_severity_level = 3
         # Idle workers sleep instead of spinning: the apply step (OpenCV) and the video
         # threads need the same few cores right after inference.

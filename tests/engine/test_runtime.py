@@ -182,3 +182,20 @@ def test_gpu_provider_fallback_order(weights, monkeypatch) -> None:
     rt = OnnxRuntime(weights / "sci.onnx", "cuda")
     assert tried == ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
     assert rt.label == "onnx/CUDAExecutionProvider" and rt.device == "cuda"
+
+
+def test_narrow_networks_skip_the_blocked_layout(weights) -> None:
+    """SCI's three-channel stage (and jin2023's) run without ONNX Runtime's channel-blocked
+    layout, the wide networks with it; the two optimisation levels agree to float rounding."""
+    import onnxruntime as ort
+
+    levels = {m: registry.create(m, backend="onnx", device="cpu").runtime.session.get_session_options()
+              .graph_optimization_level for m in METHODS}
+    assert levels["sci"] == ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    assert levels["zerodce++"] == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert network_spec("sci").onnx_layout is False and network_spec("zerodce").onnx_layout is True
+    x = np.random.default_rng(4).random((1, 3, 36, 64), dtype=np.float32) * 0.3
+    for name in ("sci.onnx", "zerodce.onnx"):
+        a = OnnxRuntime(weights / name, "cpu", layout=True).run(x)
+        b = OnnxRuntime(weights / name, "cpu", layout=False).run(x)
+        np.testing.assert_allclose(a, b, atol=1e-5)
