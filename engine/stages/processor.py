@@ -35,7 +35,9 @@ thread-safe and take effect on the next frame.
 ``process`` is ``finish(begin(frame))``: :meth:`FrameProcessor.begin` runs the input-side
 temporal denoiser, the estimate, the temporal smoothing and apply, and returns a
 :class:`StagedFrame`; :meth:`FrameProcessor.finish` runs the chroma guard, the output-side
-temporal denoiser and the spatial stage on it. Each half has its own state and lock, so two
+temporal denoiser and the spatial stage on it, and keeps the input-side denoiser's
+residual-noise map (:class:`~engine.stages.temporal_denoise.ResidualNoise`), which only the
+spatial stage reads. Each half has its own state and lock, so two
 threads can run them at once on consecutive frames (``begin`` of frame t+1 while ``finish``
 of frame t), at the cost of one frame of latency. Two steps may run in either half: apply,
 and after it the chroma guard's analysis (:meth:`ChromaGuard.plan`, stateless, a few ms at
