@@ -42,6 +42,7 @@ the per-frame path) and the state is dropped.
 
 from __future__ import annotations
 
+import copy
 import math
 from numbers import Real
 
@@ -185,6 +186,14 @@ class TemporalFilter:
         they are, keeping the smoothed map: for a changed parameter that moves the level
         (exposure target, iterations), not for anything the scene did."""
         self._snap = True
+
+    def fresh(self) -> "TemporalFilter":
+        """A new filter with these settings and counts (``cuts``, ``light_changes``), in the
+        reset state; this one is left as it is (a frame still in flight on another thread
+        may be smoothed with it)."""
+        out = copy.copy(self)
+        out.reset()
+        return out
 
     def flush(self) -> None:
         """End of stream. The filter is causal (it never holds frames back), so there is

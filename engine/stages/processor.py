@@ -33,22 +33,29 @@ thread-safe and take effect on the next frame.
 **Two halves.** Anything with the :class:`FrameStages` protocol (``begin`` / ``finish``
 / ``process``) can be run on two threads; :class:`FrameProcessor` is the product's.
 ``process`` is ``finish(begin(frame))``: :meth:`FrameProcessor.begin` runs the input-side
-temporal denoiser, the estimate, the temporal smoothing and apply, and returns a
-:class:`StagedFrame`; :meth:`FrameProcessor.finish` runs the chroma guard, the output-side
-temporal denoiser and the spatial stage on it, and keeps the input-side denoiser's
-residual-noise map (:class:`~engine.stages.temporal_denoise.ResidualNoise`), which only the
-spatial stage reads. Each half has its own state and lock, so two
-threads can run them at once on consecutive frames (``begin`` of frame t+1 while ``finish``
-of frame t), at the cost of one frame of latency. Two steps may run in either half: apply,
-and after it the chroma guard's analysis (:meth:`ChromaGuard.plan`, stateless, a few ms at
-720p; its correction always runs in the second half: added to the full frame, or, on a
-noisy source whose input-side temporal denoiser worked, handed to the spatial stage, which
-adds it to the quarter-size chroma it replaces the frame's with). ``begin`` places them
-so that the slower half is as fast as it can be, from running averages of what each step
-and each half's fixed work took over the last frames: with every default on, a
-codec-flattened source makes the second half the heavy one (its output-side temporal
-denoiser follows the camera on the enhanced frame) and apply moves to the first; per frame
-(no smoothing, no denoise) the second half has nothing else to do and apply goes there. The
+temporal denoiser and the estimate, and returns a :class:`StagedFrame`;
+:meth:`FrameProcessor.finish` runs the chroma guard, the output-side temporal denoiser and
+the spatial stage on it, and keeps the input-side denoiser's residual-noise map
+(:class:`~engine.stages.temporal_denoise.ResidualNoise`), which only the spatial stage
+reads. Each half has its own state and lock, so two threads can run them at once on
+consecutive frames (``begin`` of frame t+1 while ``finish`` of frame t), at the cost of
+one frame of latency. Three steps, in this order, may run in either half: the map's
+temporal smoothing (with the black level and chroma noise it smooths), apply, and the
+chroma guard's analysis (:meth:`ChromaGuard.plan`, stateless, a few ms at 720p; its
+correction always runs in the second half: added to the full frame, or, on a noisy source
+whose input-side temporal denoiser worked, handed to the spatial stage, which adds it to
+the quarter-size chroma it replaces the frame's with). ``begin`` runs a leading part of
+them, chosen so that the slower half is as fast as it can be, from running averages of
+what each step and each half's fixed work took over the last frames: with every default on
+a noisy source, the input-side denoiser makes the first half the heavy one and all three
+go to the second; a codec-flattened source makes the second half the heavy one (its
+output-side temporal denoiser follows the camera on the enhanced frame) and smoothing and
+apply run in the first; per frame (no smoothing, no denoise) apply goes to the second.
+The map filter is sequential, so when smoothing comes back to the first half, ``begin``
+waits until the second has smoothed every frame left to it (a turn,
+:class:`_SmoothingTurn`; a reset, a method change or a flush starts a new filter in a new
+turn, so a staged frame that is never finished holds nothing up; a turn whose frames do
+not come within half a second keeps its smoothing in the second half). The
 frames are the same wherever the steps run; apply is serialised by a lock of its own (the
 method's tables and buffers are used by one thread at a time). :class:`TwoHalfRunner` is the
 one place that runs the halves that way (the video pipeline, the studio player and
@@ -79,6 +86,8 @@ __all__ = ["FrameProcessor", "FrameStages", "ProcessTimings", "StagedFrame", "Tw
            "enhance_still"]
 
 _POLL_S = 0.05  # how often a blocked hand-off or an idle finish thread looks at the stop event
+_TURN_WAIT_S = 0.5  # longest the first half waits for the second to hand the map filter back
+_TURN_MARGIN = 0.95  # smoothing left to the second half comes back only for a 5 % quicker split
 _END = object()  # end of the items handed to a TwoHalfRunner
 
 
@@ -124,6 +133,12 @@ class StagedFrame:
             state when the epoch changes: the first frame begun after a reset starts the
             second half afresh).
         front_ms: milliseconds of (input denoise, estimate, smoothing, apply).
+        smoothing: None when ``pmap`` is smoothed already; else the map smoothing was
+            left to ``finish`` (with the black level before it), and this is the turn it
+            is taken in (:class:`_SmoothingTurn`: the filter, and the promise to hand the
+            filter back). ``pmap`` is then the raw estimate, and apply is left to ``finish``.
+        snap: the filter takes this frame's extras as they are (a parameter that moves the
+            output level changed since the last frame was begun), whichever half smooths it.
     """
 
     frame: np.ndarray
@@ -138,6 +153,43 @@ class StagedFrame:
     variance: VarianceStep | None
     epoch: int
     front_ms: tuple[float, float, float, float]
+    smoothing: "_SmoothingTurn | None" = None
+    snap: bool = False
+
+
+class _SmoothingTurn:
+    """One map filter (:class:`~engine.stages.map_smoothing.TemporalFilter`) and how many
+    frames whose smoothing with it was left to ``finish`` are not smoothed yet.
+
+    The filter is sequential (frame t+1 is smoothed against frame t's update), so the first
+    half smooths with it again only once that count is back to 0. A reset, a method change
+    or a flush starts a new turn with a fresh filter: a staged frame that is never finished
+    (a stopped runner, a seek that drops what was in flight) then holds up only its own,
+    abandoned turn, and one still in flight is smoothed with the filter it was begun with.
+    """
+
+    def __init__(self, filt: TemporalFilter) -> None:
+        self.filter = filt
+        self.pinned = False  # a wait for the second half ran out: smoothing stays there
+        self._left = 0
+        self._cv = threading.Condition()
+
+    def leave(self) -> None:
+        """One more frame is to be smoothed by the second half."""
+        with self._cv:
+            self._left += 1
+
+    def done(self) -> None:
+        """The second half smoothed (or failed on) one of them."""
+        with self._cv:
+            self._left -= 1
+            self._cv.notify_all()
+
+    def back(self, timeout: float) -> bool:
+        """Wait until the second half smoothed every frame left to it; False when that
+        takes longer than ``timeout`` seconds."""
+        with self._cv:
+            return self._cv.wait_for(lambda: self._left == 0, timeout)
 
 
 S = TypeVar("S")  # what a FrameStages' begin hands to its finish
@@ -189,7 +241,9 @@ class FrameProcessor:
         self._back_epoch = 0
         self._enhancer = enhancer
         self._params = enhancer.descriptor.clamp(params or enhancer.descriptor.default_params())
-        self._temporal = TemporalFilter()
+        self._turn = _SmoothingTurn(TemporalFilter())
+        self._smooth_back = False  # frames begun now leave their map smoothing to finish
+        self._snap = False         # the next frame begun snaps the filter's extras
         # the input side's residual-noise map is kept by the second half, which reads it
         self._denoiser = TemporalDenoiser(defer_noise=True)
         self._residual = ResidualNoise()
@@ -197,9 +251,10 @@ class FrameProcessor:
         self._spatial = SpatialDenoiser()
         self._chroma = ChromaGuard()
         self._apply_lock = threading.Lock()
-        # running averages (ms): each half's fixed work, apply, the chroma plan (written by
-        # the half that ran it, read by begin to place the two movable steps)
-        self._avg = {"front": 0.0, "back": 0.0, "apply": 0.0, "plan": 0.0}
+        # running averages (ms): each half's fixed work, the smoothing (with the black
+        # level), apply, the chroma plan (written by the half that ran it, read by begin to
+        # place the movable steps)
+        self._avg = {"front": 0.0, "back": 0.0, "smooth": 0.0, "apply": 0.0, "plan": 0.0}
         self.timings = ProcessTimings()
 
     @property
@@ -219,19 +274,26 @@ class FrameProcessor:
         with self._lock:
             old, self._params = self._params, self._enhancer.descriptor.clamp(params)
             if (old.exposure, old.iterations) != (self._params.exposure, self._params.iterations):
-                self._temporal.snap_extras()
+                self._snap = True  # taken by whichever half smooths the next frame begun
 
     def set_enhancer(self, enhancer: Enhancer, params: EnhanceParams | None = None) -> None:
         """Switch method from the next frame on; resets the temporal state."""
         with self._lock:
             self._enhancer = enhancer
             self._params = enhancer.descriptor.clamp(params or enhancer.descriptor.default_params())
-            self._temporal.reset()
+            self._new_turn()
 
     @property
     def temporal(self) -> TemporalFilter:
-        """The temporal filter (its ``last_cut`` / ``mean_weight`` describe the last frame)."""
-        return self._temporal
+        """The map's temporal filter (its ``last_cut`` / ``mean_weight`` describe the last
+        frame smoothed; a reset or a method change starts a new one, counts carried on)."""
+        return self._turn.filter
+
+    def _new_turn(self) -> None:
+        """A fresh map filter (the reset state), in a turn of its own (:class:`_SmoothingTurn`)."""
+        self._turn = _SmoothingTurn(self._turn.filter.fresh())
+        self._smooth_back = False
+        self._snap = False
 
     @property
     def denoiser(self) -> TemporalDenoiser:
@@ -259,7 +321,7 @@ class FrameProcessor:
         without the reset, so two threads give ``process``'s frames even when one resets
         the processor while the other is still finishing (a segmented export's pre-roll)."""
         with self._lock:
-            self._temporal.reset()
+            self._new_turn()
             self._denoiser.reset()
             self._epoch += 1
 
@@ -267,7 +329,7 @@ class FrameProcessor:
         """End of stream: every temporal stage is causal, so nothing is pending; the
         state is dropped so the next stream starts clean."""
         with self._lock, self._back_lock:
-            self._temporal.flush()
+            self._new_turn()
             self._denoiser.flush()
             self._out_denoiser.flush()
             self._residual.reset()
@@ -279,21 +341,37 @@ class FrameProcessor:
 
     def begin(self, frame: np.ndarray) -> StagedFrame:
         """First half for one uint8 (H, W, 3) RGB frame: input-side temporal denoise,
-        estimate, temporal smoothing, apply. Pass the result to :meth:`finish`, in order."""
+        estimate, and where there is time for them temporal smoothing, apply and the chroma
+        plan. Pass the result to :meth:`finish`, in order."""
         with self._lock:
             enh, params = self._enhancer, self._params
             td = time.perf_counter()
             frame = self._denoiser.process(frame, params.denoise)
             t0 = time.perf_counter()
             pmap = enh.estimate(frame, params)
-            if params.denoise > 0.0:  # the black level and chroma noise, smoothed with the map
-                pmap = with_cast(pmap, frame)
             t1 = time.perf_counter()
-            pmap = self._temporal.update(pmap, params.smoothing)
-            t2 = time.perf_counter()
-            self._note("front", (t2 - td) * 1e3)
-            moved = self._placement()  # steps that run here: 2 apply and plan, 1 apply, 0 none
+            self._note("front", (t1 - td) * 1e3)
+            # steps that run here: 2 smoothing, apply and plan; 1 smoothing and apply;
+            # 0 smoothing; 3 none
+            moved = self._placement()
+            turn = self._turn
+            snap, self._snap = self._snap, False
+            if moved != 3 and self._smooth_back:
+                # the filter comes back once the second half smoothed what it was given;
+                # a wait that runs out (staged frames dropped unfinished) leaves it there
+                if turn.pinned or not turn.back(_TURN_WAIT_S):
+                    turn.pinned, moved = True, 3
+                else:
+                    self._smooth_back = False
             denoised = self._denoiser.effective > 0.0
+            if moved == 3:
+                self._smooth_back = True
+                turn.leave()
+                return StagedFrame(frame, pmap, None, False, None, None, enh, params, denoised,
+                                   self._denoiser.variance_step, self._epoch,
+                                   ((t0 - td) * 1e3, (t1 - t0) * 1e3, 0.0, 0.0), turn, snap)
+            pmap = self._smooth(turn.filter, pmap, frame, params, snap)
+            t2 = time.perf_counter()
             applied = plan = half = None
             if moved >= 1:
                 applied = self._apply(enh, frame, pmap, params)
@@ -308,15 +386,33 @@ class FrameProcessor:
         self._avg[step] = _running(self._avg[step], ms)
 
     def _placement(self) -> int:
-        """How many of the movable steps (apply, then the chroma plan) ``begin`` runs: the
-        choice whose slower half is fastest by the running averages (ties: fewer moved
-        to the first half; no measurements yet: apply here, the plan in ``finish``)."""
+        """Which of the movable steps (in order: smoothing with the black level, apply,
+        the chroma plan) ``begin`` runs: 0 smoothing, 1 also apply, 2 all three, 3 none;
+        the choice whose slower half is fastest by the running averages (ties: the lower
+        number; no measurements yet: 1). Smoothing left to ``finish`` comes back only for a
+        split quicker by 5 %: taking the filter back waits for the second half."""
         a = self._avg
         if a["apply"] == 0.0:
             return 1
-        front, back, ap, pl = a["front"], a["back"], a["apply"], a["plan"]
-        cost = {0: max(front, back + ap + pl), 1: max(front + ap, back + pl), 2: max(front + ap + pl, back)}
+        front, back, sm, ap, pl = a["front"], a["back"], a["smooth"], a["apply"], a["plan"]
+        cost = {0: max(front + sm, back + ap + pl), 1: max(front + sm + ap, back + pl),
+                2: max(front + sm + ap + pl, back), 3: max(front, back + sm + ap + pl)}
+        if self._smooth_back:
+            cost[3] *= _TURN_MARGIN
         return min(cost, key=lambda k: (cost[k], k))
+
+    def _smooth(self, filt: TemporalFilter, pmap: ParamMap, frame: np.ndarray, params: EnhanceParams,
+                snap: bool) -> ParamMap:
+        """``pmap`` with the black level and chroma noise of ``frame`` (when denoising),
+        smoothed by ``filt`` (which first takes a pending snap of its extras)."""
+        t = time.perf_counter()
+        if params.denoise > 0.0:  # the black level and chroma noise, smoothed with the map
+            pmap = with_cast(pmap, frame)
+        if snap:
+            filt.snap_extras()
+        pmap = filt.update(pmap, params.smoothing)
+        self._note("smooth", (time.perf_counter() - t) * 1e3)
+        return pmap
 
     def _apply(self, enh: Enhancer, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         with self._apply_lock:
@@ -347,13 +443,20 @@ class FrameProcessor:
                 self._out_denoiser.reset()
                 self._residual.reset()
                 self._back_epoch = staged.epoch
+            ts = time.perf_counter()
+            pmap = staged.pmap
+            if staged.smoothing is not None:
+                try:
+                    pmap = self._smooth(staged.smoothing.filter, pmap, staged.frame, params, staged.snap)
+                finally:  # a failure must not leave the first half waiting for the filter
+                    staged.smoothing.done()
             t2 = time.perf_counter()
             applied = staged.applied
             if applied is None:
-                applied = self._apply(staged.enhancer, staged.frame, staged.pmap, params)
+                applied = self._apply(staged.enhancer, staged.frame, pmap, params)
             plan, half = staged.chroma, staged.half
             if not staged.planned:
-                plan, half = self._plan(staged.frame, applied, staged.pmap, params, staged.input_denoised)
+                plan, half = self._plan(staged.frame, applied, pmap, params, staged.input_denoised)
             tp = time.perf_counter()
             # with nothing in between (the input side averaged), the spatial stage adds it
             correction = plan if staged.input_denoised else None
@@ -371,7 +474,8 @@ class FrameProcessor:
             t5 = time.perf_counter()
             self._note("back", (t5 - tp) * 1e3)
         dn, est, sm, ap = staged.front_ms
-        self.timings = ProcessTimings(est, sm, ap + (t3 - t2) * 1e3, dn + (t5 - t3) * 1e3, (t5 - t4) * 1e3)
+        self.timings = ProcessTimings(est, sm + (t2 - ts) * 1e3, ap + (t3 - t2) * 1e3, dn + (t5 - t3) * 1e3,
+                                      (t5 - t4) * 1e3)
         # a plain frame: one a stage passed through may carry a temporal state's float levels
         # (engine.frame.with_levels), which a queued output frame should not keep alive
         return np.asarray(out)

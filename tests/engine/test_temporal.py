@@ -21,7 +21,7 @@ from tests.engine.local_gain import LocalGainEnhancer
 def _run(frames, smoothing: float, enhancer=None, **filter_kw) -> tuple[list[np.ndarray], FrameProcessor]:
     proc = FrameProcessor(enhancer or LocalGainEnhancer(), EnhanceParams(smoothing=smoothing))
     if filter_kw:
-        proc._temporal = TemporalFilter(**filter_kw)
+        proc._turn.filter = TemporalFilter(**filter_kw)
     return [proc.process(f) for f in frames], proc
 
 

@@ -222,10 +222,94 @@ def test_movable_steps_go_to_the_half_with_time_to_spare(slow_half) -> None:
     out = []
     for f in frames:
         staged = proc.begin(f)
-        placed.append((staged.applied is not None, staged.planned))
+        placed.append((staged.smoothing is None, staged.applied is not None, staged.planned))
         out.append(proc.finish(staged))
-    assert placed[0] == (True, False)  # nothing measured yet: apply first, the plan second
+    assert placed[0] == (True, True, False)  # nothing measured yet: apply first, the plan second
     here = slow_half == "back"
-    assert all(p == (here, here) for p in placed[8:])  # past the first frames' outliers
+    # past the first frames' outliers; a slow first half leaves even the map smoothing
+    assert all(p == (here, here, here) for p in placed[8:])
     for a, b in zip(plain, out):
         np.testing.assert_array_equal(a, b)
+
+
+def _placed(proc: FrameProcessor, choices: list[int]) -> None:
+    """Make ``proc`` place its movable steps by ``choices`` in turn (0-3, see
+    ``FrameProcessor._placement``)."""
+    it = iter(choices * 100)
+    proc._placement = lambda: next(it)  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("method", ["sci", "zerodce++"])
+@pytest.mark.parametrize("clip", [_noisy, _flattened])
+def test_smoothing_moves_between_the_halves_without_changing_a_frame(method, clip) -> None:
+    """Map smoothing left to the second half on some frames and taken back by the first
+    on others (it waits for the second half's turn), on two threads: process's frames."""
+    frames = clip(16)
+    enh = registry.create(method)
+    ref = FrameProcessor(enh)
+    expected = [ref.process(f) for f in frames]
+    proc = FrameProcessor(enh)
+    _placed(proc, [3, 3, 0, 3, 1, 3, 3, 2, 0])
+    out = list(TwoStage(proc, depth=2).run(frames))
+    for a, b in zip(expected, out):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_level_change_reaches_the_next_frame_whichever_half_smooths_it() -> None:
+    """An exposure change while a frame is between the halves snaps the smoothed output
+    level on the next frame begun, not on the one in flight, also when their smoothing
+    runs in the second half."""
+    frames = _noisy(10)
+    enh = registry.create("sci")
+    ref, proc = FrameProcessor(enh), FrameProcessor(enh)
+    _placed(proc, [3, 0, 3, 3])
+    for i, f in enumerate(frames):
+        staged = proc.begin(f)
+        expected = ref.process(f)
+        if i in (3, 6):
+            for p in (ref, proc):
+                p.set_params(p.params.replace(exposure=0.2 if i == 3 else 0.6))
+        np.testing.assert_array_equal(proc.finish(staged), expected)
+
+
+def test_a_frame_left_unfinished_does_not_hold_the_first_half(monkeypatch) -> None:
+    """A staged frame whose smoothing was left to the second half and that is never
+    finished (a stopped runner, a seek dropping it): the first half waits at most a short
+    while, then keeps smoothing in the second half; a reset starts afresh at once."""
+    import time
+    from engine.stages import processor as P
+    monkeypatch.setattr(P, "_TURN_WAIT_S", 0.05)
+    frames = _noisy(8)
+    enh = registry.create("sci")
+    proc = FrameProcessor(enh)
+    _placed(proc, [3, 0, 0, 0, 0, 0, 0, 0])
+    proc.begin(frames[0])  # dropped: never finished
+    t = time.perf_counter()
+    staged = proc.begin(frames[1])
+    assert staged.smoothing is not None  # the wait ran out: the second half smooths it
+    proc.finish(staged)
+    staged = proc.begin(frames[2])
+    assert staged.smoothing is not None and time.perf_counter() - t < 1.0  # no second wait
+    proc.finish(staged)
+    proc.reset()
+    fresh = FrameProcessor(enh)
+    for f in frames[3:]:
+        staged = proc.begin(f)
+        assert staged.smoothing is None
+        np.testing.assert_array_equal(proc.finish(staged), fresh.process(f))
+
+
+def test_a_reset_while_a_frame_waits_to_be_smoothed() -> None:
+    """A frame begun before a reset, its smoothing left to the second half, is smoothed
+    with the filter it was begun with; the frames after the reset start afresh."""
+    frames = _noisy(8)
+    enh = registry.create("sci")
+    proc, ref = FrameProcessor(enh), FrameProcessor(enh)
+    _placed(proc, [3])
+    for f in frames[:4]:
+        np.testing.assert_array_equal(proc.process(f), ref.process(f))
+    staged = proc.begin(frames[4])
+    proc.reset()
+    after = proc.begin(frames[5])
+    np.testing.assert_array_equal(proc.finish(staged), ref.process(frames[4]))
+    np.testing.assert_array_equal(proc.finish(after), FrameProcessor(enh).process(frames[5]))
