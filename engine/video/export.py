@@ -95,19 +95,22 @@ class EncodeProfile:
         return self.crf.get(codec)
 
 
-# Chosen from measurements (docs/performance.md#export-speed-and-size): on the dev clip,
-# its 720p copy and a generated 1080p clip, x264 veryfast at CRF 20 gave files 9-13 %
-# smaller than medium at CRF 20 within 0.3 dB of its luma PSNR, and whole exports 1.2-2.1x
-# as fast. Raising the CRF to 24 halved the files (44-63 % smaller, 1.4-2.1 dB less PSNR)
-# at the same speed; medium or slow at CRF 24 wrote larger files than veryfast at 24 and
-# at equal size no better PSNR, so the small profile keeps the quick preset.
+# Chosen from measurements (docs/performance.md#export-speed-and-size). x264 veryfast at
+# CRF 20 gave files 9-13 % smaller than medium at CRF 20 within 0.3 dB of its luma PSNR, and
+# whole exports 1.2-2.1x as fast; superfast at CRF 22 matches veryfast at 20 in luma PSNR
+# (dev clip's 720p copy) with 30-45 % less encoder CPU and files 7-11 % larger on real
+# footage (x265: superfast at 23 against veryfast at 24, the same size and 0.1 dB more,
+# 27 % less CPU). Raising veryfast's CRF to 24 halved the files (1.4-2.1 dB less PSNR);
+# medium or slow at CRF 24 wrote larger files than veryfast at 24 and at equal size no
+# better PSNR, and superfast at equal size gave 0.4-0.5 dB less, so the small profile
+# keeps veryfast.
 ENCODE_PROFILES: dict[str, EncodeProfile] = {
-    "fast": EncodeProfile("fast", "veryfast", {"h264": 20, "h265": 24}, "Fast export",
-                          "x264/x265 preset veryfast at CRF 20 (H.265: 24): the quickest "
-                          "export, at the quality of the slower presets"),
+    "fast": EncodeProfile("fast", "superfast", {"h264": 22, "h265": 23}, "Fast export",
+                          "x264/x265 preset superfast at CRF 22 (H.265: 23): the quickest "
+                          "export, the picture of the slower presets, files a little larger"),
     "small": EncodeProfile("small", "veryfast", {"h264": 24, "h265": 28}, "Small file",
                            "preset veryfast at CRF 24 (H.265: 28): about half the file size of "
-                           "fast, a slightly softer picture, as quick"),
+                           "fast, a slightly softer picture, a little slower"),
 }
 #: the profile an export uses when none is named
 DEFAULT_ENCODE = "fast"

@@ -122,7 +122,7 @@ def test_enhance_writes_with_the_chosen_profile(clip, tmp_path, argv, preset, cr
     s = x264_settings(out)
     assert float(s["crf"]) == crf
     # x264 writes the settings a preset stands for; subme tells these presets apart
-    subme = {"ultrafast": "0", "veryfast": "2", "medium": "7"}
+    subme = {"ultrafast": "0", "superfast": "1", "veryfast": "2", "medium": "7"}
     assert s["subme"] == subme[preset]
 
 
