@@ -191,9 +191,20 @@ class SCIEnhancer(LearnedEnhancer):
             rs.append(r)
         return rs, log_i
 
+    def _stage_residuals(self, img: np.ndarray, stages: int) -> list[np.ndarray]:
+        """The residuals [r_k] of :meth:`_residuals` alone (the estimate's map): the last
+        stage's illumination is not needed, nor the log sum (about 0.2 ms at 256 px)."""
+        rs, y = [], img
+        for k in range(stages):
+            r = self.infer(y)
+            rs.append(r)
+            if k + 1 < stages:
+                y = y / np.clip(y + r, _EPS, 1.0)
+        return rs
+
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
         small = fast_downscale(self.check(frame), self.estimate_size)
-        rs, _ = self._residuals(to_unit(small), self._stages(params))
+        rs = self._stage_residuals(to_unit(small), self._stages(params))
         data = np.ascontiguousarray(np.concatenate(rs, axis=2), dtype=np.float32)
         extra: dict = {"stages": len(rs)}
         e = float(self.descriptor.clamp(params).exposure)

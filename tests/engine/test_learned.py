@@ -175,6 +175,20 @@ def test_sci_iterations_repeat_the_stage(enhancers) -> None:
     assert np.abs(two.astype(int) - again.astype(int)).max() <= 2
 
 
+@SETTINGS
+@given(h=st.integers(1, 24), w=st.integers(1, 24), stages=st.integers(1, 3), seed=st.integers(0, 999))
+def test_sci_estimate_residuals_are_the_reference_stages(enhancers, h, w, stages, seed) -> None:
+    """The estimate's residuals (without the last illumination and the log sum it does
+    not use) are exactly the stages the reference path runs."""
+    enh = enhancers["sci"]
+    x = np.random.default_rng(seed).uniform(0.0, 0.4, (h, w, 3)).astype(np.float32)
+    ref, _ = enh._residuals(x, stages)
+    got = enh._stage_residuals(x, stages)
+    assert len(got) == stages
+    for a, b in zip(got, ref):
+        np.testing.assert_array_equal(a, b)
+
+
 # --------------------------------------------------------------------------- fast vs reference
 
 
