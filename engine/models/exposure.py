@@ -58,7 +58,7 @@ __all__ = ["DEFAULT_EXPOSURE", "KNEE", "MAX_GAIN", "knee", "mean_luma", "subsamp
            "HIGHLIGHT_FROM", "highlight_limit", "limited_log_gain", "frame_log_gain", "LOG_LEVEL",
            "output_level", "level_log_gain", "SMOOTH_HEADROOM", "SCENE_LOG_WEIGHT", "NORMAL_SOFTNESS",
            "scene_mean", "scene_stat", "SCENE_DARK_FRACTION", "MAX_MEAN_GAIN", "SOFTNESS_POWER",
-           "SHADOW_MAX_GAIN", "shadow_log_gain", "CELLS", "frame_cells", "SOLVED", "frame_control",
+           "SHADOW_MAX_GAIN", "shadow_log_gain", "CELLS", "frame_cells", "SOLVED", "ROOTS", "frame_control", "previous_roots",
            "solved_control"]
 
 #: Default target: the shadow statistic of the learned methods (:func:`scene_stat`) and the
@@ -125,6 +125,10 @@ CELLS = "small_cells"
 #: level is still exactly that level (:func:`solved_control`): per frame (no smoothing) and
 #: on a stream's first frame. A tuple, so the temporal filter passes it through unsmoothed.
 SOLVED = "solved_control"
+#: ``ParamMap.extra`` key of ``(key, c_mean, c_cap)``: the roots of the two solves behind
+#: :data:`SOLVED`'s control (the mean target's, and the plain-mean cap's or None when the cap
+#: was not reached), where the next frame's solves start (:func:`previous_roots`).
+ROOTS = "control_roots"
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 _SAMPLES = 2048          # pixels the control is solved on (enough for a mean to ~0.2 %)
@@ -385,26 +389,33 @@ def limited_log_gain(out_luma: Callable[[float], np.ndarray], in_luma: np.ndarra
 
 
 def _limited(out_luma: Callable[[float], np.ndarray], in_luma: np.ndarray, mean_in: float,
-             log_gain: float, c_max: float) -> tuple[float, float | None]:
-    """:func:`limited_log_gain` and the control that reaches it (None when the lowered
-    gain was clamped at 0, where the control is whatever leaves the frame as it is)."""
+             log_gain: float, c_max: float, guesses: tuple[float | None, float | None] = (None, None)
+             ) -> tuple[float, float | None, tuple[float, float | None]]:
+    """:func:`limited_log_gain`, the control that reaches it (None when the lowered gain
+    was clamped at 0, where the control is whatever leaves the frame as it is), and the
+    roots of the two solves (the mean target's; the plain-mean cap's, or None when the cap
+    was not reached). ``guesses``: controls near those roots, where the solves start (see
+    :func:`solve_control`)."""
     out_luma = _remembered(out_luma)  # the solves and the limit revisit 0, c_max and c
     goal = goal_mean(mean_in, log_gain)
-    c = c_wanted = solve_control(lambda v: scene_stat(out_luma(v)), goal, c_max)
+    c = c_wanted = solve_control(lambda v: scene_stat(out_luma(v)), goal, c_max, guess=guesses[0])
+    c_cap = None
     if SCENE_LOG_WEIGHT > 0.0 and in_luma.size:
         # the plain mean may rise at most MAX_MEAN_GAIN-fold (the statistic reads the shadows);
         # below that cap by more than the solver's tolerance at c, its root lies above c
         plain = goal_mean(float(in_luma.mean()), math.log(MAX_MEAN_GAIN))
         if not float(out_luma(c).mean()) < plain - _TOL:
-            c = min(c, solve_control(lambda v: float(out_luma(v).mean()), plain, c_max))
+            c_cap = solve_control(lambda v: float(out_luma(v).mean()), plain, c_max, guess=guesses[1])
+            c = min(c, c_cap)
+    roots = (c_wanted, c_cap)
     c_lim = highlight_limit(out_luma, in_luma, c)
     if c_lim >= c_wanted:
-        return log_gain, c_wanted
+        return log_gain, c_wanted, roots
     reached = scene_stat(out_luma(c_lim))
     lowered = math.log((reached * 255.0 + 1.0) / (mean_in * 255.0 + 1.0))
     if lowered >= log_gain:  # as limited_log_gain's min() would read it
-        return log_gain, c_wanted
-    return (lowered, c_lim) if lowered > 0.0 else (0.0, None)
+        return log_gain, c_wanted, roots
+    return ((lowered, c_lim) if lowered > 0.0 else (0.0, None)) + (roots,)
 
 
 def _remembered(fn: Callable[[float], np.ndarray]) -> Callable[[float], np.ndarray]:
@@ -436,13 +447,28 @@ def frame_log_gain(img: np.ndarray, data: np.ndarray, exposure: float,
 
 def frame_control(img: np.ndarray, data: np.ndarray, exposure: float,
                   luma_model: Callable[[np.ndarray, np.ndarray], Callable[[float], np.ndarray]],
-                  c_max: float, cells: tuple[float, np.ndarray] | None = None) -> tuple[float, float | None]:
-    """:func:`frame_log_gain` (arguments the same) and the control c that gives it on the
-    cells: the root the mean target's solve found, or the highlight limit's when that
-    lowered the gain; None when the gain was lowered to 0."""
+                  c_max: float, cells: tuple[float, np.ndarray] | None = None,
+                  guesses: tuple[float | None, float | None] = (None, None)
+                  ) -> tuple[float, float | None, tuple[float, float | None]]:
+    """:func:`frame_log_gain` (arguments the same), the control c that gives it on the
+    cells (the root the mean target's solve found, or the highlight limit's when that
+    lowered the gain; None when the gain was lowered to 0) and the roots of its two solves
+    (see :func:`_limited`). ``guesses``: controls near those roots (the previous frame's,
+    :func:`previous_roots`): on video the solves then take fewer model evaluations, and
+    the result is the same within the solver's tolerance."""
     m, x = cells if cells is not None else frame_cells(img)
     out = luma_model(x, area_samples(data).astype(np.float64))
-    return _limited(out, luma_of(x), m, shadow_log_gain(m, exposure), c_max)
+    return _limited(out, luma_of(x), m, shadow_log_gain(m, exposure), c_max, guesses)
+
+
+def previous_roots(previous: "ParamMap | None", key: object = None) -> tuple[float | None, float | None]:
+    """The roots of the solves the estimate made for ``previous`` (a stream's last
+    estimate, :data:`ROOTS`), as guesses for the next frame's; (None, None) when there are
+    none or they were for another ``key`` (iteration count)."""
+    roots = previous.extra.get(ROOTS) if previous is not None else None
+    if not isinstance(roots, tuple) or roots[0] != key:
+        return None, None
+    return roots[1], roots[2]
 
 
 def solved_control(pmap: "ParamMap", key: object = None, exact: bool = True) -> float | None:

@@ -203,6 +203,9 @@ class SCIEnhancer(LearnedEnhancer):
         return rs
 
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
+        return self.estimate_next(frame, params, None)
+
+    def estimate_next(self, frame: np.ndarray, params: EnhanceParams, previous: ParamMap | None) -> ParamMap:
         small = fast_downscale(self.check(frame), self.estimate_size)
         rs = self._stage_residuals(to_unit(small), self._stages(params))
         data = np.ascontiguousarray(np.concatenate(rs, axis=2), dtype=np.float32)
@@ -210,7 +213,9 @@ class SCIEnhancer(LearnedEnhancer):
         e = float(self.descriptor.clamp(params).exposure)
         if e > 0.0:
             cells = ex.frame_cells(small)
-            d, c = ex.frame_control(small, data, e, self._luma_model, self.max_control, cells)
+            d, c, roots = ex.frame_control(small, data, e, self._luma_model, self.max_control, cells,
+                                           ex.previous_roots(previous, len(rs)))
+            extra[ex.ROOTS] = (len(rs),) + roots
             extra[ex.LOG_LEVEL] = level = ex.output_level(cells[0], d)
             extra[ex.CELLS] = cells
             extra[ex.SOLVED] = (level, None, c)

@@ -176,6 +176,9 @@ class _CurveEnhancer(LearnedEnhancer):
         return np.clip(self.infer(img), 0.0, 1.0)
 
     def estimate(self, frame: np.ndarray, params: EnhanceParams) -> ParamMap:
+        return self.estimate_next(frame, params, None)
+
+    def estimate_next(self, frame: np.ndarray, params: EnhanceParams, previous: ParamMap | None) -> ParamMap:
         small = fast_downscale(self.check(frame), self.estimate_size)
         extra: dict = {}
         p = self.descriptor.clamp(params)
@@ -183,8 +186,10 @@ class _CurveEnhancer(LearnedEnhancer):
         if p.exposure > 0.0:
             cells = ex.frame_cells(small)
             n = int(p.iterations)
-            d, c = ex.frame_control(small, maps, float(p.exposure), lambda x, cs: self._luma_model(x, cs, n),
-                                    self.max_control, cells)
+            d, c, roots = ex.frame_control(small, maps, float(p.exposure),
+                                           lambda x, cs: self._luma_model(x, cs, n), self.max_control,
+                                           cells, ex.previous_roots(previous, n))
+            extra[ex.ROOTS] = (n,) + roots
             extra[ex.LOG_LEVEL] = level = ex.output_level(cells[0], d)
             extra[ex.CELLS] = cells
             extra[ex.SOLVED] = (level, n, c)

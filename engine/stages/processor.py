@@ -244,6 +244,7 @@ class FrameProcessor:
         self._turn = _SmoothingTurn(TemporalFilter())
         self._smooth_back = False  # frames begun now leave their map smoothing to finish
         self._snap = False         # the next frame begun snaps the filter's extras
+        self._previous: ParamMap | None = None  # the last raw estimate (the next solve starts there)
         # the input side's residual-noise map is kept by the second half, which reads it
         self._denoiser = TemporalDenoiser(defer_noise=True)
         self._residual = ResidualNoise()
@@ -290,8 +291,10 @@ class FrameProcessor:
         return self._turn.filter
 
     def _new_turn(self) -> None:
-        """A fresh map filter (the reset state), in a turn of its own (:class:`_SmoothingTurn`)."""
+        """A fresh map filter (the reset state), in a turn of its own (:class:`_SmoothingTurn`);
+        the next estimate starts without the last one's solution."""
         self._turn = _SmoothingTurn(self._turn.filter.fresh())
+        self._previous = None
         self._smooth_back = False
         self._snap = False
 
@@ -348,7 +351,7 @@ class FrameProcessor:
             td = time.perf_counter()
             frame = self._denoiser.process(frame, params.denoise)
             t0 = time.perf_counter()
-            pmap = enh.estimate(frame, params)
+            pmap = self._previous = enh.estimate_next(frame, params, self._previous)
             t1 = time.perf_counter()
             self._note("front", (t1 - td) * 1e3)
             # steps that run here: 2 smoothing, apply and plan; 1 smoothing and apply;

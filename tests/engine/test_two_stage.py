@@ -215,7 +215,7 @@ def test_movable_steps_go_to_the_half_with_time_to_spare(slow_half) -> None:
     enh2 = registry.create("sci")
     proc = FrameProcessor(enh2)
     if slow_half == "front":
-        _slowed(enh2, "estimate", 0.01)
+        _slowed(enh2, "estimate_next", 0.01)
     else:
         _slowed(proc.spatial_denoiser, "process", 0.01)
     placed = []
