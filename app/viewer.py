@@ -15,6 +15,7 @@ double-click zooms to 100 % on the clicked point and back to fit; when zoomed, d
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
@@ -28,11 +29,15 @@ WHEEL_STEP = 1.25  # zoom factor per wheel notch (120 eighths of a degree)
 PANE_GAP = 4.0  # widget pixels between the two panes
 
 
-def to_qimage(frame: np.ndarray) -> QImage:
-    """Wrap a uint8 (H, W, 3) RGB C-contiguous array as a QImage (no copy: keep the
-    array alive as long as the image)."""
+def to_qimage(frame: np.ndarray) -> tuple[QImage, np.ndarray]:
+    """A QImage of a uint8 (H, W, 3) RGB array in Qt's native 32-bit format, and the BGRA
+    buffer (H, W, 4) behind it (the image does not copy it: keep the buffer alive as long
+    as the image). Qt draws that format reduced smoothly about 3.5 times as fast as RGB888
+    (a 478×850 frame into 415×740: 0.39 against 1.36 ms of the GUI thread, which shares
+    the cores with the enhancement); the conversion costs 0.03 ms."""
     h, w = frame.shape[:2]
-    return QImage(frame.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+    buf = cv2.cvtColor(frame, cv2.COLOR_RGB2BGRA)
+    return QImage(buf.data, w, h, 4 * w, QImage.Format.Format_RGB32), buf
 
 
 class Viewer(QWidget):
@@ -69,6 +74,7 @@ class Viewer(QWidget):
         self._center = QPointF(0, 0)  # image point shown at each pane's centre when zoomed
         self._arrays: dict[str, np.ndarray | None] = {"original": None, "enhanced": None, "b": None}
         self._images: dict[str, QImage | None] = {"original": None, "enhanced": None, "b": None}
+        self._buffers: list[np.ndarray] = []  # the BGRA pixels behind _images (to_qimage)
         self._titles = {"a": "", "b": ""}
         self._details = {"a": "", "b": ""}
         self._message = "No source"
@@ -207,12 +213,15 @@ class Viewer(QWidget):
                    enhanced_b: np.ndarray | None = None) -> None:
         """Show new frames: uint8 (H, W, 3) RGB arrays, all the same size."""
         self._arrays = {"original": original, "enhanced": enhanced, "b": enhanced_b}
-        self._images = {k: (to_qimage(v) if v is not None else None) for k, v in self._arrays.items()}
+        shown = {k: (to_qimage(v) if v is not None else None) for k, v in self._arrays.items()}
+        self._images = {k: (q[0] if q is not None else None) for k, q in shown.items()}
+        self._buffers = [q[1] for q in shown.values() if q is not None]  # what the images show
         self.update()
 
     def clear(self, message: str = "No source") -> None:
         self._arrays = {"original": None, "enhanced": None, "b": None}
         self._images = {"original": None, "enhanced": None, "b": None}
+        self._buffers = []
         self._message = message
         self.update()
 

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PySide6.QtCore import QPoint, QPointF, Qt
 
-from app.viewer import Viewer
+from app.viewer import Viewer, to_qimage
 
 
 @pytest.fixture
@@ -164,3 +164,15 @@ def test_ab_labels_carry_the_differing_settings(viewer):
     assert viewer.pane_labels() == ["A: SCI · strength 1.00", "B: SCI · strength 1.50"]
     viewer.set_mode("side")
     assert viewer.pane_labels() == ["Original", "SCI"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(h=st.integers(1, 40), w=st.integers(1, 40), seed=st.integers(0, 999))
+def test_the_shown_image_has_the_frames_colours(h, w, seed) -> None:
+    """The 32-bit image the viewer draws holds each pixel's RGB as it is."""
+    frame = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    img, buf = to_qimage(frame)
+    assert (img.width(), img.height()) == (w, h) and buf.shape == (h, w, 4)
+    for y, x in {(0, 0), (h - 1, w - 1), (h // 2, w // 3)}:
+        c = img.pixelColor(x, y)
+        assert (c.red(), c.green(), c.blue()) == tuple(int(v) for v in frame[y, x])
