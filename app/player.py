@@ -209,6 +209,7 @@ class Player(QThread):
         self._dropped = 0
         self._replaced_seen = 0  # the source's ``replaced`` count already counted
         self._serial = 0
+        self._read_ms = 0.0  # source reading since the last first half (worker thread)
         self._fps = 0.0
         self._fps_t: list[float] = []
         self._stats_due = 0.0
@@ -465,12 +466,15 @@ class Player(QThread):
     def _read(self) -> Frame | None:
         """Next frame from the source; a read failure pauses and reports."""
         assert self._source is not None
+        t = time.perf_counter()
         try:
             frame = self._source.read()
         except Exception as exc:  # noqa: BLE001 - camera unplugged, corrupt data...
             self._set_playing(False)
             self._report(exc)
             return None
+        finally:
+            self._read_ms += (time.perf_counter() - t) * 1e3
         # a stream read on its own thread (LatestFrameSource) replaces the frames the
         # player was too slow to take: those are dropped frames too
         replaced = int(getattr(self._source, "replaced", 0) or 0)
@@ -582,6 +586,12 @@ class Player(QThread):
         frame, t_read = item
         pa, pb = self._proc["a"], self._proc["b"]
         pb = pb if self._ab else None
+        # reading the source (skipped late frames included) shares this thread with the
+        # first halves: the processors place their movable steps with it counted
+        read_ms, self._read_ms = self._read_ms, 0.0
+        for p in (pa, pb):
+            if p is not None:
+                p.note_front_work(read_ms)
         a = (pa, pa.begin(frame.image)) if pa is not None else None
         b = (pb, pb.begin(frame.image)) if pb is not None else None
         return _Job(frame, t_read, a, b, self._names["a"] or "",

@@ -256,6 +256,7 @@ class FrameProcessor:
         # level), apply, the chroma plan (written by the half that ran it, read by begin to
         # place the movable steps)
         self._avg = {"front": 0.0, "back": 0.0, "smooth": 0.0, "apply": 0.0, "plan": 0.0}
+        self._front_work = 0.0  # the caller's own work in the first half's thread (note_front_work)
         self.timings = ProcessTimings()
 
     @property
@@ -388,6 +389,15 @@ class FrameProcessor:
     def _note(self, step: str, ms: float) -> None:
         self._avg[step] = _running(self._avg[step], ms)
 
+    def note_front_work(self, ms: float) -> None:
+        """Milliseconds the thread that calls :meth:`begin` spent on other work for the
+        next frame (the studio's worker reads and decodes the source there, dropped frames
+        included). The placement of the movable steps counts its running average as part of
+        the first half, so they go where the threads, not just the halves, are balanced.
+        Thread-safe; 0 (the default) for a caller with nothing else on that thread."""
+        with self._lock:
+            self._front_work = _running(self._front_work, max(0.0, float(ms)))
+
     def _placement(self) -> int:
         """Which of the movable steps (in order: smoothing with the black level, apply,
         the chroma plan) ``begin`` runs: 0 smoothing, 1 also apply, 2 all three, 3 none;
@@ -397,7 +407,7 @@ class FrameProcessor:
         a = self._avg
         if a["apply"] == 0.0:
             return 1
-        front, back, sm, ap, pl = a["front"], a["back"], a["smooth"], a["apply"], a["plan"]
+        front, back, sm, ap, pl = a["front"] + self._front_work, a["back"], a["smooth"], a["apply"], a["plan"]
         cost = {0: max(front + sm, back + ap + pl), 1: max(front + sm + ap, back + pl),
                 2: max(front + sm + ap + pl, back), 3: max(front, back + sm + ap + pl)}
         if self._smooth_back:

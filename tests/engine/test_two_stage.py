@@ -313,3 +313,24 @@ def test_a_reset_while_a_frame_waits_to_be_smoothed() -> None:
     after = proc.begin(frames[5])
     np.testing.assert_array_equal(proc.finish(staged), ref.process(frames[4]))
     np.testing.assert_array_equal(proc.finish(after), FrameProcessor(enh).process(frames[5]))
+
+
+def test_other_work_on_the_first_halfs_thread_counts_in_the_placement() -> None:
+    """The studio's worker also decodes the source: work noted for the first half's
+    thread (note_front_work) sends the movable steps to the second half, as a slow first
+    half does; the frames are the same."""
+    frames = _flattened(16)
+    ref = FrameProcessor(registry.create("sci"))
+    plain = [ref.process(f) for f in frames]
+    free, busy = FrameProcessor(registry.create("sci")), FrameProcessor(registry.create("sci"))
+    for proc in (free, busy):  # a heavy second half: the steps would go to the first
+        _slowed(proc.spatial_denoiser, "process", 0.01)
+    placed = {"free": [], "busy": []}
+    for i, f in enumerate(frames):
+        busy.note_front_work(50.0)
+        for name, proc in (("free", free), ("busy", busy)):
+            staged = proc.begin(f)
+            placed[name].append(staged.applied is not None)
+            np.testing.assert_array_equal(proc.finish(staged), plain[i])
+    assert not any(placed["busy"][2:])  # apply (and all before it) left to the second half
+    assert all(placed["free"][8:])      # without that work apply stays in the first
