@@ -58,8 +58,8 @@ __all__ = ["DEFAULT_EXPOSURE", "KNEE", "MAX_GAIN", "knee", "mean_luma", "subsamp
            "HIGHLIGHT_FROM", "highlight_limit", "limited_log_gain", "frame_log_gain", "LOG_LEVEL",
            "output_level", "level_log_gain", "SMOOTH_HEADROOM", "SCENE_LOG_WEIGHT", "NORMAL_SOFTNESS",
            "scene_mean", "scene_stat", "SCENE_DARK_FRACTION", "MAX_MEAN_GAIN", "SOFTNESS_POWER",
-           "SHADOW_MAX_GAIN", "shadow_log_gain", "CELLS", "frame_cells", "SOLVED", "ROOTS", "frame_control", "previous_roots",
-           "solved_control"]
+           "SHADOW_MAX_GAIN", "shadow_log_gain", "CELLS", "frame_cells", "SOLVED", "ROOTS", "frame_control",
+           "previous_roots", "solved_control"]
 
 #: Default target: the shadow statistic of the learned methods (:func:`scene_stat`) and the
 #: plain mean of gamma. On the LOL validation pairs 0.36–0.42 tie within 0.1 dB for
