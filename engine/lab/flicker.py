@@ -52,6 +52,7 @@ import numpy as np
 from engine.enhancer import downscale
 from engine.lab.metrics import noise_sigma  # the one single-frame noise estimate, re-exported
 from engine.lab.metrics import dark_chroma, mean_brightness
+from engine.stages.optical_flow import dis_flow
 
 __all__ = [
     "mean_luma", "brightness_flicker_index", "brightness_trend", "TREND_FRAMES", "output_flicker",
@@ -143,7 +144,7 @@ def compute_flows(inputs: Sequence[np.ndarray], size: int | None = 640) -> list[
 
     Returns:
         T−1 entries; entry t−1 relates frame t to frame t−1 (None when the frames are
-        too small to flow: below 8 pixels a side or 12 on the long side).
+        too small to flow: below 16 pixels on the short side, :mod:`engine.stages.optical_flow`).
     """
     frames = _measure_size(inputs, size)
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
@@ -151,13 +152,10 @@ def compute_flows(inputs: Sequence[np.ndarray], size: int | None = 640) -> list[
     out: list[FlowPair | None] = []
     for prev, cur in zip(lumas[:-1], lumas[1:]):
         h, w = cur.shape
-        if min(h, w) < 8 or max(h, w) < 12 or prev.shape != cur.shape:  # DIS needs that much
-            out.append(None)
-            continue
-        try:
-            fb = dis.calc(cur, prev, None)    # for p in t: p + fb(p) is where it was in t−1
-            ff = dis.calc(prev, cur, None)    # for q in t−1: q + ff(q) is where it went in t
-        except cv2.error:  # a size this OpenCV's DIS refuses: no flow for this pair
+        # None for a size DIS cannot take (a short side under 16 pixels would crash it)
+        fb = dis_flow(dis, cur, prev)    # for p in t: p + fb(p) is where it was in t−1
+        ff = None if fb is None else dis_flow(dis, prev, cur)  # q in t−1: q + ff(q) in t
+        if fb is None or ff is None:
             out.append(None)
             continue
         gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))

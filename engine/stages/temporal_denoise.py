@@ -62,6 +62,7 @@ import cv2
 import numpy as np
 
 from engine.frame import levels_to_float, with_levels
+from engine.stages.optical_flow import dis_flow
 from engine.stages.robust import median
 
 __all__ = ["TemporalDenoiser", "ResidualNoise", "VarianceStep", "DEFAULT_DENOISE", "min_weight"]
@@ -378,14 +379,14 @@ class TemporalDenoiser:
             b = _shift_luma(cv2.cvtColor(self._prev, cv2.COLOR_RGB2GRAY))
         self._last_small = a
         sh, sw = a.shape
-        if min(sh, sw) < 16:  # DIS needs a few patches; tiny frames are not worth it
-            return 0.0, 0.0
         if self._dis is None:
             self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-        try:
-            flow = self._dis.calc(a, b, None)[::2, ::2]  # for p in a: p + flow(p) is where it was in b
-        except cv2.error:  # a size this OpenCV's DIS refuses
+        # for p in a: p + flow(p) is where it was in b; None for a short side under 32
+        # pixels (ultrafast DIS would crash on it: engine.stages.optical_flow)
+        flow = dis_flow(self._dis, a, b)
+        if flow is None:
             return 0.0, 0.0
+        flow = flow[::2, ::2]
         box = (_SHIFT_BOX, _SHIFT_BOX)
         ab, bb = cv2.boxFilter(a, cv2.CV_32F, box), cv2.boxFilter(b, cv2.CV_32F, box)
         tx, ty = _refine_shift(ab, bb, median(flow[..., 0]), median(flow[..., 1]))
