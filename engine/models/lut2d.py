@@ -9,8 +9,11 @@ and the nearest of 1024 rows is taken (half the cost of interpolating between ro
 measured; the row step is 1/1023 of the map range). Float chains (a previous stage's
 float32 output as x) interpolate linearly in both directions instead.
 
-Buffers for one frame size are kept and reused; the returned frame is always new
-(callers such as the video pipeline may still hold the previous one).
+Where the map's height divides the frame's (:func:`engine.stages.bands.banded_resize`:
+720p and 1080p for every method) the upsampling and the gather run band by band, so the
+full-size float row plane is never written; elsewhere the whole frame at once, into
+buffers kept for its size. The returned frame is always new (callers such as the video
+pipeline may still hold the previous one).
 
 ``build_blend`` makes a table between two cached ones (the exposure control asks for any
 effective strength, the cache holds tables on a grid): ``round((1 − f)·A + f·B + u)``
@@ -28,6 +31,7 @@ import cv2
 import numpy as np
 
 from engine.frame import float_levels, levels_to_float
+from engine.stages.bands import banded_resize, resize_rows, row_bands
 
 __all__ = ["Lut2D", "PairLut", "blend_tables"]
 
@@ -81,12 +85,18 @@ def blend_tables(a: np.ndarray, b: np.ndarray, f: float) -> np.ndarray:
 
 
 class _Buffers:
-    """float32 scratch planes for one (H, W)."""
+    """float32 scratch planes for one (H, W) (a whole frame, or a band of one)."""
 
     def __init__(self, h: int, w: int) -> None:
         self.shape = (h, w)
         self.cols = np.empty((h, w * 3), np.float32)  # x as column coordinate
-        self.rows = np.empty((h, w, 3), np.float32)   # upsampled row coordinate
+        self._rows: np.ndarray | None = None
+
+    def rows_plane(self) -> np.ndarray:
+        """float32 (H, W · 3): the upsampled row coordinates (made on first use)."""
+        if self._rows is None:
+            self._rows = np.empty((self.shape[0], self.shape[1] * 3), np.float32)
+        return self._rows
 
 
 class _Gather:
@@ -182,27 +192,39 @@ class Lut2D(_Gather):
         Returns a new uint8 (H, W, 3), or float32 levels when ``float_out``.
         """
         h, w = frame.shape[:2]
-        buf = self.buffers(h, w)
         rows_small = self.row_coords(small)
-        if rows_small.shape[:2] == (h, w):
-            np.copyto(buf.rows, rows_small)
-        else:
-            cv2.resize(rows_small, (w, h), dst=buf.rows, interpolation=cv2.INTER_LINEAR)
-        exact_cols = frame.dtype != np.float32
-        if not exact_cols:
-            cols = frame.reshape(h, w * 3)
-        elif not float_out and (levels := float_levels(frame)) is not None:
-            # the floats the frame is the rounding of: the nearest column is the frame's own
-            # level (remap rounds a coordinate as the rounding to uint8 did), no conversion
-            cols = levels.reshape(h, w * 3)
-        else:
-            cols = levels_to_float(frame.reshape(h, w * 3), buf.cols)
         src = self.levels if float_out else self.table
         if src is None:
             raise ValueError("float output needs a table built with floats=True")
+        exact_cols = frame.dtype != np.float32
+        levels = None if float_out or not exact_cols else float_levels(frame)
+        # the floats the frame is the rounding of (when it carries them): the nearest
+        # column is the frame's own level (remap rounds a coordinate as the rounding to
+        # uint8 did), no conversion
+        plane = (levels if levels is not None else frame).reshape(h, w * 3)
+        convert = plane.dtype != np.float32
         out = np.empty((h, w * 3), src.dtype)
         interp = cv2.INTER_NEAREST if exact_cols and not float_out else cv2.INTER_LINEAR
-        _gather(src, cols, buf.rows.reshape(h, w * 3), out, interp)
+        if (rows_small.shape[:2] != (h, w) and banded_resize(rows_small, (w, h))
+                and h < _REMAP_MAX and w * 3 < _REMAP_MAX):
+            # band by band (engine.stages.bands: bit-identical, and neither full-size
+            # coordinate plane is written)
+            bands = row_bands(h, w)
+            buf = self.buffers(max(r1 - r0 for r0, r1 in bands), w) if convert else None
+            for r0, r1 in bands:
+                n = r1 - r0
+                cols = levels_to_float(plane[r0:r1], buf.cols[:n]) if buf is not None else plane[r0:r1]
+                rows = resize_rows(rows_small, (w, h), r0, r1).reshape(n, w * 3)
+                _gather(src, cols, rows, out[r0:r1], interp)
+            return out.reshape(h, w, 3)
+        buf = self.buffers(h, w)
+        rows = buf.rows_plane()
+        if rows_small.shape[:2] == (h, w):
+            np.copyto(rows.reshape(h, w, 3), rows_small)
+        else:
+            cv2.resize(rows_small, (w, h), dst=rows.reshape(h, w, 3), interpolation=cv2.INTER_LINEAR)
+        cols = levels_to_float(plane, buf.cols) if convert else plane
+        _gather(src, cols, rows, out, interp)
         return out.reshape(h, w, 3)
 
 
@@ -259,7 +281,7 @@ class PairLut(_Gather):
         if b.dtype == np.float32:
             rows = b.reshape(h, w * 3)
         else:
-            rows = levels_to_float(b.reshape(h, w * 3), buf.rows.reshape(h, w * 3))
+            rows = levels_to_float(b.reshape(h, w * 3), buf.rows_plane())
         out = np.empty((h, w * 3), np.uint8)
         _gather(self.table, buf.cols, rows, out, cv2.INTER_LINEAR)
         return out.reshape(h, w, 3)

@@ -43,7 +43,9 @@ held-out synthetic pairs with and without JPEG, see docs/noise.md). The
 whole stage fades in with the frame's noise level, max(full-size σ, half-size σ / 2): a
 frame below 0.3 grey levels passes through unchanged (the same array), full strength
 from 1.2. ``denoise`` 0 is the identity. Everything is OpenCV vectorised work on
-uint8/float32 buffers; at 1280×720 it costs about 5 ms on one core (``lowlight bench``
+uint8/float32 buffers; the full-size part (upsampling a, b and the chroma, q = a · Y + b,
+YCrCb → RGB) runs band by band where the copies' heights divide the frame's
+(:mod:`engine.stages.bands`). At 1280×720 it costs about 5 ms on one core (``lowlight bench``
 reports it in the ``denoise`` step and separately as ``spatial_denoise``).
 """
 
@@ -52,6 +54,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from engine.stages.bands import banded_resize, resize_rows, row_bands
 from engine.stages.chroma import ChromaGuard, chroma_shift
 
 __all__ = ["SpatialDenoiser", "noise_profile", "half_size", "NOISE_BINS"]
@@ -214,7 +217,7 @@ class SpatialDenoiser:
             return frame
         self.effective = amount
         ratio = noise_ratio if noise_ratio is not None and noise_ratio.shape == half.shape[:2] else None
-        ynew = self._luma(y, half, amount, ratio)
+        a, b = self._luma(half, amount, ratio)
         # chroma: a quarter-size copy (area average of the half-size one) upsampled back,
         # blended with the original chroma by the amount (at most full replacement)
         quarter = cv2.resize(half, ((hw + 1) // 2, (hh + 1) // 2), interpolation=cv2.INTER_AREA)
@@ -223,12 +226,7 @@ class SpatialDenoiser:
                 ratio, (quarter.shape[1], quarter.shape[0]), interpolation=cv2.INTER_AREA),
                 None if shift is None else cv2.resize(shift, (quarter.shape[1], quarter.shape[0]),
                                                       interpolation=cv2.INTER_LINEAR))
-        up = cv2.resize(quarter, (w, h), interpolation=cv2.INTER_LINEAR)
-        wc = min(1.0, 2.0 * amount)
-        if wc < 1.0:
-            up = cv2.addWeighted(cv2.cvtColor(frame, cv2.COLOR_RGB2YCrCb), 1.0 - wc, up, wc, 0.0)
-        cv2.insertChannel(ynew, up, 0)  # in place
-        return cv2.cvtColor(up, cv2.COLOR_YCrCb2RGB)
+        return _full_size(frame, y, a, b, quarter, min(1.0, 2.0 * amount))
 
     def _chroma(self, quarter: np.ndarray, amount: float, ratio: np.ndarray | None = None,
                 shift: np.ndarray | None = None) -> np.ndarray:
@@ -261,10 +259,11 @@ class SpatialDenoiser:
             out.append(box(a) * yq + box(b))
         return cv2.convertScaleAbs(cv2.merge(out))
 
-    def _luma(self, y: np.ndarray, half: np.ndarray, amount: float, ratio: np.ndarray | None = None) -> np.ndarray:
-        """Fast guided filter of the full-size luma ``y`` (uint8 (H, W)) with the
-        coefficients computed on ``half`` (uint8 (h, w, 3) YCrCb, half size)."""
-        h, w = y.shape
+    def _luma(self, half: np.ndarray, amount: float,
+              ratio: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Coefficients of the fast guided filter of the luma, computed on ``half`` (uint8
+        (h, w, 3) YCrCb, half size): float32 (h, w) a and b, box-averaged, of the model
+        q = a · Y + b that :func:`_full_size` evaluates on the full-size luma Y."""
         ys = cv2.extractChannel(half, 0)
         ksize = (2 * _RADIUS + 1, 2 * _RADIUS + 1)
         mean = cv2.boxFilter(ys, cv2.CV_32F, ksize, borderType=cv2.BORDER_REFLECT)
@@ -279,9 +278,39 @@ class SpatialDenoiser:
             eps *= ratio  # numpy: thin frames (see _chroma)
         a = cv2.divide(var, cv2.add(cv2.add(var, eps), 1e-3))
         b = cv2.subtract(mean, cv2.multiply(a, mean))
-        a = cv2.resize(cv2.boxFilter(a, -1, ksize, borderType=cv2.BORDER_REFLECT), (w, h),
-                       interpolation=cv2.INTER_LINEAR)
-        b = cv2.resize(cv2.boxFilter(b, -1, ksize, borderType=cv2.BORDER_REFLECT), (w, h),
-                       interpolation=cv2.INTER_LINEAR)
-        q = cv2.add(cv2.multiply(a, y, dtype=cv2.CV_32F), b)
-        return cv2.convertScaleAbs(q)
+        return (cv2.boxFilter(a, -1, ksize, borderType=cv2.BORDER_REFLECT),
+                cv2.boxFilter(b, -1, ksize, borderType=cv2.BORDER_REFLECT))
+
+
+def _full_size(frame: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray, quarter: np.ndarray,
+               wc: float) -> np.ndarray:
+    """The stage's full-size output: luma q = a · Y + b with the half-size coefficients
+    ``a``, ``b`` (float32) upsampled bilinearly, and chroma from the quarter-size YCrCb
+    copy ``quarter`` (uint8) upsampled bilinearly, blended with ``frame``'s (uint8 (H, W, 3)
+    RGB, luma ``y``) by ``wc`` in (0, 1] (1: replaced). Returns a new uint8 (H, W, 3) RGB.
+
+    Band by band (:mod:`engine.stages.bands`) when both copies' heights divide H (even
+    heights divisible by the quarter's: 720p and 1080p), so the float planes stay in
+    cache; bit-identical to the whole-frame passes, which other sizes take."""
+    h, w = y.shape
+    size = (w, h)
+    if banded_resize(a, size) and banded_resize(quarter, size):
+        bands = row_bands(h, w)
+        rows = resize_rows
+    else:
+        bands = [(0, h)]
+        rows = _whole  # type: ignore[assignment]
+    out = np.empty((h, w, 3), np.uint8)
+    for r0, r1 in bands:
+        q = cv2.add(cv2.multiply(rows(a, size, r0, r1), y[r0:r1], dtype=cv2.CV_32F), rows(b, size, r0, r1))
+        up = rows(quarter, size, r0, r1)
+        if wc < 1.0:
+            up = cv2.addWeighted(cv2.cvtColor(frame[r0:r1], cv2.COLOR_RGB2YCrCb), 1.0 - wc, up, wc, 0.0)
+        cv2.insertChannel(cv2.convertScaleAbs(q), up, 0)  # in place
+        cv2.cvtColor(up, cv2.COLOR_YCrCb2RGB, dst=out[r0:r1])
+    return out
+
+
+def _whole(src: np.ndarray, size: tuple[int, int], r0: int, r1: int) -> np.ndarray:
+    """``cv2.resize(src, size)`` (bilinear) as the one band (0, H) of :func:`_full_size`."""
+    return cv2.resize(src, size, interpolation=cv2.INTER_LINEAR)
