@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from engine.frame import float_levels, levels_to_float
-from engine.stages.bands import banded_resize, resize_rows, row_bands
+from engine.stages.bands import banded_resize, resize_rows, resize_step, row_bands
 
 __all__ = ["Lut2D", "PairLut", "blend_tables"]
 
@@ -209,7 +209,7 @@ class Lut2D(_Gather):
                 and h < _REMAP_MAX and w * 3 < _REMAP_MAX):
             # band by band (engine.stages.bands: bit-identical, and neither full-size
             # coordinate plane is written)
-            bands = row_bands(h, w)
+            bands = row_bands(h, w, step=resize_step(rows_small.shape[0], h))
             buf = self.buffers(max(r1 - r0 for r0, r1 in bands), w) if convert else None
             for r0, r1 in bands:
                 n = r1 - r0

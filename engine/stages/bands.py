@@ -7,7 +7,8 @@ pass waits on memory. Running the whole chain on a band of rows before the next 
 its intermediates in cache: the operations are the same, on the same values, so the
 result is bit-identical to the full-frame chain.
 
-:func:`row_bands` cuts a frame's rows into bands of about :data:`BAND_PIXELS` pixels.
+:func:`row_bands` cuts a frame's rows into bands of about :data:`BAND_PIXELS` pixels
+(aligned to an upsampling's blocks where one is banded).
 :func:`resize_rows` gives rows ``r0:r1`` of a bilinear upsampling exactly as the
 whole-frame ``cv2.resize`` gives them, when the output height is a whole multiple of the
 input's (:func:`banded_resize`): the band's source rows with one row of margin on each
@@ -23,7 +24,7 @@ import math
 import cv2
 import numpy as np
 
-__all__ = ["BAND_PIXELS", "row_bands", "banded_resize", "resize_rows"]
+__all__ = ["BAND_PIXELS", "row_bands", "resize_step", "banded_resize", "resize_rows"]
 
 #: Pixels per band: 64 rows of a 1080p frame, 96 of a 720p one (a float32 RGB band of
 #: 1.5 MB; the chains hold a few such planes). Measured with two threads busy: the
@@ -32,17 +33,32 @@ BAND_PIXELS = 122_880
 _MIN_ROWS = 8  # fewer rows per band cost more in calls than they save in memory traffic
 _MAX_BLOCK = 32  # longest run of output rows resize_rows crops at (a block of margin each side)
 _MAX_ROWS = 4096  # tallest output resize_rows serves
+_MIN_BLOCKS = 8  # blocks per band at least, so the two blocks of margin cost at most a quarter
 
 
-def row_bands(height: int, width: int, pixels: int = BAND_PIXELS) -> list[tuple[int, int]]:
-    """``(r0, r1)`` row ranges covering ``0..height`` in order, of equal heights (to a row)
-    near ``pixels`` pixels of a ``width``-wide frame, at least 8 rows each unless the frame
-    has fewer; one band when the frame is small."""
+def row_bands(height: int, width: int, pixels: int = BAND_PIXELS, step: int = 1) -> list[tuple[int, int]]:
+    """``(r0, r1)`` row ranges covering ``0..height`` in order, near ``pixels`` pixels of a
+    ``width``-wide frame each, at least 8 rows unless the frame has fewer; one band when
+    the frame is small.
+
+    ``step``: the bands start at multiples of it and hold at least 8 of its blocks (the
+    output block of an upsampling, :func:`resize_step`: each band of one is resized with
+    a block of margin on either side, so short bands would resize mostly margin). With
+    ``step`` 1 the bands are of equal heights to a row."""
     if height <= 0:
         return []
-    n = max(1, min(height // _MIN_ROWS, -(-height * max(1, width) // max(1, pixels))))
-    edges = [height * i // n for i in range(n + 1)]
+    step = max(1, int(step))
+    blocks = -(-height // step)
+    min_blocks = max(-(-_MIN_ROWS // step), _MIN_BLOCKS if step > 1 else 1)
+    n = max(1, min(blocks // min_blocks, -(-height * max(1, width) // max(1, pixels))))
+    edges = [min(height, step * (blocks * i // n)) for i in range(n)] + [height]
     return list(zip(edges[:-1], edges[1:]))
+
+
+def resize_step(src_height: int, dst_height: int) -> int:
+    """Output rows per block of an upsampling from ``src_height`` to ``dst_height`` rows
+    (p of the ratio p / q in lowest terms): the ``step`` of :func:`row_bands` for it."""
+    return _blocks(src_height, dst_height)[0]
 
 
 def _blocks(src_height: int, dst_height: int) -> tuple[int, int]:

@@ -125,8 +125,9 @@ def _gain(frame: np.ndarray, prev: np.ndarray) -> float:
 def _subsample_median(plane: np.ndarray) -> tuple[float, np.ndarray]:
     """Median of a uint8 (H, W) plane from a regular 1-in-16 subsample (plenty for a
     median), and that subsample's histogram, int (256,)."""
-    sub = plane[::4, ::4].ravel()
-    hist = np.bincount(sub, minlength=256)
+    sub = np.ascontiguousarray(plane[::4, ::4])
+    # OpenCV's histogram: exact counts (floats below 2^24), twice as quick as bincount
+    hist = cv2.calcHist([sub], [0], None, [256], [0, 256]).ravel().astype(np.int64)
     return float(np.searchsorted(np.cumsum(hist), 0.5 * sub.size)), hist
 
 

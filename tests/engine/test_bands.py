@@ -19,17 +19,21 @@ from engine.stages.spatial_denoise import SpatialDenoiser
 from engine.stages.temporal_denoise import TemporalDenoiser
 
 
-@given(st.integers(0, 3000), st.integers(1, 5000), st.integers(1, 400_000))
-def test_row_bands_cover_the_rows_in_order(height: int, width: int, pixels: int) -> None:
-    got = row_bands(height, width, pixels)
+@given(st.integers(0, 3000), st.integers(1, 5000), st.integers(1, 400_000), st.integers(1, 32))
+def test_row_bands_cover_the_rows_in_order(height: int, width: int, pixels: int, step: int) -> None:
+    got = row_bands(height, width, pixels, step)
     if height == 0:
         assert got == []
         return
     assert got[0][0] == 0 and got[-1][1] == height
     assert all(a[1] == b[0] for a, b in zip(got, got[1:]))
+    assert all(r0 % step == 0 for r0, _ in got)  # aligned to the upsampling's blocks
     sizes = [r1 - r0 for r0, r1 in got]
-    assert max(sizes) - min(sizes) <= 1
     assert min(sizes) >= min(8, height)
+    if step == 1:
+        assert max(sizes) - min(sizes) <= 1
+    elif len(got) > 1:  # eight blocks at least: the two of margin cost at most a quarter
+        assert min(sizes[:-1]) >= 8 * step
     if len(got) > 1:  # no more bands than the pixel budget asks for
         assert (len(got) - 1) * pixels < height * width
 
@@ -69,8 +73,8 @@ def test_banded_resize_refuses_what_it_cannot_match() -> None:
 
 def _with_bands(monkeypatch: pytest.MonkeyPatch, pixels: int | None) -> None:
     """Make the banded stages cut ``pixels``-pixel bands (None: one band, the whole frame)."""
-    def cut(height: int, width: int, _pixels: int = bands.BAND_PIXELS) -> list[tuple[int, int]]:
-        return [(0, height)] if pixels is None else bands.row_bands(height, width, pixels)
+    def cut(height: int, width: int, _pixels: int = bands.BAND_PIXELS, step: int = 1) -> list[tuple[int, int]]:
+        return [(0, height)] if pixels is None else bands.row_bands(height, width, pixels, step)
 
     for module in (temporal_denoise, spatial_denoise, lut2d):
         monkeypatch.setattr(module, "row_bands", cut)
