@@ -35,9 +35,11 @@ thread-safe and take effect on the next frame.
 ``process`` is ``finish(begin(frame))``: :meth:`FrameProcessor.begin` runs the input-side
 temporal denoiser and the estimate, and returns a :class:`StagedFrame`;
 :meth:`FrameProcessor.finish` runs the chroma guard, the output-side temporal denoiser and
-the spatial stage on it, and keeps the input-side denoiser's residual-noise map
+the spatial stage on it. The input-side denoiser's residual-noise map
 (:class:`~engine.stages.temporal_denoise.ResidualNoise`), which only the spatial stage
-reads. Each half has its own state and lock, so two threads can run them at once on
+reads, is updated in the first half and handed on with the frame: the map smoothing, which
+moves, balances the halves at 720p either way, and at 1080p, where the second half is the
+slower one, it is 1.6 ms off that half. Each half has its own state and lock, so two threads can run them at once on
 consecutive frames (``begin`` of frame t+1 while ``finish`` of frame t), at the cost of
 one frame of latency. Three steps, in this order, may run in either half: the map's
 temporal smoothing (with the black level and chroma noise it smooths), apply, and the
@@ -75,7 +77,7 @@ from typing import Any, Callable, Generic, Iterable, Iterator, Protocol, TypeVar
 
 import numpy as np
 
-from engine.stages.temporal_denoise import ResidualNoise, TemporalDenoiser, VarianceStep
+from engine.stages.temporal_denoise import ResidualNoise, TemporalDenoiser
 from engine.enhancer import Enhancer, ParamMap
 from engine.params import EnhanceParams
 from engine.stages.chroma import ChromaGuard, with_cast
@@ -126,9 +128,9 @@ class StagedFrame:
             with the same ones, whatever was set in between).
         input_denoised: the input-side temporal denoiser averaged this frame (then the
             output-side one stays off).
-        variance: that denoiser's residual-noise update for this frame, or None when it did
-            not average it (:class:`~engine.stages.temporal_denoise.ResidualNoise`: ``finish``
-            applies it, in frame order, for the spatial stage's per-pixel noise ratio).
+        noise_ratio: that denoiser's residual-noise ratio after this frame (float32, half
+            size; :class:`~engine.stages.temporal_denoise.ResidualNoise`), for the spatial
+            stage, or None when it did not average it.
         epoch: the processor's reset count when it was begun (``finish`` drops its own
             state when the epoch changes: the first frame begun after a reset starts the
             second half afresh).
@@ -150,7 +152,7 @@ class StagedFrame:
     enhancer: Enhancer
     params: EnhanceParams
     input_denoised: bool
-    variance: VarianceStep | None
+    noise_ratio: np.ndarray | None
     epoch: int
     front_ms: tuple[float, float, float, float]
     smoothing: "_SmoothingTurn | None" = None
@@ -245,7 +247,7 @@ class FrameProcessor:
         self._smooth_back = False  # frames begun now leave their map smoothing to finish
         self._snap = False         # the next frame begun snaps the filter's extras
         self._previous: ParamMap | None = None  # the last raw estimate (the next solve starts there)
-        # the input side's residual-noise map is kept by the second half, which reads it
+        # the input side's residual-noise map, updated in the first half (see the module docstring)
         self._denoiser = TemporalDenoiser(defer_noise=True)
         self._residual = ResidualNoise()
         self._out_denoiser = TemporalDenoiser()
@@ -327,6 +329,7 @@ class FrameProcessor:
         with self._lock:
             self._new_turn()
             self._denoiser.reset()
+            self._residual.reset()
             self._epoch += 1
 
     def flush(self) -> None:
@@ -351,6 +354,7 @@ class FrameProcessor:
             enh, params = self._enhancer, self._params
             td = time.perf_counter()
             frame = self._denoiser.process(frame, params.denoise)
+            ratio = self._residual.update(self._denoiser.variance_step)  # every frame, in order
             t0 = time.perf_counter()
             pmap = self._previous = enh.estimate_next(frame, params, self._previous)
             t1 = time.perf_counter()
@@ -372,7 +376,7 @@ class FrameProcessor:
                 self._smooth_back = True
                 turn.leave()
                 return StagedFrame(frame, pmap, None, False, None, None, enh, params, denoised,
-                                   self._denoiser.variance_step, self._epoch,
+                                   ratio, self._epoch,
                                    ((t0 - td) * 1e3, (t1 - t0) * 1e3, 0.0, 0.0), turn, snap)
             pmap = self._smooth(turn.filter, pmap, frame, params, snap)
             t2 = time.perf_counter()
@@ -383,7 +387,7 @@ class FrameProcessor:
                 plan, half = self._plan(frame, applied, pmap, params, denoised)
             t4 = time.perf_counter()
             return StagedFrame(frame, pmap, applied, moved == 2, plan, half, enh, params,
-                               denoised, self._denoiser.variance_step, self._epoch,
+                               denoised, ratio, self._epoch,
                                ((t0 - td) * 1e3, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t4 - t2) * 1e3))
 
     def _note(self, step: str, ms: float) -> None:
@@ -454,7 +458,6 @@ class FrameProcessor:
             params = staged.params
             if staged.epoch != self._back_epoch:
                 self._out_denoiser.reset()
-                self._residual.reset()
                 self._back_epoch = staged.epoch
             ts = time.perf_counter()
             pmap = staged.pmap
@@ -475,8 +478,7 @@ class FrameProcessor:
             correction = plan if staged.input_denoised else None
             out = applied if staged.input_denoised else self._chroma.add(applied, plan)
             t3 = time.perf_counter()
-            # the input side's residual noise, for the spatial stage: every frame, in order
-            ratio = self._residual.update(staged.variance)
+            ratio = staged.noise_ratio  # the input side's residual noise, for the spatial stage
             if staged.input_denoised:
                 self._out_denoiser.reset()
             else:  # nothing averaged on the input side: the noise shows after the gain

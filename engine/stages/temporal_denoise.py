@@ -228,9 +228,9 @@ class ResidualNoise:
     the default): the area a moving object just left carries the input's noise, more than
     the frame's noise level says. A frame the filter did not average (``None``) drops v.
 
-    The filter keeps one and updates it as it goes; the two-half processor has the filter
-    hand out its steps instead and updates its own in the second half, where the spatial
-    stage that reads the ratio runs (about 0.8 ms of a 720p frame off the first half).
+    The filter keeps one and updates it as it goes, or (``defer_noise``) hands out its
+    steps for a caller's own instance; the two-half processor keeps its own and hands each
+    frame's ratio on to the half that runs the spatial stage.
     """
 
     def __init__(self) -> None:

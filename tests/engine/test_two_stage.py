@@ -82,6 +82,40 @@ def test_a_frame_begun_before_a_reset_is_finished_as_process_would() -> None:
         np.testing.assert_array_equal(proc.process(f), fresh.process(f))
 
 
+def test_a_reset_in_flight_keeps_the_input_sides_noise_ratio() -> None:
+    """The input-side denoiser's residual-noise ratio is made in the first half and travels
+    with the staged frame: a reset before its second half does not change it."""
+    frames = _noisy(8)
+    enh = registry.create("sci")
+    proc, ref = FrameProcessor(enh), FrameProcessor(enh)
+    for f in frames[:5]:
+        proc.process(f)
+        ref.process(f)
+    staged = proc.begin(frames[5])
+    assert staged.input_denoised and staged.noise_ratio is not None
+    proc.reset()
+    np.testing.assert_array_equal(proc.finish(staged), ref.process(frames[5]))
+    fresh = FrameProcessor(enh)
+    for f in frames[6:]:
+        np.testing.assert_array_equal(proc.process(f), fresh.process(f))
+
+
+def test_the_staged_noise_ratio_is_the_input_denoisers_own() -> None:
+    from engine.stages.temporal_denoise import TemporalDenoiser
+
+    proc = FrameProcessor(registry.create("gamma"))
+    own = TemporalDenoiser()  # keeps its residual-noise ratio itself
+    for i, f in enumerate(_noisy(8)):
+        staged = proc.begin(f)
+        own.process(f, proc.params.denoise)
+        if own.noise_ratio is None:
+            assert staged.noise_ratio is None
+        else:
+            np.testing.assert_array_equal(staged.noise_ratio, own.noise_ratio)
+        assert i < 2 or staged.noise_ratio is not None  # averaging from the second frame on
+        proc.finish(staged)
+
+
 class _Broken:
     """begin fails at frame ``fail_at``."""
 
