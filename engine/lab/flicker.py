@@ -33,10 +33,11 @@ where Ô_{t−1} is O_{t−1} warped onto frame t with the backward optical flow
 the *input* frames (DIS flow on exposure-normalised luma), and M_t masks occlusions by
 the forward–backward consistency check |F_b + F_f(p + F_b)|² ≤ 0.01 (|F_b|² + |F_f|²) + 0.5
 and pixels that leave the frame (pairs without a flow or a valid pixel are skipped;
-frames below 8 × 12 pixels have no flow). Lai et al. use squared differences in [0, 1]; the mean
-absolute difference in grey levels used here is easier to read (``E_warp / 255`` is in
-[0, 1]). Frames are measured at long side ≤ ``size`` pixels (area downscale) so long
-clips stay affordable; pass ``size=None`` for full resolution.
+frames under 16 pixels on the short side have no flow: DIS would crash on them). Lai et
+al. use squared differences in [0, 1]; the mean absolute difference in grey levels used
+here is easier to read (``E_warp / 255`` is in [0, 1]). Frames are measured at long side
+≤ ``size`` pixels (area downscale) so long clips stay affordable; pass ``size=None`` for
+full resolution.
 """
 
 from __future__ import annotations
