@@ -10,11 +10,11 @@ result is bit-identical to the full-frame chain.
 :func:`row_bands` cuts a frame's rows into bands of about :data:`BAND_PIXELS` pixels
 (aligned to an upsampling's blocks where one is banded).
 :func:`resize_rows` gives rows ``r0:r1`` of a bilinear upsampling exactly as the
-whole-frame ``cv2.resize`` gives them, when the output height is a whole multiple of the
-input's (:func:`banded_resize`): the band's source rows with one row of margin on each
-side, resized by the same factor, then cropped (OpenCV's coefficients depend only on the
-ratio and the row's offset, which the crop keeps; :func:`banded_resize` says where this
-was verified).
+whole-frame ``cv2.resize`` gives them where :func:`banded_resize` offers it (a whole or, for
+float32, a half ratio): the band's source rows, cut at whole blocks with a block of margin
+on each side, resized by the same ratio, then cropped (OpenCV's coefficients depend only
+on the ratio and the row's offset, which the crop keeps; :func:`banded_resize` says where
+this was verified).
 """
 
 from __future__ import annotations
