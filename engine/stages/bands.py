@@ -26,10 +26,12 @@ import numpy as np
 
 __all__ = ["BAND_PIXELS", "row_bands", "resize_step", "banded_resize", "resize_rows"]
 
-#: Pixels per band: 64 rows of a 1080p frame, 96 of a 720p one (a float32 RGB band of
-#: 1.5 MB; the chains hold a few such planes). Measured with two threads busy: the
-#: temporal denoiser's blend at 720p 2.4 against 3.5 ms of CPU in whole frames.
-BAND_PIXELS = 122_880
+#: Pixels per band: 128 rows of a 1080p frame, 192 of a 720p one (a float32 RGB band of
+#: 2.9 MB; the chains hold a few such planes). With a second process doing the same, the
+#: temporal denoiser's blend at 720p took 2.4 against 3.5 ms of CPU in whole frames; half
+#: these bands cost the same CPU (×0.993, one thread) in twice the OpenCV calls and ran the
+#: two-thread path ×0.96 at 1080p.
+BAND_PIXELS = 245_760
 _MIN_ROWS = 8  # fewer rows per band cost more in calls than they save in memory traffic
 _MAX_BLOCK = 32  # longest run of output rows resize_rows crops at (a block of margin each side)
 _MAX_ROWS = 4096  # tallest output resize_rows serves
