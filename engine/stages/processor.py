@@ -77,7 +77,7 @@ from typing import Any, Callable, Generic, Iterable, Iterator, Protocol, TypeVar
 
 import numpy as np
 
-from engine.stages.temporal_denoise import ResidualNoise, TemporalDenoiser
+from engine.stages.temporal_denoise import TemporalDenoiser
 from engine.enhancer import Enhancer, ParamMap
 from engine.params import EnhanceParams
 from engine.stages.chroma import ChromaGuard, with_cast
@@ -247,9 +247,8 @@ class FrameProcessor:
         self._smooth_back = False  # frames begun now leave their map smoothing to finish
         self._snap = False         # the next frame begun snaps the filter's extras
         self._previous: ParamMap | None = None  # the last raw estimate (the next solve starts there)
-        # the input side's residual-noise map, updated in the first half (see the module docstring)
-        self._denoiser = TemporalDenoiser(defer_noise=True)
-        self._residual = ResidualNoise()
+        # its residual-noise ratio travels with each staged frame (see the module docstring)
+        self._denoiser = TemporalDenoiser()
         self._out_denoiser = TemporalDenoiser()
         self._spatial = SpatialDenoiser()
         self._chroma = ChromaGuard()
@@ -329,7 +328,6 @@ class FrameProcessor:
         with self._lock:
             self._new_turn()
             self._denoiser.reset()
-            self._residual.reset()
             self._epoch += 1
 
     def flush(self) -> None:
@@ -339,7 +337,6 @@ class FrameProcessor:
             self._new_turn()
             self._denoiser.flush()
             self._out_denoiser.flush()
-            self._residual.reset()
             self._epoch += 1
 
     def process(self, frame: np.ndarray) -> np.ndarray:
@@ -354,7 +351,7 @@ class FrameProcessor:
             enh, params = self._enhancer, self._params
             td = time.perf_counter()
             frame = self._denoiser.process(frame, params.denoise)
-            ratio = self._residual.update(self._denoiser.variance_step)  # every frame, in order
+            ratio = self._denoiser.noise_ratio
             t0 = time.perf_counter()
             pmap = self._previous = enh.estimate_next(frame, params, self._previous)
             t1 = time.perf_counter()

@@ -228,8 +228,7 @@ class ResidualNoise:
     the default): the area a moving object just left carries the input's noise, more than
     the frame's noise level says. A frame the filter did not average (``None``) drops v.
 
-    The filter keeps one and updates it as it goes, or (``defer_noise``) hands out its
-    steps for a caller's own instance; the two-half processor keeps its own and hands each
+    The filter keeps one and updates it as it goes; the two-half processor hands each
     frame's ratio on to the half that runs the spatial stage.
     """
 
@@ -275,8 +274,6 @@ class TemporalDenoiser:
     Args:
         motion_compensation: follow a moving camera (see the module docstring); False
             gives the purely motion-adaptive filter.
-        defer_noise: hand out each frame's residual-noise update (``variance_step``) for
-            the caller's :class:`ResidualNoise` instead of keeping ``noise_ratio`` up to date.
 
     Attributes:
         noise_level: running median of the box3×3 luma |difference|, grey levels.
@@ -289,19 +286,16 @@ class TemporalDenoiser:
             scaled by it first, so exposure flicker and light changes are followed, not
             averaged away: denoising removes noise, the temporal filter handles flicker).
         noise_ratio: float32 ((H+1)//2, (W+1)//2) in [1, 8], or None when the last frame was
-            not filtered (always None with ``defer_noise``): each pixel's residual noise
-            variance over the frame's median (:class:`ResidualNoise`); the spatial stage
-            scales its ε with it.
-        variance_step: the last frame's :class:`VarianceStep`, or None when it was not
-            averaged.
+            not filtered: each pixel's residual noise variance over the frame's median
+            (:class:`ResidualNoise`); the spatial stage scales its ε with it. A new array
+            each frame (a caller may hand it on).
         shift: (dx, dy), full-size pixels: the camera translation the previous output was
             moved by for the last frame (it sat at (x + dx, y + dy) in the previous one);
             (0.0, 0.0) when it was not moved.
     """
 
-    def __init__(self, motion_compensation: bool = True, defer_noise: bool = False) -> None:
+    def __init__(self, motion_compensation: bool = True) -> None:
         self.motion_compensation = motion_compensation
-        self.defer_noise = defer_noise
         self._residual = ResidualNoise()
         self._dis: cv2.DISOpticalFlow | None = None  # made on first use, kept across resets
         self.reset()
@@ -319,7 +313,6 @@ class TemporalDenoiser:
         self._lut_key: tuple[float, float] | None = None
         self._residual.reset()
         self.noise_ratio: np.ndarray | None = None
-        self.variance_step: VarianceStep | None = None
         self.noise_level = 0.0
         self._motion_level = 0.0   # running median of the motion difference, eighths of a level
         self._motion_fresh = True  # the next motion median is taken as it is
@@ -353,10 +346,8 @@ class TemporalDenoiser:
         return self._lut
 
     def _note_noise(self, step: VarianceStep | None) -> None:
-        """This frame's residual-noise update: kept for the caller (``defer_noise``) or applied."""
-        self.variance_step = step
-        if not self.defer_noise:
-            self.noise_ratio = self._residual.update(step)
+        """Apply this frame's residual-noise update (None: the frame was not averaged)."""
+        self.noise_ratio = self._residual.update(step)
 
     def _motion_diff(self, gray: np.ndarray) -> np.ndarray:
         """|box_K(gray) − box_K(luma(prev))| as uint8 in eighths of a grey level (saturating

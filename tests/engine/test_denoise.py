@@ -7,6 +7,7 @@ import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from engine import registry
 from engine.stages.temporal_denoise import TemporalDenoiser, min_weight
 from engine.lab.flicker import synthetic_clip, temporal_noise
 from engine.params import EnhanceParams
@@ -613,28 +614,27 @@ def test_motion_difference_is_the_box_sum_of_the_luma_difference(seed: int, h: i
     assert np.array_equal(d._motion_diff(gray), want)
 
 
-def test_deferred_residual_noise_equals_the_filters_own() -> None:
-    """A filter that hands out its residual-noise steps (as the processor's first half does)
-    and a ResidualNoise fed them in order give exactly the noise ratio the filter keeps
-    itself, through a camera pan, an idle frame and a restart."""
+def test_the_processors_staged_noise_ratio_equals_a_filters_own() -> None:
+    """The two-half processor hands the input-side filter's residual-noise ratio on with
+    each staged frame; it is exactly the ratio a stand-alone filter keeps, through a camera
+    pan, an idle frame and a restart."""
     from engine.lab.bench import synthetic_clip as panning_clip
-    from engine.stages.temporal_denoise import ResidualNoise
     frames = panning_clip(96, 64, 16, seed=5)
-    own, deferred, residual = TemporalDenoiser(), TemporalDenoiser(defer_noise=True), ResidualNoise()
+    own, proc = TemporalDenoiser(), FrameProcessor(registry.create("gamma"))
     seen, shifted = 0, False
     for i, f in enumerate(frames):
         amount = 0.0 if i == 9 else 0.5
         if i == 12:
             own.reset()
-            deferred.reset()
+            proc.reset()
+        proc.set_params(proc.params.replace(denoise=amount))
         own.process(f, amount)
-        deferred.process(f, amount)
+        staged = proc.begin(f)
         shifted |= own.shift != (0.0, 0.0) and own.noise_ratio is not None
-        assert deferred.noise_ratio is None
-        ratio = residual.update(deferred.variance_step)
         if own.noise_ratio is None:
-            assert ratio is None and deferred.variance_step is None
+            assert staged.noise_ratio is None
         else:
             seen += 1
-            assert np.array_equal(ratio, own.noise_ratio)
+            assert np.array_equal(staged.noise_ratio, own.noise_ratio)
+        proc.finish(staged)
     assert seen >= 8 and shifted  # the map was moved with the camera on some frames

@@ -88,22 +88,6 @@ def test_a_frame_begun_before_a_reset_is_finished_as_process_would(clip) -> None
         np.testing.assert_array_equal(proc.process(f), fresh.process(f))
 
 
-def test_the_staged_noise_ratio_is_the_input_denoisers_own() -> None:
-    from engine.stages.temporal_denoise import TemporalDenoiser
-
-    proc = FrameProcessor(registry.create("gamma"))
-    own = TemporalDenoiser()  # keeps its residual-noise ratio itself
-    for i, f in enumerate(_noisy(8)):
-        staged = proc.begin(f)
-        own.process(f, proc.params.denoise)
-        if own.noise_ratio is None:
-            assert staged.noise_ratio is None
-        else:
-            np.testing.assert_array_equal(staged.noise_ratio, own.noise_ratio)
-        assert i < 2 or staged.noise_ratio is not None  # averaging from the second frame on
-        proc.finish(staged)
-
-
 class _Broken:
     """begin fails at frame ``fail_at``."""
 
