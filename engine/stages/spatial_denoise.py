@@ -43,10 +43,10 @@ held-out synthetic pairs with and without JPEG, see docs/noise.md). The
 whole stage fades in with the frame's noise level, max(full-size σ, half-size σ / 2): a
 frame below 0.3 grey levels passes through unchanged (the same array), full strength
 from 1.2. ``denoise`` 0 is the identity. Everything is OpenCV vectorised work on
-uint8/float32 buffers; the full-size part (upsampling a, b and the chroma, q = a · Y + b,
-YCrCb → RGB) runs band by band where the copies' heights divide the frame's
-(:mod:`engine.stages.bands`). At 1280×720 it costs about 5 ms on one core (``lowlight bench``
-reports it in the ``denoise`` step and separately as ``spatial_denoise``).
+uint8/float32 buffers; the full-size luma model (upsampling a and b, q = a · Y + b) and
+YCrCb → RGB run band by band on frames of even height (:mod:`engine.stages.bands`). At
+1280×720 it costs about 5 ms on one core (``lowlight bench`` reports it in the ``denoise``
+step and separately as ``spatial_denoise``).
 """
 
 from __future__ import annotations
