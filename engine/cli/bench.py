@@ -125,7 +125,8 @@ def _auto(n: int | None) -> str:
 
 def _threads_line(t: dict[str, int]) -> str:
     export = f"; export encoder {_auto(t['export_encoder'])}" if "export_encoder" in t else ""
-    return (f"threads: torch {t['torch']}, onnxruntime intra-op {t['onnx_intra_op']}, cv2 {t['cv2']}"
+    halves = f" (two halves: {t['cv2_two_halves']})" if t.get("cv2_two_halves", t["cv2"]) != t["cv2"] else ""
+    return (f"threads: torch {t['torch']}, onnxruntime intra-op {t['onnx_intra_op']}, cv2 {t['cv2']}{halves}"
             f"{export}; cpu_count {t['cpu_count']}, usable cores {t['affinity']}")
 
 

@@ -83,6 +83,7 @@ from engine.params import EnhanceParams
 from engine.stages.chroma import ChromaGuard, with_cast
 from engine.stages.spatial_denoise import SpatialDenoiser, half_size
 from engine.stages.map_smoothing import TemporalFilter
+from engine.runtime.threads import hold_halves_threads
 
 __all__ = ["FrameProcessor", "FrameStages", "ProcessTimings", "StagedFrame", "TwoHalfRunner", "TwoStage",
            "enhance_still"]
@@ -541,6 +542,7 @@ class TwoHalfRunner(Generic[T, S, R]):
         self._q: queue.Queue = queue.Queue(maxsize=max(1, int(depth)))
         self._stop = stop if stop is not None else threading.Event()
         self._error: BaseException | None = None
+        self._release: Callable[[], None] = _no_hold
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     @property
@@ -549,8 +551,14 @@ class TwoHalfRunner(Generic[T, S, R]):
         return self._error
 
     def start(self) -> "TwoHalfRunner[T, S, R]":
-        """Start the finish thread (once)."""
-        self.thread.start()
+        """Start the finish thread (once). While it runs, OpenCV takes the thread count of
+        two-half runs (:func:`engine.runtime.threads.hold_halves_threads`)."""
+        self._release = hold_halves_threads()
+        try:
+            self.thread.start()
+        except BaseException:
+            self._release()
+            raise
         return self
 
     def submit(self, item: T) -> bool:
@@ -592,6 +600,12 @@ class TwoHalfRunner(Generic[T, S, R]):
 
     def _run(self) -> None:
         try:
+            self._work()
+        finally:
+            self._release()
+
+    def _work(self) -> None:
+        try:
             while not self._stop.is_set():
                 try:
                     item = self._q.get(timeout=_POLL_S)
@@ -614,6 +628,10 @@ class TwoHalfRunner(Generic[T, S, R]):
                 except Exception:  # noqa: BLE001 - the error itself is already kept
                     pass
             self._stop.set()
+
+
+def _no_hold() -> None:
+    """The release of a runner that was never started."""
 
 
 class TwoStage:

@@ -52,7 +52,8 @@ def test_quick_json_has_the_schema_for_every_record(weights, capsys):
         assert r["fps_median"] > 0 and r["ms_p95"] >= 0 and r["rss_mb"] > 0
         assert r["frames"] >= 1 and r["params_mode"] in ("defaults", "per_frame")
         assert (r["width"], r["height"]) in bench.QUICK_SIZES
-        assert set(r["threads"]) >= {"torch", "onnx_intra_op", "cv2", "cpu_count"}
+        assert set(r["threads"]) >= {"torch", "onnx_intra_op", "cv2", "cv2_two_halves", "cpu_count"}
+        assert 1 <= r["threads"]["cv2_two_halves"] <= r["threads"]["cv2"]
         if r["stage"] == "end_to_end":  # timed through export_video, fast path, method defaults
             assert r["path"] == "fast" and r["params_mode"] == "defaults" and r["note"] == bench.END_TO_END_NOTE
         if r["path"] == "reference":
@@ -77,6 +78,15 @@ def test_quick_json_has_the_schema_for_every_record(weights, capsys):
     # default smoothing/denoise are what the defaults records ran with
     d = next(r for r in records if r["method"] == "sci" and r["params_mode"] == "defaults")
     assert d["params"]["smoothing"] == 0.5 and d["params"]["denoise"] == 0.5
+
+
+def test_the_threads_line_names_opencv_of_the_two_halves_when_it_differs() -> None:
+    from engine.cli.bench import _threads_line
+
+    t = {"torch": 2, "onnx_intra_op": 2, "cv2": 2, "cv2_two_halves": 1, "export_encoder": 2,
+         "cpu_count": 2, "affinity": 2}
+    assert "cv2 2 (two halves: 1);" in _threads_line(t)
+    assert "two halves" not in _threads_line({**t, "cv2_two_halves": 2})
 
 
 def test_table_output(capsys):

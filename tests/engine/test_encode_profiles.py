@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import cv2
 import pytest
 
 from engine.cli import main
 from engine.runtime import threads as thread_plan
-from engine.runtime.threads import ExportThreads, export_threads
+from engine.runtime.threads import ExportThreads, export_threads, halves_opencv_threads, hold_halves_threads
 from engine.video.base import VideoError
 from engine.video.codecs import CODECS
 from engine.video.export import (DEFAULT_ENCODE, ENCODE_PROFILES, PRESETS, ExportOptions,
@@ -81,6 +82,45 @@ def test_thread_plan_on_small_and_large_machines(monkeypatch) -> None:
     assert export_threads(16) == ExportThreads(16, 0)  # x264's own choice
     monkeypatch.setattr(thread_plan, "cpu_count", lambda: 2)
     assert export_threads() == ExportThreads(2, 2)
+
+
+def test_opencv_runs_one_thread_during_two_half_runs_on_two_cores_only() -> None:
+    assert halves_opencv_threads(1) == 1
+    assert halves_opencv_threads(2) == 1
+    assert halves_opencv_threads(3) is None  # not measured: OpenCV keeps its count
+    assert halves_opencv_threads(16) is None
+
+
+@pytest.fixture()
+def opencv_threads():
+    before = cv2.getNumThreads()
+    yield
+    cv2.setNumThreads(before)
+
+
+def test_overlapping_holds_share_the_setting_and_the_last_release_restores_it(monkeypatch,
+                                                                           opencv_threads) -> None:
+    monkeypatch.setattr(thread_plan, "cpu_count", lambda: 2)
+    cv2.setNumThreads(3)
+    first, second = hold_halves_threads(), hold_halves_threads()
+    assert cv2.getNumThreads() == 1
+    first()
+    first()  # a second call of the same release does nothing
+    assert cv2.getNumThreads() == 1
+    second()
+    assert cv2.getNumThreads() == 3
+    # a count set by someone else during the hold is theirs to keep
+    release = hold_halves_threads()
+    cv2.setNumThreads(2)
+    release()
+    assert cv2.getNumThreads() == 2
+    # a larger machine leaves OpenCV's count alone
+    monkeypatch.setattr(thread_plan, "cpu_count", lambda: 8)
+    cv2.setNumThreads(3)
+    release = hold_halves_threads()
+    assert cv2.getNumThreads() == 3
+    release()
+    assert cv2.getNumThreads() == 3
 
 
 def test_the_export_gives_the_planned_threads_to_the_encoder(tall_clip, tmp_path, monkeypatch) -> None:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from engine import registry
 from engine.lab.flicker import synthetic_clip
 from engine.frame import Frame
-from engine.stages.processor import FrameProcessor, TwoStage
+from engine.stages.processor import FrameProcessor, TwoHalfRunner, TwoStage
 from engine.video.base import Sink, Source, SourceInfo
 from engine.video.pipeline import Pipeline
 
@@ -122,6 +122,34 @@ def test_closing_the_run_early_stops_the_helper() -> None:
     next(run)
     run.close()
     assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_opencv_runs_one_thread_while_the_halves_run_on_two_cores(monkeypatch, fail) -> None:
+    import engine.runtime.threads as plan
+
+    monkeypatch.setattr(plan, "cpu_count", lambda: 2)
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    seen: list[int] = []
+
+    def finish(x: int) -> int:
+        seen.append(cv2.getNumThreads())
+        if fail and x == 1:
+            raise RuntimeError("finish broke")
+        return x
+
+    try:
+        runner = TwoHalfRunner(lambda x: x, finish).start()
+        for i in range(3):
+            runner.submit(i)
+        runner.end()
+        assert runner.join(10.0)
+        assert seen and set(seen) == {1}
+        assert (runner.error is not None) == fail
+        assert cv2.getNumThreads() == 2  # back once the finish thread ended, error or not
+    finally:
+        cv2.setNumThreads(before)
 
 
 class _Frames(Source):
