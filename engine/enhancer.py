@@ -23,7 +23,7 @@ import numpy as np
 
 from engine.params import EnhanceParams, ParamSpec
 
-__all__ = ["MethodDescriptor", "ParamMap", "Enhancer", "downscale"]
+__all__ = ["MethodDescriptor", "ParamMap", "Enhancer", "ApplyJob", "downscale"]
 
 
 @dataclass(frozen=True)
@@ -151,6 +151,50 @@ def downscale(frame: np.ndarray, long_side: int) -> np.ndarray:
     return cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA)
 
 
+class ApplyJob:
+    """One frame's apply, made ready and then run band by band, possibly by two threads
+    in turn (the processor's two halves share a frame's apply between them).
+
+    ``bands`` are row ranges (r0, r1) that cover the output's rows in order;
+    ``run_band(r0, r1)`` writes those rows of ``out`` and may run on any thread (it uses no
+    state it shares with other jobs or with the enhancer that made it). One thread at a
+    time calls :meth:`run` or :meth:`result`, each band runs once, in order.
+
+    Attributes:
+        out: the output, uint8 (H, W, 3), complete once every band ran.
+        bands: the row ranges, in order.
+    """
+
+    def __init__(self, out: np.ndarray, bands: list[tuple[int, int]],
+                 run_band: Callable[[int, int], None] | None) -> None:
+        self.out, self.bands = out, bands
+        self._run_band = run_band
+        self._next = 0 if run_band is not None else len(bands)
+
+    @classmethod
+    def done(cls, out: np.ndarray) -> "ApplyJob":
+        """A job whose output was made whole already (a method that does not run by bands)."""
+        return cls(out, [(0, out.shape[0])], None)
+
+    @property
+    def bands_done(self) -> int:
+        """How many bands have run."""
+        return self._next
+
+    def run(self, upto: int) -> None:
+        """Run the bands not run yet before index ``upto`` (0..len(bands))."""
+        end = min(int(upto), len(self.bands))
+        while self._next < end:
+            r0, r1 = self.bands[self._next]
+            self._run_band(r0, r1)  # type: ignore[misc]
+            self._next += 1
+
+    def result(self) -> np.ndarray:
+        """Run what is left and return :attr:`out`."""
+        self.run(len(self.bands))
+        return self.out
+
+
 class Enhancer(ABC):
     """Base class of every method. Instances are created through
     :func:`engine.registry.create`. ``estimate`` and ``apply`` may run at the same time on
@@ -185,6 +229,12 @@ class Enhancer(ABC):
     @abstractmethod
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
         """Apply ``pmap`` to the full-resolution ``frame``; return uint8 (H, W, 3)."""
+
+    def apply_job(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> ApplyJob:
+        """``apply`` as an :class:`ApplyJob`: whatever needs the enhancer's own state (tables,
+        the exposure control) is done here, the per-pixel rest band by band on any thread;
+        ``job.result()`` equals ``apply``'s output. The default runs ``apply`` whole here."""
+        return ApplyJob.done(self.apply(frame, pmap, params))
 
     @abstractmethod
     def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:

@@ -24,12 +24,14 @@ A's value to B's grows in proportion to f and the output mean is continuous in f
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Callable, Hashable
 
 import cv2
 import numpy as np
 
+from engine.enhancer import ApplyJob
 from engine.frame import float_levels, levels_to_float
 from engine.stages.bands import banded_resize, resize_rows, resize_step, row_bands
 
@@ -109,7 +111,7 @@ class _Gather:
         return self._buf
 
 
-class Lut2D(_Gather):
+class Lut2D:
     """A (rows, 256) uint8 table over map values v in [lo, hi] and levels x in 0..255.
 
     Args:
@@ -120,7 +122,6 @@ class Lut2D(_Gather):
     """
 
     def __init__(self, rows: int = 1024, lo: float = 0.0, hi: float = 1.0, cache: int = 1) -> None:
-        super().__init__()
         self.rows, self.lo, self.hi = rows, float(lo), float(hi)
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = max(1, int(cache))
@@ -191,6 +192,14 @@ class Lut2D(_Gather):
         ``float_out`` result; fractional levels are interpolated between columns).
         Returns a new uint8 (H, W, 3), or float32 levels when ``float_out``.
         """
+        return self.job(frame, small, float_out).result()
+
+    def job(self, frame: np.ndarray, small: np.ndarray, float_out: bool = False) -> ApplyJob:
+        """:meth:`apply` as an :class:`~engine.enhancer.ApplyJob`: the current table and the
+        row coordinates of ``small`` are taken now; the upsampling and the gather run band
+        by band (one band for sizes :func:`banded_resize` does not offer), on any thread,
+        into scratch planes of the running thread. The same output however the bands are
+        shared out."""
         h, w = frame.shape[:2]
         rows_small = self.row_coords(small)
         src = self.levels if float_out else self.table
@@ -205,27 +214,39 @@ class Lut2D(_Gather):
         convert = plane.dtype != np.float32
         out = np.empty((h, w * 3), src.dtype)
         interp = cv2.INTER_NEAREST if exact_cols and not float_out else cv2.INTER_LINEAR
-        if (rows_small.shape[:2] != (h, w) and banded_resize(rows_small, (w, h))
+        size = (w, h)
+        if (rows_small.shape[:2] != (h, w) and banded_resize(rows_small, size)
                 and h < _REMAP_MAX and w * 3 < _REMAP_MAX):
             # band by band (engine.stages.bands: bit-identical, and neither full-size
             # coordinate plane is written)
             bands = row_bands(h, w, step=resize_step(rows_small.shape[0], h))
-            buf = self.buffers(max(r1 - r0 for r0, r1 in bands), w) if convert else None
-            for r0, r1 in bands:
+
+            def run_band(r0: int, r1: int) -> None:
                 n = r1 - r0
-                cols = levels_to_float(plane[r0:r1], buf.cols[:n]) if buf is not None else plane[r0:r1]
-                rows = resize_rows(rows_small, (w, h), r0, r1).reshape(n, w * 3)
+                cols = levels_to_float(plane[r0:r1], _scratch(n, w * 3)) if convert else plane[r0:r1]
+                rows = resize_rows(rows_small, size, r0, r1).reshape(n, w * 3)
                 _gather(src, cols, rows, out[r0:r1], interp)
-            return out.reshape(h, w, 3)
-        buf = self.buffers(h, w)
-        rows = buf.rows_plane()
-        if rows_small.shape[:2] == (h, w):
-            np.copyto(rows.reshape(h, w, 3), rows_small)
         else:
-            cv2.resize(rows_small, (w, h), dst=rows.reshape(h, w, 3), interpolation=cv2.INTER_LINEAR)
-        cols = levels_to_float(plane, buf.cols) if convert else plane
-        _gather(src, cols, rows, out, interp)
-        return out.reshape(h, w, 3)
+            bands = [(0, h)]
+
+            def run_band(r0: int, r1: int) -> None:
+                rows = rows_small if rows_small.shape[:2] == (h, w) else cv2.resize(
+                    rows_small, size, interpolation=cv2.INTER_LINEAR)
+                cols = levels_to_float(plane, _scratch(h, w * 3)) if convert else plane
+                _gather(src, cols, rows.reshape(h, w * 3), out, interp)
+        return ApplyJob(out.reshape(h, w, 3), bands, run_band)
+
+
+_LOCAL = threading.local()
+
+
+def _scratch(h: int, w: int) -> np.ndarray:
+    """A C-contiguous float32 (h, w) scratch plane of the calling thread (rows of a plane
+    kept for the next call of the same width), so that jobs on two threads never share one."""
+    buf = getattr(_LOCAL, "plane", None)
+    if buf is None or buf.shape[1] != w or buf.shape[0] < h:
+        buf = _LOCAL.plane = np.empty((h, w), np.float32)
+    return buf[:h]
 
 
 class PairLut(_Gather):

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.enhancer import ParamMap
+from engine.enhancer import ApplyJob, ParamMap
 from engine.models import exposure as ex
 from engine.models.catalog.sci import SCI
 from engine.models.learned_base import LearnedEnhancer, arch_kwargs, fast_downscale, to_unit, to_uint8
@@ -259,17 +259,21 @@ class SCIEnhancer(LearnedEnhancer):
         return ex.solve_control(lambda c: ex.scene_stat(out(c)), goal, self.max_control, guess=guess)
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
+        return self.apply_job(frame, pmap, params).result()
+
+    def apply_job(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> ApplyJob:
+        """One stage (the default): the table gather by bands; more stages whole."""
         self.check(frame)
         p = self.descriptor.clamp(params)
         s = float(p.strength)
         stages = pmap.data.shape[2] // 3
         if s == 0.0:
-            return frame.copy()
+            return ApplyJob.done(frame.copy())
         if p.exposure > 0.0:
             return self._apply_exposure(frame, pmap, s, float(p.exposure))
         if stages == 1:
             self._stage_lut.build(("stage", s), lambda r, x: x / np.clip(x + r, _EPS, 1.0) ** s)
-            return self._stage_lut.apply(frame, pmap.data)
+            return self._stage_lut.job(frame, pmap.data)
         # K stages: y stays in float32 levels between stages (8-bit intermediates lost
         # too much in dark pixels once the gain is raised to s).
         self._stage_lut.build(("stage", 1.0), lambda r, x: x / np.clip(x + r, _EPS, 1.0))
@@ -277,15 +281,15 @@ class SCIEnhancer(LearnedEnhancer):
         for k in range(stages):
             y = self._stage_lut.apply(y, pmap.data[:, :, 3 * k:3 * k + 3], float_out=True)
         if s == 1.0:
-            return np.rint(np.clip(y, 0.0, 255.0, out=y), out=y).astype(np.uint8)
+            return ApplyJob.done(np.rint(np.clip(y, 0.0, 255.0, out=y), out=y).astype(np.uint8))
         self._gain_lut.build(("gain", s), lambda b, a: a * np.maximum(b / np.maximum(a, 1e-12), 1.0) ** s)
-        return self._gain_lut.apply(frame, y)
+        return ApplyJob.done(self._gain_lut.apply(frame, y))
 
-    def _apply_exposure(self, frame: np.ndarray, pmap: ParamMap, s: float, exposure: float) -> np.ndarray:
+    def _apply_exposure(self, frame: np.ndarray, pmap: ParamMap, s: float, exposure: float) -> ApplyJob:
         # tables are cached on a 1/256 log grid of s·c; the two either side are blended
         s_lo, s_hi, f = ex.strength_steps(self.exposure_control(pmap, exposure, s))
         if s_lo == 0.0:
-            return frame.copy()
+            return ApplyJob.done(frame.copy())
         stages = pmap.data.shape[2] // 3
         k = ex.KNEE
         if stages == 1:
@@ -296,7 +300,7 @@ class SCIEnhancer(LearnedEnhancer):
                     return ex.knee(x, x / np.clip(x + r, np.float32(_EPS), np.float32(1.0)) ** np.float32(se), k)
                 return fn
             self._stage_lut.build_blend(("stage", s_lo, k), stage(s_lo), ("stage", s_hi, k), stage(s_hi), f)
-            return self._stage_lut.apply(frame, pmap.data)
+            return self._stage_lut.job(frame, pmap.data)
         self._stage_lut.build(("stage", 1.0), lambda r, x: x / np.clip(x + r, _EPS, 1.0))
         y: np.ndarray = frame
         for j in range(stages):
@@ -305,7 +309,7 @@ class SCIEnhancer(LearnedEnhancer):
         def gain(se: float):
             return lambda b, a: ex.knee(a, a * np.maximum(b / np.maximum(a, 1e-12), 1.0) ** se, k)
         self._gain_lut.build_blend(("gain", s_lo, k), gain(s_lo), ("gain", s_hi, k), gain(s_hi), f)
-        return self._gain_lut.apply(frame, y)
+        return ApplyJob.done(self._gain_lut.apply(frame, y))
 
     def reference(self, frame: np.ndarray, params: EnhanceParams | None = None) -> np.ndarray:
         p = self.descriptor.clamp(params or self.descriptor.default_params())

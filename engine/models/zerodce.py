@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.enhancer import ParamMap
+from engine.enhancer import ApplyJob, ParamMap
 from engine.models import exposure as ex
 from engine.models.catalog.zerodce import ZERODCE, ZERODCEPP
 from engine.models.learned_base import LearnedEnhancer, arch_kwargs, fast_downscale, to_unit, to_uint8
@@ -269,19 +269,23 @@ class ZeroDCEPPEnhancer(_CurveEnhancer):
         self._lut = Lut2D(1024, 0.0, 1.0, cache=ex.TABLE_CACHE)
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
+        return self.apply_job(frame, pmap, params).result()
+
+    def apply_job(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> ApplyJob:
+        """The table gather by bands."""
         self.check(frame)
         p = self.descriptor.clamp(params)
         n, s = int(p.iterations), float(p.strength)
         if s == 0.0:
-            return frame.copy()
+            return ApplyJob.done(frame.copy())
         if p.exposure <= 0.0:
             self._lut.build((n, s), lambda a, x: enhance_curve(x, a, n, s))
-            return self._lut.apply(frame, pmap.data[:, :, :3])
+            return self._lut.job(frame, pmap.data[:, :, :3])
         # tables are cached on a 1/256 log grid of the effective strength s·c; the two
         # either side of it are blended (a single quantised table stepped the output mean)
         s_lo, s_hi, f = ex.strength_steps(self.exposure_control(pmap, float(p.exposure), n, s))
         if s_lo == 0.0:
-            return frame.copy()
+            return ApplyJob.done(frame.copy())
         k = ex.KNEE
 
         def table(se: float):
@@ -289,7 +293,7 @@ class ZeroDCEPPEnhancer(_CurveEnhancer):
             return lambda a, x: ex.knee(
                 x.astype(np.float32), enhance_curve(x.astype(np.float32), a.astype(np.float32), n, se), k)
         self._lut.build_blend((n, s_lo, k), table(s_lo), (n, s_hi, k), table(s_hi), f)
-        return self._lut.apply(frame, pmap.data[:, :, :3])
+        return self._lut.job(frame, pmap.data[:, :, :3])
 
 
 class ZeroDCEEnhancer(_CurveEnhancer):
@@ -351,26 +355,30 @@ class ZeroDCEEnhancer(_CurveEnhancer):
         return a.astype(np.float32)
 
     def apply(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
+        return self.apply_job(frame, pmap, params).result()
+
+    def apply_job(self, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> ApplyJob:
+        """The table gather by bands."""
         self.check(frame)
         p = self.descriptor.clamp(params)
         n, s = int(p.iterations), float(p.strength)
         if s == 0.0:
-            return frame.copy()
+            return ApplyJob.done(frame.copy())
         if pmap.small is None or pmap.small.shape[:2] != pmap.data.shape[:2]:
             raise ValueError("Zero-DCE apply needs the map's downscaled frame (ParamMap.small)")
         if p.exposure <= 0.0:
             a_eq = self.equivalent_parameter(pmap.small, pmap.data, n, s)
             self._lut.build(n, lambda a, x: enhance_curve(x, a, n, 1.0))
-            return self._lut.apply(frame, a_eq)
+            return self._lut.job(frame, a_eq)
         # exposure: the control only scales the strength inside a_eq (continuous, no
         # table rebuild); the knee is baked into the apply table
         se = self.exposure_control(pmap, float(p.exposure), n, s)
         if se == 0.0:
-            return frame.copy()
+            return ApplyJob.done(frame.copy())
         a_eq = self.equivalent_parameter(pmap.small, pmap.data, n, se)
         k = ex.KNEE
         self._lut.build((n, k), lambda a, x: ex.knee(x, enhance_curve(x, a, n, 1.0), k), floats=False)
-        return self._lut.apply(frame, a_eq)
+        return self._lut.job(frame, a_eq)
 
     def _predict_curve(self, x: np.ndarray, maps: list[np.ndarray], n: int, c: float) -> np.ndarray:
         # a_eq is limited to [0, 2]: the fast path cannot go beyond LE_2^n(x)

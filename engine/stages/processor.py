@@ -78,7 +78,7 @@ from typing import Any, Callable, Generic, Iterable, Iterator, Protocol, TypeVar
 import numpy as np
 
 from engine.stages.temporal_denoise import TemporalDenoiser
-from engine.enhancer import Enhancer, ParamMap
+from engine.enhancer import ApplyJob, Enhancer, ParamMap
 from engine.params import EnhanceParams
 from engine.stages.chroma import ChromaGuard, with_cast
 from engine.stages.spatial_denoise import SpatialDenoiser, half_size
@@ -142,6 +142,8 @@ class StagedFrame:
             filter back). ``pmap`` is then the raw estimate, and apply is left to ``finish``.
         snap: the filter takes this frame's extras as they are (a parameter that moves the
             output level changed since the last frame was begun), whichever half smooths it.
+        apply_job: apply begun here, its first bands run (``front_ms`` counts them), the
+            rest left to ``finish`` (then ``applied`` is None); None otherwise.
     """
 
     frame: np.ndarray
@@ -158,6 +160,7 @@ class StagedFrame:
     front_ms: tuple[float, float, float, float]
     smoothing: "_SmoothingTurn | None" = None
     snap: bool = False
+    apply_job: ApplyJob | None = None
 
 
 class _SmoothingTurn:
@@ -259,6 +262,7 @@ class FrameProcessor:
         # place the movable steps)
         self._avg = {"front": 0.0, "back": 0.0, "smooth": 0.0, "apply": 0.0, "plan": 0.0}
         self._front_work = 0.0  # the caller's own work in the first half's thread (note_front_work)
+        self._apply_bands = 1  # bands of the last apply job (the shares of apply begin can take)
         self.timings = ProcessTimings()
 
     @property
@@ -358,7 +362,7 @@ class FrameProcessor:
             t1 = time.perf_counter()
             self._note("front", (t1 - td) * 1e3)
             # steps that run here: 2 smoothing, apply and plan; 1 smoothing and apply;
-            # 0 smoothing; 3 none
+            # a share in (0, 1): smoothing and that share of apply's bands; 0 smoothing; 3 none
             moved = self._placement()
             turn = self._turn
             snap, self._snap = self._snap, False
@@ -378,15 +382,22 @@ class FrameProcessor:
                                    ((t0 - td) * 1e3, (t1 - t0) * 1e3, 0.0, 0.0), turn, snap)
             pmap = self._smooth(turn.filter, pmap, frame, params, snap)
             t2 = time.perf_counter()
-            applied = plan = half = None
+            applied = plan = half = job = None
             if moved >= 1:
                 applied = self._apply(enh, frame, pmap, params)
+            elif moved > 0:
+                job = self._apply_job(enh, frame, pmap, params)
+                job.run(round(moved * len(job.bands)))
+                if job.bands_done == len(job.bands):  # a method that applies whole
+                    applied, job = job.out, None
+                    self._note("apply", (time.perf_counter() - t2) * 1e3)
             if moved == 2:
                 plan, half = self._plan(frame, applied, pmap, params, denoised)
             t4 = time.perf_counter()
             return StagedFrame(frame, pmap, applied, moved == 2, plan, half, enh, params,
                                denoised, ratio, self._epoch,
-                               ((t0 - td) * 1e3, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t4 - t2) * 1e3))
+                               ((t0 - td) * 1e3, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t4 - t2) * 1e3),
+                               apply_job=job)
 
     def _note(self, step: str, ms: float) -> None:
         self._avg[step] = _running(self._avg[step], ms)
@@ -400,18 +411,23 @@ class FrameProcessor:
         with self._lock:
             self._front_work = _running(self._front_work, max(0.0, float(ms)))
 
-    def _placement(self) -> int:
+    def _placement(self) -> float:
         """Which of the movable steps (in order: smoothing with the black level, apply,
-        the chroma plan) ``begin`` runs: 0 smoothing, 1 also apply, 2 all three, 3 none;
-        the choice whose slower half is fastest by the running averages (ties: the lower
-        number; no measurements yet: 1). Smoothing left to ``finish`` comes back only for a
-        split quicker by 5 %: taking the filter back waits for the second half."""
+        the chroma plan) ``begin`` runs: 0 smoothing, 1 also apply, 2 all three, 3 none, or
+        a share k / n in (0, 1): smoothing and the first k of apply's n bands (the last
+        apply's count), the rest of apply in ``finish``. The choice whose slower half is
+        fastest by the running averages (ties: the lower number; no measurements yet: 1).
+        Smoothing left to ``finish`` comes back only for a split quicker by 5 %: taking the
+        filter back waits for the second half."""
         a = self._avg
         if a["apply"] == 0.0:
             return 1
         front, back, sm, ap, pl = a["front"] + self._front_work, a["back"], a["smooth"], a["apply"], a["plan"]
-        cost = {0: max(front + sm, back + ap + pl), 1: max(front + sm + ap, back + pl),
-                2: max(front + sm + ap + pl, back), 3: max(front, back + sm + ap + pl)}
+        n = self._apply_bands
+        cost: dict[float, float] = {2: max(front + sm + ap + pl, back), 3: max(front, back + sm + ap + pl)}
+        for k in range(n + 1):
+            share = ap * k / n
+            cost[k / n if 0 < k < n else k // n] = max(front + sm + share, back + pl + ap - share)
         if self._smooth_back:
             cost[3] *= _TURN_MARGIN
         return min(cost, key=lambda k: (cost[k], k))
@@ -430,11 +446,18 @@ class FrameProcessor:
         return pmap
 
     def _apply(self, enh: Enhancer, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> np.ndarray:
-        with self._apply_lock:
-            t = time.perf_counter()
-            out = enh.apply(frame, pmap, params)
-            self._note("apply", (time.perf_counter() - t) * 1e3)
+        t = time.perf_counter()
+        out = self._apply_job(enh, frame, pmap, params).result()
+        self._note("apply", (time.perf_counter() - t) * 1e3)
         return out
+
+    def _apply_job(self, enh: Enhancer, frame: np.ndarray, pmap: ParamMap, params: EnhanceParams) -> ApplyJob:
+        """``enh.apply_job`` (one half at a time: it reads and builds the enhancer's tables);
+        its bands then run on either half without the lock."""
+        with self._apply_lock:
+            job = enh.apply_job(frame, pmap, params)
+        self._apply_bands = len(job.bands)
+        return job
 
     def _plan(self, frame: np.ndarray, applied: np.ndarray, pmap: ParamMap, params: EnhanceParams,
               shared: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -466,7 +489,10 @@ class FrameProcessor:
                     staged.smoothing.done()
             t2 = time.perf_counter()
             applied = staged.applied
-            if applied is None:
+            if staged.apply_job is not None:  # begun in the first half: its remaining bands
+                applied = staged.apply_job.result()
+                self._note("apply", staged.front_ms[3] + (time.perf_counter() - t2) * 1e3)
+            elif applied is None:
                 applied = self._apply(staged.enhancer, staged.frame, pmap, params)
             plan, half = staged.chroma, staged.half
             if not staged.planned:
@@ -542,7 +568,6 @@ class TwoHalfRunner(Generic[T, S, R]):
         self._q: queue.Queue = queue.Queue(maxsize=max(1, int(depth)))
         self._stop = stop if stop is not None else threading.Event()
         self._error: BaseException | None = None
-        self._release: Callable[[], None] = _no_hold
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     @property
@@ -551,14 +576,8 @@ class TwoHalfRunner(Generic[T, S, R]):
         return self._error
 
     def start(self) -> "TwoHalfRunner[T, S, R]":
-        """Start the finish thread (once). While it runs, OpenCV takes the thread count of
-        two-half runs (:func:`engine.runtime.threads.hold_halves_threads`)."""
-        self._release = hold_halves_threads()
-        try:
-            self.thread.start()
-        except BaseException:
-            self._release()
-            raise
+        """Start the finish thread (once; an owner may also start :attr:`thread` itself)."""
+        self.thread.start()
         return self
 
     def submit(self, item: T) -> bool:
@@ -599,10 +618,12 @@ class TwoHalfRunner(Generic[T, S, R]):
         return False
 
     def _run(self) -> None:
+        # while the finish thread runs, OpenCV takes the thread count of two-half runs
+        release = hold_halves_threads()
         try:
             self._work()
         finally:
-            self._release()
+            release()
 
     def _work(self) -> None:
         try:
@@ -628,10 +649,6 @@ class TwoHalfRunner(Generic[T, S, R]):
                 except Exception:  # noqa: BLE001 - the error itself is already kept
                     pass
             self._stop.set()
-
-
-def _no_hold() -> None:
-    """The release of a runner that was never started."""
 
 
 class TwoStage:

@@ -4,6 +4,8 @@ that run band by band give the same frames whatever the band height."""
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
@@ -153,3 +155,38 @@ def test_table_apply_bands_change_nothing(mh: int, mw: int, q: int, p: int, pixe
     with pytest.MonkeyPatch.context() as mp:
         whole, banded = _runs(mp, run, pixels)
     assert np.array_equal(whole, banded)
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(1, 12), st.integers(2, 20), st.integers(1, 2), st.integers(1, 9),
+       st.integers(8, 300), st.booleans(), st.integers(0, 1000), st.floats(0.0, 1.0))
+def test_a_table_apply_job_shared_by_two_threads_equals_apply(mh: int, mw: int, q: int, p: int, pixels: int,
+                                                              with_floats: bool, seed: int, share: float) -> None:
+    """The first k bands on one thread, the rest on another (the processor's two halves),
+    with the table rebuilt for the next frame in between: the frame apply gives."""
+    rng = np.random.default_rng(seed)
+    h, w = mh * p, mw * 3 + 1
+    small = rng.random((mh * q, mw, 3)).astype(np.float32)
+    frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    if with_floats:
+        levels = np.clip(frame.astype(np.float32) + rng.uniform(-0.49, 0.49, frame.shape), 0, 255)
+        frame = temporal_denoise.with_levels(frame, levels.astype(np.float32))
+    table = Lut2D(rows=1024, cache=2)
+    table.build("g", lambda v, x: x ** (1.0 / (1.0 + 2.0 * v)))
+    expected = cv2.remap(table.table, (float_levels(frame) if with_floats else frame.astype(np.float32)).reshape(h, -1),
+                         cv2.resize(table.row_coords(small), (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, -1),
+                         cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE).reshape(h, w, 3)
+    with pytest.MonkeyPatch.context() as mp:
+        _with_bands(mp, pixels)
+        job = table.job(frame, small)
+        k = round(share * len(job.bands))
+        first = threading.Thread(target=job.run, args=(k,))
+        first.start()
+        first.join()
+        assert job.bands_done == k
+        table.build("other", lambda v, x: 1.0 - x)  # the next frame's table, before the rest runs
+        got: list[np.ndarray] = []
+        second = threading.Thread(target=lambda: got.append(job.result()))
+        second.start()
+        second.join()
+    assert np.array_equal(got[0], expected)

@@ -186,15 +186,29 @@ class _Keep(Sink):
         pass
 
 
-def test_the_pipeline_runs_the_halves_on_two_threads_with_the_same_output() -> None:
+def test_the_pipeline_runs_the_halves_on_two_threads_with_the_same_output(monkeypatch) -> None:
+    import engine.runtime.threads as plan
+
+    monkeypatch.setattr(plan, "cpu_count", lambda: 2)
     frames = _noisy(10)
     enh = registry.create("lime")
     ref = FrameProcessor(enh)
     expected = [ref.process(f) for f in frames]
     sink = _Keep()
-    pipe = Pipeline(_Frames(frames), FrameProcessor(enh), sink, mode="export", queue_size=2).start()
-    assert [t.name for t in pipe._threads][-1] == "lowlight-finish"
-    stats = pipe.wait(timeout=60)
+    proc = FrameProcessor(enh)
+    seen: list[int] = []
+    finish = proc.finish
+    monkeypatch.setattr(proc, "finish", lambda staged: seen.append(cv2.getNumThreads()) or finish(staged))
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        pipe = Pipeline(_Frames(frames), proc, sink, mode="export", queue_size=2).start()
+        assert [t.name for t in pipe._threads][-1] == "lowlight-finish"
+        stats = pipe.wait(timeout=60)
+        assert set(seen) == {1}  # the pipeline starts the runner's thread itself: held too
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)
     assert stats.frames_out == len(frames) and [f.index for f in sink.frames] == list(range(len(frames)))
     for a, b in zip(expected, sink.frames):
         np.testing.assert_array_equal(a, b.image)
@@ -262,6 +276,38 @@ def test_movable_steps_go_to_the_half_with_time_to_spare(slow_half) -> None:
     here = slow_half == "back"
     # past the first frames' outliers; a slow first half leaves even the map smoothing
     assert all(p == (here, here, here) for p in placed[8:])
+    for a, b in zip(plain, out):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_placement_shares_apply_where_neither_whole_choice_balances() -> None:
+    proc = FrameProcessor(registry.create("sci"))
+    proc._avg.update(front=20.0, back=25.0, smooth=1.0, apply=10.0, plan=1.0)
+    proc._apply_bands = 10
+    # k bands here: max(21 + k, 36 - k), lowest at k = 7 and 8 (29 ms); whole: 31 and 36
+    assert proc._placement() == pytest.approx(0.7)
+    proc._apply_bands = 1  # a method that applies whole: the choices of before
+    assert proc._placement() == 1
+    proc._avg.update(front=10.0)
+    assert proc._placement() == 2
+
+
+@pytest.mark.parametrize("method", ["sci", "zerodce++"])
+def test_apply_shared_between_the_halves_gives_the_frames_process_gives(method) -> None:
+    frames = synthetic_clip(4, (720, 1280), seed=3).frames  # 720p: the gather runs by bands
+    reference = FrameProcessor(registry.create(method))
+    plain = [reference.process(f) for f in frames]
+    proc = FrameProcessor(registry.create(method))
+    _placed(proc, [0.5])  # type: ignore[list-item]
+    staged = [proc.begin(frames[0])]
+    out = []
+    for f in frames[1:] + [None]:
+        job = staged[-1].apply_job
+        assert job is not None and staged[-1].applied is None
+        assert 0 < job.bands_done < len(job.bands)
+        if f is not None:
+            staged.append(proc.begin(f))  # the next frame's apply begins before this one ends
+        out.append(proc.finish(staged[-2] if f is not None else staged[-1]))
     for a, b in zip(plain, out):
         np.testing.assert_array_equal(a, b)
 
