@@ -11,9 +11,11 @@ float32 output as x) interpolate linearly in both directions instead.
 
 Where the map's height divides the frame's (:func:`engine.stages.bands.banded_resize`:
 720p and 1080p for every method) the upsampling and the gather run band by band, so the
-full-size float row plane is never written; elsewhere the whole frame at once, into
-buffers kept for its size. The returned frame is always new (callers such as the video
-pipeline may still hold the previous one).
+full-size float row plane is never written; elsewhere the whole frame at once. A uint8
+apply is a :meth:`Lut2D.job` (:class:`~engine.enhancer.ApplyJob`): the table is taken when
+the job is made and the bands run on any thread, in scratch planes of that thread, so the
+processor's two halves can share one frame's bands. The returned frame is always new
+(callers such as the video pipeline may still hold the previous one).
 
 ``build_blend`` makes a table between two cached ones (the exposure control asks for any
 effective strength, the cache holds tables on a grid): ``round((1 − f)·A + f·B + u)``
