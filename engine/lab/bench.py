@@ -64,7 +64,7 @@ from engine.files.atomic import replacing
 from engine.lab.metrics import psnr
 from engine.params import EnhanceParams
 from engine.runtime.environment import cpu_count as usable_cpus
-from engine.runtime.threads import export_threads, halves_opencv_threads
+from engine.runtime.threads import export_threads, halves_opencv_count
 from engine.stages.processor import FrameProcessor, StagedFrame, TwoStage
 
 __all__ = [
@@ -164,7 +164,7 @@ def thread_info() -> dict[str, int]:
     """The thread counts in effect: cpu_count (machine), affinity (cores usable by this
     process), torch (intra-op), onnx_intra_op (new sessions), cv2 (one-thread work),
     ``cv2_two_halves`` (OpenCV while a processor's two halves run: the two-thread rows,
-    exports, live runs; :func:`engine.runtime.threads.halves_opencv_threads`), and what an
+    exports, live runs; :func:`engine.runtime.threads.halves_opencv_count`), and what an
     export gives its x264/x265 encoder (``export_encoder``; 0 = the encoder's own choice,
     see :func:`engine.runtime.threads.export_threads`; the decoder keeps FFmpeg's own)."""
     import torch
@@ -173,11 +173,9 @@ def thread_info() -> dict[str, int]:
 
     plan = export_threads()
     cv = cv2.getNumThreads()
-    halves = halves_opencv_threads()
     return {"cpu_count": os.cpu_count() or 1, "affinity": usable_cpus(),
             "torch": torch.get_num_threads(), "onnx_intra_op": cpu_threads(),
-            "cv2": cv, "cv2_two_halves": min(cv, halves) if halves is not None else cv,
-            "export_encoder": plan.encoder}
+            "cv2": cv, "cv2_two_halves": halves_opencv_count(cv), "export_encoder": plan.encoder}
 
 
 def _status_mb(key: str) -> float:

@@ -34,7 +34,8 @@ import cv2
 
 from engine.runtime.environment import cpu_count
 
-__all__ = ["ExportThreads", "export_threads", "halves_opencv_threads", "hold_halves_threads"]
+__all__ = ["ExportThreads", "export_threads", "halves_opencv_threads", "halves_opencv_count",
+           "hold_halves_threads"]
 
 # Up to this many cores the encoder gets one thread per core; above it, its own choice
 # (which then leaves the enhance threads room anyway).
@@ -80,6 +81,14 @@ def halves_opencv_threads(cores: int | None = None) -> int | None:
     return 1 if n <= _HALVES_ONE_THREAD else None
 
 
+def halves_opencv_count(current: int, cores: int | None = None) -> int:
+    """The thread count OpenCV runs while two halves run, given its count ``current`` now:
+    :func:`halves_opencv_threads` where that is lower, else ``current`` (what
+    :func:`hold_halves_threads` sets, and ``lowlight bench`` reports)."""
+    plan = halves_opencv_threads(cores)
+    return current if plan is None else min(current, plan)
+
+
 class _HalvesLease:
     """The process-wide OpenCV setting of the two-half runs in progress: the first hold
     applies :func:`halves_opencv_threads`, the last release puts back the count OpenCV had
@@ -94,9 +103,9 @@ class _HalvesLease:
     def hold(self) -> Callable[[], None]:
         with self._lock:
             if self._holders == 0:
-                plan = halves_opencv_threads()
                 now = cv2.getNumThreads()
-                if plan is not None and plan < now:
+                plan = halves_opencv_count(now)
+                if plan < now:
                     cv2.setNumThreads(plan)
                     self._saved, self._applied = now, plan
                 else:

@@ -11,7 +11,8 @@ import pytest
 
 from engine.cli import main
 from engine.runtime import threads as thread_plan
-from engine.runtime.threads import ExportThreads, export_threads, halves_opencv_threads, hold_halves_threads
+from engine.runtime.threads import (ExportThreads, export_threads, halves_opencv_count, halves_opencv_threads,
+                                   hold_halves_threads)
 from engine.video.base import VideoError
 from engine.video.codecs import CODECS
 from engine.video.export import (DEFAULT_ENCODE, ENCODE_PROFILES, PRESETS, ExportOptions,
@@ -89,6 +90,9 @@ def test_opencv_runs_one_thread_during_two_half_runs_on_two_cores_only() -> None
     assert halves_opencv_threads(2) == 1
     assert halves_opencv_threads(3) is None  # not measured: OpenCV keeps its count
     assert halves_opencv_threads(16) is None
+    # the count that follows from OpenCV's count now (never raised)
+    assert halves_opencv_count(3, cores=2) == 1 and halves_opencv_count(1, cores=2) == 1
+    assert halves_opencv_count(4, cores=8) == 4
 
 
 @pytest.fixture()
