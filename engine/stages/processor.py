@@ -42,7 +42,8 @@ moves, balances the halves at 720p either way, and at 1080p, where the second ha
 slower one, it is 1.6 ms off that half. Each half has its own state and lock, so two threads can run them at once on
 consecutive frames (``begin`` of frame t+1 while ``finish`` of frame t), at the cost of
 one frame of latency. Three steps, in this order, may run in either half: the map's
-temporal smoothing (with the black level and chroma noise it smooths), apply, and the
+temporal smoothing (with the black level and chroma noise it smooths), apply (also shared:
+the first k of its row bands in ``begin``, the rest in ``finish``), and the
 chroma guard's analysis (:meth:`ChromaGuard.plan`, stateless, a few ms at 720p; its
 correction always runs in the second half: added to the full frame, or, on a noisy source
 whose input-side temporal denoiser worked, handed to the spatial stage, which adds it to
@@ -58,8 +59,9 @@ waits until the second has smoothed every frame left to it (a turn,
 :class:`_SmoothingTurn`; a reset, a method change or a flush starts a new filter in a new
 turn, so a staged frame that is never finished holds nothing up; a turn whose frames do
 not come within half a second keeps its smoothing in the second half). The
-frames are the same wherever the steps run; apply is serialised by a lock of its own (the
-method's tables and buffers are used by one thread at a time). :class:`TwoHalfRunner` is the
+frames are the same wherever the steps run; an apply job is made under a lock of its own
+(:meth:`Enhancer.apply_job` reads and builds the method's tables, one thread at a time), and
+its bands then run on either half without it. :class:`TwoHalfRunner` is the
 one place that runs the halves that way (the video pipeline, the studio player and
 :class:`TwoStage` use it). The output is the
 same as ``process``'s, frame for frame, as long as ``finish`` gets the staged frames in
@@ -383,12 +385,10 @@ class FrameProcessor:
             pmap = self._smooth(turn.filter, pmap, frame, params, snap)
             t2 = time.perf_counter()
             applied = plan = half = job = None
-            if moved >= 1:
-                applied = self._apply(enh, frame, pmap, params)
-            elif moved > 0:
+            if moved > 0:  # all of apply from 1 on, else that share of its bands
                 job = self._apply_job(enh, frame, pmap, params)
-                job.run(round(moved * len(job.bands)))
-                if job.bands_done == len(job.bands):  # a method that applies whole
+                job.run(len(job.bands) if moved >= 1 else round(moved * len(job.bands)))
+                if job.bands_done == len(job.bands):  # (also a method that applies whole)
                     applied, job = job.out, None
                     self._note("apply", (time.perf_counter() - t2) * 1e3)
             if moved == 2:
